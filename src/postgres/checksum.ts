@@ -1,0 +1,106 @@
+/**
+ * PostgreSQL's data page checksum (pg_checksum_page in src/include/storage/checksum_impl.h).
+ *
+ * The page is viewed as rows of 32 little-endian uint32 words; column j is folded into its own
+ * FNV-1a-like sum seeded with CHECKSUM_BASE_OFFSETS[j] (sum = (sum ^ w) * FNV_PRIME ^ ((sum ^ w)
+ * >>> 17)), followed by two rounds with w = 0. The 32 sums are XORed together, the absolute block
+ * number is XORed in (so a page copied to the wrong place fails), and the result is reduced to
+ * `(c % 65535) + 1`, which never yields 0. pd_checksum (bytes 8-9) counts as zero.
+ *
+ * This runs on every page of a backup, so it allocates nothing: words are read through views
+ * cached per ArrayBuffer (byte-views.ts). Columns are processed one at a time so that the running
+ * sum stays in a local variable instead of going through an array store per word; the order of
+ * words within a column is what the algorithm fixes, so the result is the same as PostgreSQL's
+ * row-by-row loop.
+ */
+import { PgkeepError } from '../errors.js';
+import { HOST_IS_LITTLE_ENDIAN, dataViewOf, wordsOf } from './byte-views.js';
+
+const N_SUMS = 32;
+const FNV_PRIME = 16777619;
+/** Bytes in one row of N_SUMS words; a block size must be a multiple of it. */
+const ROW_BYTES = N_SUMS * 4;
+/** Word 2 of the page holds pd_checksum (low half, little-endian) and pd_flags (high half). */
+const CHECKSUM_WORD = 2;
+const CHECKSUM_WORD_MASK = 0xffff0000;
+
+/** checksumBaseOffsets from checksum_impl.h: fixed, part of the on-disk format. */
+const CHECKSUM_BASE_OFFSETS = new Int32Array([
+  0x5b1f36e9, 0xb8525960, 0x02ab50aa, 0x1de66d2a, 0x79ff467a, 0x9bb9f8a3, 0x217e7cd2, 0x83e13d2c,
+  0xf8d4474f, 0xe39eb970, 0x42c6ae16, 0x993216fa, 0x7b093b5d, 0x98daff3c, 0xf718902a, 0x0b1c9cdb,
+  0xe58f764b, 0x187636bc, 0x5d7b3bb1, 0xe73de7de, 0x92bec979, 0xcca6c0b2, 0x304a0979, 0x85aa43d4,
+  0x783125bb, 0x6ca8eaa2, 0xe407eac6, 0x4b5cfc3e, 0x9fbf8c76, 0x15ca20be, 0xf2ca9fd3, 0x959bd756,
+]);
+
+/**
+ * The checksum PostgreSQL stores in pd_checksum for the page of `blockSize` bytes at
+ * `buf[offset]`, which is block `absBlockNo` of its relation fork (segment number * 131072 +
+ * block in segment, not the block within the segment file).
+ *
+ * Only meaningful for pages that are not new (pd_upper != 0): PostgreSQL never checksums those.
+ */
+export function pageChecksum(buf: Uint8Array, offset: number, blockSize: number, absBlockNo: number): number {
+  if (blockSize <= 0 || blockSize % ROW_BYTES !== 0) {
+    throw new PgkeepError('INTERNAL', `block size ${blockSize} is not a positive multiple of ${ROW_BYTES}`);
+  }
+  if (offset < 0 || offset + blockSize > buf.length) {
+    throw new PgkeepError('INTERNAL', `page at offset ${offset} of ${blockSize} bytes runs past a buffer of ${buf.length} bytes`);
+  }
+  const rows = blockSize / ROW_BYTES;
+  const pos = buf.byteOffset + offset;
+  const sum =
+    HOST_IS_LITTLE_ENDIAN && (pos & 3) === 0
+      ? checksumAlignedWords(wordsOf(buf), pos >>> 2, rows)
+      : checksumDataView(dataViewOf(buf), pos, rows);
+  return (((sum ^ absBlockNo) >>> 0) % 65535) + 1;
+}
+
+/** The folded 32-bit block checksum (pg_checksum_block) from host-endian words at `first`. */
+function checksumAlignedWords(words: Uint32Array, first: number, rows: number): number {
+  let result = 0;
+  for (let j = 0; j < N_SUMS; j++) {
+    let s = CHECKSUM_BASE_OFFSETS[j] ?? 0;
+    let i = 0;
+    if (j === CHECKSUM_WORD) {
+      const tmp = s ^ ((words[first + CHECKSUM_WORD] ?? 0) & CHECKSUM_WORD_MASK);
+      s = Math.imul(tmp, FNV_PRIME) ^ (tmp >>> 17);
+      i = 1;
+    }
+    for (let w = first + i * N_SUMS + j; i < rows; i++, w += N_SUMS) {
+      const tmp = s ^ (words[w] ?? 0);
+      s = Math.imul(tmp, FNV_PRIME) ^ (tmp >>> 17);
+    }
+    // Two rounds of zeros mix the last word into the low bits.
+    let tmp = s;
+    s = Math.imul(tmp, FNV_PRIME) ^ (tmp >>> 17);
+    tmp = s;
+    s = Math.imul(tmp, FNV_PRIME) ^ (tmp >>> 17);
+    result ^= s;
+  }
+  return result;
+}
+
+/** Same as checksumAlignedWords for an unaligned page or a big-endian host. */
+function checksumDataView(view: DataView, pos: number, rows: number): number {
+  let result = 0;
+  const rowStride = ROW_BYTES;
+  for (let j = 0; j < N_SUMS; j++) {
+    let s = CHECKSUM_BASE_OFFSETS[j] ?? 0;
+    let i = 0;
+    if (j === CHECKSUM_WORD) {
+      const tmp = s ^ (view.getUint32(pos + CHECKSUM_WORD * 4, true) & CHECKSUM_WORD_MASK);
+      s = Math.imul(tmp, FNV_PRIME) ^ (tmp >>> 17);
+      i = 1;
+    }
+    for (let p = pos + i * rowStride + j * 4; i < rows; i++, p += rowStride) {
+      const tmp = s ^ view.getUint32(p, true);
+      s = Math.imul(tmp, FNV_PRIME) ^ (tmp >>> 17);
+    }
+    let tmp = s;
+    s = Math.imul(tmp, FNV_PRIME) ^ (tmp >>> 17);
+    tmp = s;
+    s = Math.imul(tmp, FNV_PRIME) ^ (tmp >>> 17);
+    result ^= s;
+  }
+  return result;
+}
