@@ -1,0 +1,90 @@
+/**
+ * Chunk compression for stored files: gzip (node:zlib), lz4 (lz4-napi), zstd (@mongodb-js/zstd).
+ *
+ * Every call is asynchronous and runs off the main thread (libuv pool or a native thread), so
+ * that several chunks of one file, or several files, compress in parallel while the event loop
+ * keeps reading. Chunks are independent: each one decompresses on its own.
+ */
+import { promisify } from 'node:util';
+import { gunzip, gzip } from 'node:zlib';
+import { compress as zstdCompress, decompress as zstdDecompress } from '@mongodb-js/zstd';
+import { compress as lz4Compress, uncompress as lz4Uncompress } from 'lz4-napi';
+import type { CompressAlg } from '../core/backup-types.js';
+import { PgkeepError } from '../errors.js';
+
+const gzipAsync = promisify(gzip);
+const gunzipAsync = promisify(gunzip);
+
+/** Valid levels per algorithm, inclusive. lz4-napi has a single level. */
+const LEVELS: Record<CompressAlg, { min: number; max: number; default: number }> = {
+  none: { min: 0, max: 0, default: 0 },
+  gzip: { min: 1, max: 9, default: 6 },
+  lz4: { min: 1, max: 1, default: 1 },
+  zstd: { min: 1, max: 22, default: 3 },
+};
+
+export function defaultLevel(alg: CompressAlg): number {
+  return LEVELS[alg].default;
+}
+
+/** Throw INVALID_ARGUMENT unless `level` is an integer the algorithm accepts. */
+export function validateLevel(alg: CompressAlg, level: number): void {
+  const { min, max } = LEVELS[alg];
+  if (Number.isInteger(level) && level >= min && level <= max) return;
+  const range = min === max ? `only level ${min}` : `levels ${min} to ${max}`;
+  throw new PgkeepError('INVALID_ARGUMENT', `invalid compression level ${level} for ${alg}`, `${alg} accepts ${range}`);
+}
+
+export async function compressChunk(alg: CompressAlg, level: number, raw: Uint8Array): Promise<Buffer> {
+  switch (alg) {
+    case 'none':
+      return Buffer.from(raw);
+    case 'gzip':
+      return gzipAsync(raw, { level });
+    case 'lz4':
+      return lz4Compress(raw);
+    case 'zstd':
+      return zstdCompress(asBuffer(raw), level);
+  }
+}
+
+/**
+ * Decompress one chunk and check that it gives exactly `rawLength` bytes. A chunk that does not
+ * decompress, or gives another length, throws BACKUP_CORRUPT (the caller adds which file).
+ */
+export async function decompressChunk(alg: CompressAlg, stored: Uint8Array, rawLength: number): Promise<Buffer> {
+  let raw: Buffer;
+  try {
+    switch (alg) {
+      case 'none':
+        raw = Buffer.from(stored);
+        break;
+      case 'gzip':
+        // The bound stops a corrupt (or hostile) chunk from inflating without limit.
+        raw = await gunzipAsync(stored, { maxOutputLength: Math.max(rawLength, 1) });
+        break;
+      case 'lz4':
+        // lz4-napi prefixes the block with its raw length (u32 LE) and allocates that much
+        // before decoding: check it first, or a damaged prefix could ask for gigabytes.
+        if (stored.length < 4 || Buffer.from(stored.buffer, stored.byteOffset, 4).readUInt32LE(0) !== rawLength) {
+          throw new Error('length prefix does not match the frame');
+        }
+        raw = await lz4Uncompress(stored);
+        break;
+      case 'zstd':
+        raw = await zstdDecompress(asBuffer(stored));
+        break;
+    }
+  } catch (e) {
+    const detail = e instanceof Error ? e.message : String(e);
+    throw new PgkeepError('BACKUP_CORRUPT', `${alg} chunk does not decompress (${detail})`, undefined, { cause: e });
+  }
+  if (raw.length !== rawLength) {
+    throw new PgkeepError('BACKUP_CORRUPT', `${alg} chunk decompresses to ${raw.length} bytes, expected ${rawLength}`);
+  }
+  return raw;
+}
+
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}

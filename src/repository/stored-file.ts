@@ -1,0 +1,165 @@
+/**
+ * One stored file in a backup: writing it (compressed or not) with its checksums.
+ *
+ * Design note. 'none' stores the content as is, so a stored file can be copied out by hand and
+ * its stored checksum equals its content checksum. Compressed algorithms cut the content into
+ * independent 1 MiB frames (stored-file-format.ts). The writer compresses up to
+ * MAX_IN_FLIGHT frames at once on background threads and writes them back in order; `write`
+ * waits while that many are in flight, so memory stays bounded whatever the file size.
+ * Reading lives in stored-file-reader.ts.
+ */
+import type { CompressAlg } from '../core/backup-types.js';
+import { PgkeepError } from '../errors.js';
+import type { ByteStore, ObjectWriter } from '../storage/byte-store.js';
+import { compressChunk, validateLevel } from './codecs.js';
+import { createHasher, initHashing, type Hasher } from './hash.js';
+import { encodeFrameHeader, encodeStoredHeader, END_MARKER, STORED_CHUNK_SIZE } from './stored-file-format.js';
+
+export { readStoredFile, verifyStoredFile, type ReadStoredFileOptions } from './stored-file-reader.js';
+
+/** Compressions of one file running at once. */
+const MAX_IN_FLIGHT = 3;
+
+export interface StoredFileResult {
+  /** Content bytes. */
+  size: number;
+  /** Bytes stored in the repository. */
+  storedSize: number;
+  /** xxh64 of the content. */
+  checksum: string;
+  /** xxh64 of the stored bytes. */
+  storedChecksum: string;
+}
+
+export class StoredFileWriter {
+  private chunk: Buffer = Buffer.allocUnsafe(STORED_CHUNK_SIZE);
+  private fill = 0;
+  /** Chunk buffers whose compression finished, kept for reuse. */
+  private readonly spare: Buffer[] = [];
+  /** Frames being compressed, in file order; each resolves to the bytes to write. */
+  private readonly pending: Promise<Buffer[]>[] = [];
+  private readonly contentHasher: Hasher = createHasher();
+  private readonly storedHasher: Hasher = createHasher();
+  private size = 0;
+  private state: 'open' | 'finished' | 'failed' | 'aborted' = 'open';
+
+  private constructor(
+    private readonly out: ObjectWriter,
+    readonly key: string,
+    readonly alg: CompressAlg,
+    readonly level: number,
+  ) {}
+
+  static async open(store: ByteStore, key: string, alg: CompressAlg, level: number): Promise<StoredFileWriter> {
+    validateLevel(alg, level);
+    await initHashing();
+    const out = await store.openWrite(key);
+    const writer = new StoredFileWriter(out, key, alg, level);
+    if (alg !== 'none') {
+      try {
+        await writer.writeStored(encodeStoredHeader(alg));
+      } catch (e) {
+        await out.abort();
+        throw e;
+      }
+    }
+    return writer;
+  }
+
+  /** Append content. `raw` is copied: the caller may reuse it once the promise resolves. */
+  async write(raw: Uint8Array): Promise<void> {
+    this.assertOpen('write');
+    try {
+      this.contentHasher.update(raw);
+      this.size += raw.length;
+      let off = 0;
+      while (off < raw.length) {
+        const n = Math.min(STORED_CHUNK_SIZE - this.fill, raw.length - off);
+        this.chunk.set(raw.subarray(off, off + n), this.fill);
+        this.fill += n;
+        off += n;
+        if (this.fill === STORED_CHUNK_SIZE) await this.flushChunk();
+      }
+    } catch (e) {
+      this.state = 'failed';
+      throw e;
+    }
+  }
+
+  /** Write what is left, commit durably, and return sizes and checksums. Aborts on failure. */
+  async finish(): Promise<StoredFileResult> {
+    this.assertOpen('finish');
+    try {
+      if (this.fill > 0) await this.flushChunk();
+      while (this.pending.length > 0) await this.drainOne();
+      if (this.alg !== 'none') await this.writeStored(END_MARKER);
+      await this.out.commit();
+      this.state = 'finished';
+    } catch (e) {
+      this.state = 'failed';
+      await this.abort();
+      throw e;
+    }
+    return {
+      size: this.size,
+      storedSize: this.out.bytesWritten,
+      checksum: this.contentHasher.digestHex(),
+      storedChecksum: this.storedHasher.digestHex(),
+    };
+  }
+
+  /** Drop the temporary. Safe at any point, also after a failed write; no-op once finished. */
+  async abort(): Promise<void> {
+    if (this.state === 'finished' || this.state === 'aborted') return;
+    this.state = 'aborted';
+    // Let running compressions settle so that nothing touches the buffers afterwards.
+    await Promise.allSettled(this.pending.splice(0));
+    await this.out.abort();
+  }
+
+  private async flushChunk(): Promise<void> {
+    const len = this.fill;
+    this.fill = 0;
+    if (this.alg === 'none') {
+      // Written before the buffer is refilled, so no copy is needed.
+      await this.writeStored(this.chunk.subarray(0, len));
+      return;
+    }
+    while (this.pending.length >= MAX_IN_FLIGHT) await this.drainOne();
+    const buf = this.chunk;
+    this.chunk = this.spare.pop() ?? Buffer.allocUnsafe(STORED_CHUNK_SIZE);
+    const job = this.encodeFrame(buf.subarray(0, len)).finally(() => this.spare.push(buf));
+    // Marked handled now; the error surfaces when drainOne awaits it, in file order.
+    job.catch(() => undefined);
+    this.pending.push(job);
+  }
+
+  private async encodeFrame(raw: Buffer): Promise<Buffer[]> {
+    let packed: Buffer;
+    try {
+      packed = await compressChunk(this.alg, this.level, raw);
+    } catch (e) {
+      const detail = e instanceof Error ? e.message : String(e);
+      throw new PgkeepError('INTERNAL', `could not compress ${this.key} with ${this.alg}: ${detail}`, undefined, { cause: e });
+    }
+    // Incompressible chunk: store it raw, which costs nothing to read back. Copied because `raw`
+    // goes back to the buffer pool.
+    if (packed.length >= raw.length) return [encodeFrameHeader(raw.length, raw.length, true), Buffer.from(raw)];
+    return [encodeFrameHeader(raw.length, packed.length, false), packed];
+  }
+
+  private async drainOne(): Promise<void> {
+    const job = this.pending.shift();
+    if (!job) return;
+    for (const part of await job) await this.writeStored(part);
+  }
+
+  private async writeStored(bytes: Buffer): Promise<void> {
+    this.storedHasher.update(bytes);
+    await this.out.write(bytes);
+  }
+
+  private assertOpen(action: string): void {
+    if (this.state !== 'open') throw new PgkeepError('INTERNAL', `cannot ${action} ${this.key}: the writer is ${this.state}`);
+  }
+}

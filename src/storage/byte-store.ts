@@ -1,0 +1,77 @@
+/**
+ * Raw byte storage: the only interface the repository layer uses to touch the disk.
+ *
+ * Design note. The repository format (manifests, stored files, control files) is written in terms
+ * of keys and byte streams, never file descriptors, so that an object store can implement the same
+ * contract later without the engine changing. The contract is deliberately small:
+ *
+ * - Keys are '/'-separated paths relative to the repository root ('instances/main/backups/X/backup.json').
+ *   They never start with '/', never contain '.' or '..' segments, empty segments or NUL.
+ * - An object is either fully visible or absent: writers stage bytes under a temporary name and
+ *   only `commit()` makes them visible, durably. A crash leaves at most a temporary behind, which
+ *   `list()` does not report and a cleanup can remove.
+ * - "Directories" exist only as key prefixes; `list()` names the direct children of a prefix.
+ *
+ * Errors are PgkeepError (DISK_FULL, REPO_NOT_WRITABLE, IO_ERROR...) naming the path. A missing
+ * object on `read`/`openRead` is an IO_ERROR for which `isMissingObjectError` returns true.
+ */
+import { errnoCode, isPgkeepError } from '../errors.js';
+
+/** A staged object. Exactly one of `commit()` or `abort()` ends it. */
+export interface ObjectWriter {
+  /** Append bytes. The caller may reuse `chunk` once the promise resolves. */
+  write(chunk: Uint8Array): Promise<void>;
+  /** fsync, rename into place, fsync dir: after it resolves the object is durable and visible. */
+  commit(): Promise<void>;
+  /** Remove the temporary; safe to call after a failed write (and a no-op after commit). */
+  abort(): Promise<void>;
+  /** Bytes accepted by `write` so far. */
+  readonly bytesWritten: number;
+}
+
+/** A byte range of an object: `start` inclusive, `end` exclusive (defaults to the object's end). */
+export interface ByteRange {
+  start: number;
+  end?: number;
+}
+
+export interface ObjectStat {
+  size: number;
+  mtimeMs: number;
+}
+
+export interface ByteStore {
+  /** Where the store lives, for messages (a directory path, later a URL). */
+  readonly root: string;
+  /**
+   * Stage a new object at `key`: bytes go to a temporary name beside the key; parent
+   * "directories" are created (and made durable) as needed. Replaces the object on commit.
+   */
+  openWrite(key: string): Promise<ObjectWriter>;
+  /** Write a whole small object durably in one call (openWrite + write + commit). */
+  writeAtomic(key: string, data: Uint8Array | string): Promise<void>;
+  /** Read a whole small object (manifests, control files). Missing: see isMissingObjectError. */
+  read(key: string): Promise<Buffer>;
+  /**
+   * Stream an object (or a range of it) in bounded chunks (at most 1 MiB each). Each yielded
+   * Buffer belongs to the consumer: it is never reused by the store.
+   */
+  openRead(key: string, range?: ByteRange): AsyncIterable<Buffer>;
+  /** Size and modification time, or undefined when the key does not exist. */
+  stat(key: string): Promise<ObjectStat | undefined>;
+  /** True when the key names an object or a non-empty prefix. */
+  exists(key: string): Promise<boolean>;
+  /** Names (not keys) of the direct children of `prefix`, sorted; [] when it does not exist. '' is the root. Temporaries are not listed. */
+  list(prefix: string): Promise<string[]>;
+  /** Remove one object; a missing key is fine. */
+  remove(key: string): Promise<void>;
+  /** Remove everything under `prefix`, and the prefix itself; missing is fine. */
+  removeTree(prefix: string): Promise<void>;
+}
+
+/** True for the error a store raises when reading a key that does not exist. */
+export function isMissingObjectError(e: unknown): boolean {
+  if (!isPgkeepError(e)) return false;
+  const code = errnoCode(e.cause);
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}

@@ -1,0 +1,313 @@
+/**
+ * ByteStore over a local (or mounted) POSIX file system.
+ *
+ * Durability recipe for every object: write `<name>.tmp.<pid>.<random>` beside the target
+ * (created 0600, exclusive), fsync it, rename it over the target, fsync the directory. The rename
+ * is atomic, so readers see the old object or the new one, never a mix; the two fsyncs make the
+ * bytes and then the name survive a power loss. New directories are created 0700 and their
+ * parents fsynced, otherwise a committed object could vanish with the directory entry that
+ * leads to it.
+ *
+ * The pid in temporary names lets `cleanupTemporaries` tell a dead writer's leftovers (kill -9,
+ * crash) from a live writer's work in progress. That test only holds on one host; for a
+ * repository shared between hosts pass `staleAfterMs`.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { errnoCode, fromIoError, PgkeepError } from '../errors.js';
+import type { ByteRange, ByteStore, ObjectStat, ObjectWriter } from './byte-store.js';
+import { assertValidKey, TEMPORARY_NAME, temporaryName, temporaryOwnerPid } from './object-key.js';
+
+/** Largest chunk `openRead` yields: bounded so that memory stays flat whatever the file size. */
+export const READ_CHUNK_SIZE = 1024 * 1024;
+const DIR_MODE = 0o700;
+const FILE_MODE = 0o600;
+
+export class PosixStore implements ByteStore {
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = resolve(root);
+  }
+
+  /** The file-system path of a key (validated, so it cannot leave the root). */
+  pathOf(key: string): string {
+    assertValidKey(key, true);
+    return key === '' ? this.root : join(this.root, ...key.split('/'));
+  }
+
+  async openWrite(key: string): Promise<ObjectWriter> {
+    assertValidKey(key);
+    const target = this.pathOf(key);
+    const dir = dirname(target);
+    await ensureDirDurable(dir);
+    const name = target.slice(dir.length + 1);
+    const temp = join(dir, temporaryName(name, process.pid, randomBytes(6).toString('hex')));
+    let fh: FileHandle;
+    try {
+      fh = await open(temp, 'wx', FILE_MODE);
+    } catch (e) {
+      throw fromIoError(e, 'create', temp);
+    }
+    return new PosixObjectWriter(fh, temp, target);
+  }
+
+  async writeAtomic(key: string, data: Uint8Array | string): Promise<void> {
+    const writer = await this.openWrite(key);
+    try {
+      await writer.write(typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+      await writer.commit();
+    } catch (e) {
+      await writer.abort();
+      throw e;
+    }
+  }
+
+  async read(key: string): Promise<Buffer> {
+    assertValidKey(key);
+    const path = this.pathOf(key);
+    try {
+      return await readFile(path);
+    } catch (e) {
+      throw fromIoError(e, 'read', path);
+    }
+  }
+
+  async *openRead(key: string, range?: ByteRange): AsyncIterable<Buffer> {
+    assertValidKey(key);
+    const path = this.pathOf(key);
+    let fh: FileHandle;
+    try {
+      fh = await open(path, 'r');
+    } catch (e) {
+      throw fromIoError(e, 'open', path);
+    }
+    try {
+      // Objects are immutable once committed, so the size read now bounds the whole stream and
+      // lets a small file get a small buffer instead of a full chunk.
+      const { size } = await fh.stat();
+      const end = Math.min(range?.end ?? size, size);
+      let pos = range?.start ?? 0;
+      while (pos < end) {
+        const want = Math.min(READ_CHUNK_SIZE, end - pos);
+        // A fresh buffer per chunk: the consumer owns what it is given (it may keep it, e.g. to
+        // hand it to an asynchronous decompression), so reusing one would corrupt its data.
+        const buf = Buffer.allocUnsafe(want);
+        const { bytesRead } = await fh.read(buf, 0, want, pos);
+        if (bytesRead === 0) break;
+        pos += bytesRead;
+        yield bytesRead === want ? buf : buf.subarray(0, bytesRead);
+      }
+    } catch (e) {
+      throw fromIoError(e, 'read', path);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async stat(key: string): Promise<ObjectStat | undefined> {
+    const path = this.pathOf(key);
+    try {
+      const s = await stat(path);
+      return { size: s.size, mtimeMs: s.mtimeMs };
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw fromIoError(e, 'stat', path);
+    }
+  }
+
+  async exists(key: string): Promise<boolean> {
+    return (await this.stat(key)) !== undefined;
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const path = this.pathOf(prefix);
+    let names: string[];
+    try {
+      names = await readdir(path);
+    } catch (e) {
+      if (isNotFound(e)) return [];
+      throw fromIoError(e, 'list', path);
+    }
+    return names.filter((n) => !TEMPORARY_NAME.test(n)).sort();
+  }
+
+  async remove(key: string): Promise<void> {
+    assertValidKey(key);
+    const path = this.pathOf(key);
+    try {
+      await unlink(path);
+    } catch (e) {
+      if (isNotFound(e)) return;
+      throw fromIoError(e, 'remove', path);
+    }
+    await fsyncDir(dirname(path));
+  }
+
+  async removeTree(prefix: string): Promise<void> {
+    // Never the root: a bug that passed '' here would wipe the whole repository.
+    assertValidKey(prefix);
+    const path = this.pathOf(prefix);
+    try {
+      await rm(path, { recursive: true, force: true });
+    } catch (e) {
+      throw fromIoError(e, 'remove', path);
+    }
+    await fsyncDir(dirname(path)).catch((e: unknown) => {
+      if (!isNotFound(e)) throw e;
+    });
+  }
+
+  /**
+   * Remove temporaries under `prefix` left by writers that are gone: their pid is not a live
+   * process on this host, or (with `staleAfterMs`) they have not been touched for that long.
+   * Temporaries of this process are left alone. Returns the keys removed.
+   */
+  async cleanupTemporaries(prefix: string, opts: { staleAfterMs?: number } = {}): Promise<string[]> {
+    const removed: string[] = [];
+    const now = Date.now();
+    const walk = async (dirKey: string): Promise<void> => {
+      const path = this.pathOf(dirKey);
+      let entries;
+      try {
+        entries = await readdir(path, { withFileTypes: true });
+      } catch (e) {
+        if (isNotFound(e)) return;
+        throw fromIoError(e, 'list', path);
+      }
+      for (const entry of entries) {
+        const key = dirKey === '' ? entry.name : `${dirKey}/${entry.name}`;
+        if (entry.isDirectory()) {
+          await walk(key);
+          continue;
+        }
+        const pid = temporaryOwnerPid(entry.name);
+        if (pid === undefined || pid === process.pid) continue;
+        let stale = !isProcessAlive(pid);
+        if (!stale && opts.staleAfterMs !== undefined) {
+          const s = await this.stat(key);
+          stale = s !== undefined && now - s.mtimeMs > opts.staleAfterMs;
+        }
+        if (stale) {
+          await this.remove(key);
+          removed.push(key);
+        }
+      }
+    };
+    await walk(prefix);
+    return removed;
+  }
+}
+
+class PosixObjectWriter implements ObjectWriter {
+  private state: 'open' | 'committed' | 'aborted' | 'failed' = 'open';
+  private written = 0;
+
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly temp: string,
+    private readonly target: string,
+  ) {}
+
+  get bytesWritten(): number {
+    return this.written;
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    this.assertOpen('write');
+    try {
+      let off = 0;
+      // FileHandle.write may write less than asked (signals, quotas); loop until all is down.
+      while (off < chunk.length) {
+        const { bytesWritten } = await this.fh.write(chunk, off, chunk.length - off);
+        off += bytesWritten;
+      }
+      this.written += chunk.length;
+    } catch (e) {
+      this.state = 'failed';
+      throw fromIoError(e, 'write', this.temp);
+    }
+  }
+
+  async commit(): Promise<void> {
+    this.assertOpen('commit');
+    try {
+      await this.fh.sync();
+      await this.fh.close();
+    } catch (e) {
+      this.state = 'failed';
+      throw fromIoError(e, 'write', this.temp);
+    }
+    try {
+      await rename(this.temp, this.target);
+    } catch (e) {
+      this.state = 'failed';
+      throw fromIoError(e, 'rename', this.target);
+    }
+    this.state = 'committed';
+    await fsyncDir(dirname(this.target));
+  }
+
+  async abort(): Promise<void> {
+    if (this.state === 'committed' || this.state === 'aborted') return;
+    const wasOpen = this.state === 'open' || this.state === 'failed';
+    this.state = 'aborted';
+    if (wasOpen) await this.fh.close().catch(() => undefined);
+    try {
+      await unlink(this.temp);
+    } catch (e) {
+      if (!isNotFound(e)) throw fromIoError(e, 'remove', this.temp);
+    }
+  }
+
+  private assertOpen(action: string): void {
+    if (this.state !== 'open') {
+      throw new PgkeepError('INTERNAL', `cannot ${action} ${this.target}: the writer is ${this.state}`);
+    }
+  }
+}
+
+/** Create `dir` (and missing parents) 0700 and fsync the parents of everything created. */
+async function ensureDirDurable(dir: string): Promise<void> {
+  let first: string | undefined;
+  try {
+    first = await mkdir(dir, { recursive: true, mode: DIR_MODE });
+  } catch (e) {
+    throw fromIoError(e, 'create directory', dir);
+  }
+  if (first === undefined) return;
+  // Each new directory's entry lives in its parent: sync from the first one's parent down.
+  const chain: string[] = [];
+  for (let d = dir; d !== dirname(first); d = dirname(d)) chain.push(dirname(d));
+  for (const d of chain.reverse()) await fsyncDir(d);
+}
+
+export async function fsyncDir(dir: string): Promise<void> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(dir, 'r');
+    await fh.sync();
+  } catch (e) {
+    // Some file systems (and platforms) refuse fsync on a directory; there is nothing better to do.
+    if (errnoCode(e) === 'EINVAL' || errnoCode(e) === 'EISDIR') return;
+    throw fromIoError(e, 'sync directory', dir);
+  } finally {
+    await fh?.close();
+  }
+}
+
+function isNotFound(e: unknown): boolean {
+  const code = errnoCode(e) ?? errnoCode((e as { cause?: unknown } | undefined)?.cause);
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: the process exists but belongs to someone else.
+    return errnoCode(e) === 'EPERM';
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * The ByteStore contract as a test suite, run against every backend (posix now; an object store
+ * later calls this with its own factory). Backend-specific checks (temp files on disk, modes)
+ * live in the backend's own test file.
+ */
+import { describe, expect, it } from 'vitest';
+import type { ByteStore } from '../../src/storage/byte-store.js';
+import { isMissingObjectError } from '../../src/storage/byte-store.js';
+
+async function collect(it: AsyncIterable<Buffer>): Promise<{ data: Buffer; chunks: number[] }> {
+  const parts: Buffer[] = [];
+  for await (const c of it) parts.push(c);
+  return { data: Buffer.concat(parts), chunks: parts.map((p) => p.length) };
+}
+
+export function describeByteStoreContract(name: string, makeStore: () => Promise<{ store: ByteStore; cleanup: () => Promise<void> }>): void {
+  describe(`ByteStore contract: ${name}`, () => {
+    const withStore = async (fn: (s: ByteStore) => Promise<void>): Promise<void> => {
+      const { store, cleanup } = await makeStore();
+      try {
+        await fn(store);
+      } finally {
+        await cleanup();
+      }
+    };
+
+    it('round-trips writeAtomic / read / stat / exists', () =>
+      withStore(async (s) => {
+        await s.writeAtomic('a/b/c.json', '{"x":1}');
+        expect((await s.read('a/b/c.json')).toString()).toBe('{"x":1}');
+        expect((await s.stat('a/b/c.json'))?.size).toBe(7);
+        expect(await s.exists('a/b/c.json')).toBe(true);
+        expect(await s.exists('a/b')).toBe(true);
+        expect(await s.exists('a/nope')).toBe(false);
+        expect(await s.stat('a/nope')).toBeUndefined();
+      }));
+
+    it('replaces an object atomically', () =>
+      withStore(async (s) => {
+        await s.writeAtomic('k', 'old');
+        await s.writeAtomic('k', new Uint8Array([110, 101, 119]));
+        expect((await s.read('k')).toString()).toBe('new');
+      }));
+
+    it('makes a streamed object visible only on commit', () =>
+      withStore(async (s) => {
+        const w = await s.openWrite('x/obj');
+        await w.write(Buffer.from('hello '));
+        await w.write(Buffer.from('world'));
+        expect(w.bytesWritten).toBe(11);
+        expect(await s.exists('x/obj')).toBe(false);
+        expect(await s.list('x')).toEqual([]);
+        await w.commit();
+        expect((await s.read('x/obj')).toString()).toBe('hello world');
+        expect(await s.list('x')).toEqual(['obj']);
+      }));
+
+    it('leaves nothing after abort', () =>
+      withStore(async (s) => {
+        const w = await s.openWrite('x/obj');
+        await w.write(Buffer.from('partial'));
+        await w.abort();
+        await w.abort();
+        expect(await s.exists('x/obj')).toBe(false);
+      }));
+
+    it('streams large objects in bounded chunks, with ranges', () =>
+      withStore(async (s) => {
+        const big = Buffer.alloc(2.5 * 1024 * 1024);
+        for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 0xff;
+        await s.writeAtomic('big', big);
+        const all = await collect(s.openRead('big'));
+        expect(all.data.equals(big)).toBe(true);
+        expect(Math.max(...all.chunks)).toBeLessThanOrEqual(1024 * 1024);
+        expect(all.chunks.length).toBe(3);
+        const part = await collect(s.openRead('big', { start: 1000, end: 1_500_000 }));
+        expect(part.data.equals(big.subarray(1000, 1_500_000))).toBe(true);
+        const tail = await collect(s.openRead('big', { start: big.length - 10 }));
+        expect(tail.data.equals(big.subarray(big.length - 10))).toBe(true);
+        const empty = await collect(s.openRead('big', { start: big.length + 5 }));
+        expect(empty.data.length).toBe(0);
+      }));
+
+    it('lists direct children sorted, [] for a missing prefix', () =>
+      withStore(async (s) => {
+        await s.writeAtomic('p/b', '1');
+        await s.writeAtomic('p/a', '1');
+        await s.writeAtomic('p/c/d', '1');
+        expect(await s.list('p')).toEqual(['a', 'b', 'c']);
+        expect(await s.list('missing')).toEqual([]);
+        expect(await s.list('')).toEqual(['p']);
+      }));
+
+    it('removes objects and trees, missing is fine', () =>
+      withStore(async (s) => {
+        await s.writeAtomic('t/a', '1');
+        await s.writeAtomic('t/sub/b', '1');
+        await s.remove('t/a');
+        await s.remove('t/a');
+        expect(await s.exists('t/a')).toBe(false);
+        expect(await s.exists('t/sub/b')).toBe(true);
+        await s.removeTree('t');
+        await s.removeTree('t');
+        expect(await s.exists('t')).toBe(false);
+      }));
+
+    it('reports a missing object as such', () =>
+      withStore(async (s) => {
+        const err = await s.read('nope').catch((e: unknown) => e);
+        expect(isMissingObjectError(err)).toBe(true);
+        const err2 = await collect(s.openRead('nope')).catch((e: unknown) => e);
+        expect(isMissingObjectError(err2)).toBe(true);
+      }));
+
+    it('refuses keys that could leave the root', () =>
+      withStore(async (s) => {
+        for (const bad of ['../x', '/abs', 'a//b', 'a/../b', 'a/./b', '']) {
+          await expect(s.writeAtomic(bad, 'x')).rejects.toMatchObject({ code: 'INTERNAL' });
+        }
+        await expect(s.removeTree('')).rejects.toMatchObject({ code: 'INTERNAL' });
+      }));
+  });
+}

@@ -1,0 +1,81 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { PosixStore } from '../../src/storage/posix-store.js';
+import { describeByteStoreContract } from './byte-store-contract.js';
+
+describeByteStoreContract('posix', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'pgkeep-store-'));
+  return { store: new PosixStore(dir), cleanup: () => rm(dir, { recursive: true, force: true }) };
+});
+
+/** A pid that certainly belonged to a process that has exited. */
+function deadPid(): number {
+  const r = spawnSync(process.execPath, ['-e', '']);
+  if (r.pid === undefined) throw new Error('could not spawn');
+  return r.pid;
+}
+
+describe('PosixStore on disk', () => {
+  let dir: string;
+  let store: PosixStore;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'pgkeep-posix-'));
+    store = new PosixStore(dir);
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('leaves no temporary after a successful atomic write', async () => {
+    await store.writeAtomic('a/file', 'content');
+    expect(await readdir(join(dir, 'a'))).toEqual(['file']);
+  });
+
+  it('stages bytes in a temporary beside the key until commit', async () => {
+    const w = await store.openWrite('a/file');
+    await w.write(Buffer.from('x'));
+    const names = await readdir(join(dir, 'a'));
+    expect(names).toHaveLength(1);
+    expect(names[0]).toMatch(new RegExp(`^file\\.tmp\\.${process.pid}\\.[0-9a-f]+$`));
+    await w.commit();
+    expect(await readdir(join(dir, 'a'))).toEqual(['file']);
+  });
+
+  it('removes the temporary on abort', async () => {
+    const w = await store.openWrite('a/file');
+    await w.write(Buffer.from('x'));
+    await w.abort();
+    expect(await readdir(join(dir, 'a'))).toEqual([]);
+  });
+
+  it('creates directories 0700 and files 0600', async () => {
+    await store.writeAtomic('d1/d2/f', 'x');
+    expect((await stat(join(dir, 'd1'))).mode & 0o777).toBe(0o700);
+    expect((await stat(join(dir, 'd1/d2'))).mode & 0o777).toBe(0o700);
+    expect((await stat(join(dir, 'd1/d2/f'))).mode & 0o777).toBe(0o600);
+  });
+
+  it('cleans temporaries of dead writers and keeps live ones', async () => {
+    await store.writeAtomic('b/keep', 'x');
+    const dead = `keep.tmp.${deadPid()}.abcdef`;
+    await writeFile(join(dir, 'b', dead), 'leftover');
+    const live = await store.openWrite('b/other');
+    await live.write(Buffer.from('in progress'));
+    expect(await store.list('b')).toEqual(['keep']);
+
+    const removed = await store.cleanupTemporaries('');
+    expect(removed).toEqual([`b/${dead}`]);
+    const names = await readdir(join(dir, 'b'));
+    expect(names).not.toContain(dead);
+    expect(names).toContain('keep');
+    expect(names.some((n) => n.startsWith('other.tmp.'))).toBe(true);
+    await live.commit();
+    expect((await store.read('b/other')).toString()).toBe('in progress');
+  });
+
+  // Permission errors are covered end to end in test/e2e/bad-input.test.ts, where pgkeep runs as
+  // the postgres user against a root-owned directory (root itself ignores permission bits).
+});
