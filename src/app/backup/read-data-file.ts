@@ -1,0 +1,95 @@
+/**
+ * Reads a relation file in large sequential chunks and checks every page on the way.
+ *
+ * A page that fails its header or checksum check is read again on its own: PostgreSQL may have
+ * been writing it (a torn read). If it still fails but its LSN is at or past the backup's start
+ * LSN, WAL replay rewrites it from a full-page image during recovery, so it is accepted.
+ * Anything else is real corruption and stops the backup, naming file and block, unless block
+ * validation is skipped. Only whole pages are returned: a trailing partial page of a file being
+ * extended is left out (replay extends the file again).
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import { errnoCode, fromIoError, PgkeepError } from '../../errors.js';
+import { readPageLsn, verifyPage } from '../../postgres/page.js';
+
+export interface PageCheckOptions {
+  blockSize: number;
+  checksumsEnabled: boolean;
+  /** Pages at or past this LSN may be torn and are accepted. */
+  startLsn: bigint;
+  /** false with --skip-block-validation. */
+  verify: boolean;
+  /** Absolute block number of the file's first block (segment number × RELSEG_BLOCKS). */
+  firstBlock: number;
+}
+
+export interface PageCheckCounters {
+  pagesRead: number;
+  pagesReread: number;
+  pagesTornAccepted: number;
+}
+
+/**
+ * Yields views of `buffer` holding consecutive whole pages from the start of the file. Each view
+ * is only valid until the next iteration. Returns quietly with nothing if the file vanished.
+ */
+export async function* readDataFilePages(absPath: string, relPath: string, buffer: Buffer, opts: PageCheckOptions, counters: PageCheckCounters): AsyncGenerator<Buffer> {
+  let fh: FileHandle;
+  try {
+    fh = await open(absPath, 'r');
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return;
+    throw fromIoError(e, 'open', absPath);
+  }
+  const bs = opts.blockSize;
+  const chunkBytes = buffer.length - (buffer.length % bs);
+  try {
+    let position = 0;
+    for (;;) {
+      const { bytesRead } = await fh.read(buffer, 0, chunkBytes, position).catch((e: unknown) => {
+        throw fromIoError(e, 'read', absPath);
+      });
+      const whole = bytesRead - (bytesRead % bs);
+      if (whole === 0) return;
+      if (opts.verify) await checkPages(fh, absPath, relPath, buffer, whole, position / bs, opts, counters);
+      counters.pagesRead += whole / bs;
+      yield buffer.subarray(0, whole);
+      position += whole;
+      if (bytesRead < chunkBytes) return;
+    }
+  } finally {
+    await fh.close().catch(() => undefined);
+  }
+}
+
+async function checkPages(fh: FileHandle, absPath: string, relPath: string, buffer: Buffer, length: number, firstPageInFile: number, opts: PageCheckOptions, counters: PageCheckCounters): Promise<void> {
+  const bs = opts.blockSize;
+  for (let off = 0; off < length; off += bs) {
+    const blockInFile = firstPageInFile + off / bs;
+    const absBlock = opts.firstBlock + blockInFile;
+    const verdict = verifyPage(buffer, off, bs, absBlock, opts.checksumsEnabled);
+    if (verdict === 'valid' || verdict === 'zero' || verdict === 'new') continue;
+
+    // Read the page again on its own, into place: a concurrent write may have torn the first read.
+    counters.pagesReread++;
+    const { bytesRead } = await fh.read(buffer, off, bs, blockInFile * bs).catch((e: unknown) => {
+      throw fromIoError(e, 'read', absPath);
+    });
+    if (bytesRead < bs) {
+      // The file was truncated under us: the rest is gone, and replay truncates it too.
+      buffer.fill(0, off + bytesRead, off + bs);
+      continue;
+    }
+    const again = verifyPage(buffer, off, bs, absBlock, opts.checksumsEnabled);
+    if (again === 'valid' || again === 'zero' || again === 'new') continue;
+    if (readPageLsn(buffer, off) >= opts.startLsn) {
+      counters.pagesTornAccepted++;
+      continue;
+    }
+    throw new PgkeepError(
+      'PAGE_CORRUPT',
+      `corrupt page in ${relPath}, block ${blockInFile} (${again === 'bad-checksum' ? 'checksum mismatch' : 'invalid page header'})`,
+      'check the cluster with pg_checksums or amcheck; --skip-block-validation backs up the page as it is',
+    );
+  }
+}

@@ -1,0 +1,235 @@
+/**
+ * The backup use case. Reads as its phases:
+ *
+ *   1. prepare   check the instance, the data directory and the server are the same cluster
+ *   2. begin     lock the instance, record the backup RUNNING (repository, then catalog)
+ *   3. start     reserve WAL with a temporary slot, start the non-exclusive backup
+ *   4. copy      walk PGDATA, copy files in parallel (pages verified), pg_control last
+ *   5. stop      stop the backup; store backup_label and tablespace_map from the stop call
+ *   6. wal       stream mode: copy the WAL from start to stop LSN out of pg_wal
+ *   7. seal      write the manifest durably, then mark the backup DONE
+ *   8. validate  re-read what was stored; OK (unless --no-validate)
+ *
+ * A failure anywhere marks the backup ERROR, removes its data, and rethrows: the repository
+ * never holds a DONE backup whose bytes are not all durable.
+ */
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { newBackupId } from '../../core/backup-id.js';
+import type { BackupMode, BackupRecord, CompressAlg, FileEntry } from '../../core/backup-types.js';
+import { formatLsn, walFileNamesBetween } from '../../core/lsn.js';
+import { PgkeepError, isPgkeepError } from '../../errors.js';
+import { BackupSession, timelineFromLabel } from '../../postgres/backup-session.js';
+import type { ConnectionSettings } from '../../postgres/connection.js';
+import { readControlSystemIdentifier } from './read-control.js';
+import { assertDataDirectory, readPgdataOwner, walkPgdata, type SourceEntry } from '../../postgres/pgdata-walker.js';
+import { acquireInstanceLock } from '../../repository/instance-lock.js';
+import { backupDataKey, backupKey } from '../../repository/layout.js';
+import { writeManifest } from '../../repository/manifest.js';
+import { StoredFileWriter } from '../../repository/stored-file.js';
+import { forEachParallel } from '../parallel.js';
+import { saveBackup, type RepoContext } from '../repo-context.js';
+import { PROGRAM_VERSION } from '../program-version.js';
+import { instanceConnection, instanceCompression } from '../instance-settings.js';
+import { validateBackup } from '../validate/validate-backup.js';
+import { copyFileEntry, entryWithoutData, type CopyTarget } from './copy-entry.js';
+import type { PageCheckCounters } from './read-data-file.js';
+
+export interface BackupRequest {
+  instance: string;
+  mode: BackupMode;
+  stream: boolean;
+  threads: number;
+  compressAlg?: CompressAlg | undefined;
+  compressLevel?: number | undefined;
+  note?: string | undefined;
+  skipBlockValidation: boolean;
+  validate: boolean;
+  connection: ConnectionSettings;
+}
+
+const READ_BUFFER_BYTES = 1024 * 1024;
+
+export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<BackupRecord> {
+  // 1. prepare
+  const instance = ctx.catalog.requireInstance(req.instance);
+  if (req.mode !== 'FULL') {
+    throw new PgkeepError('INVALID_ARGUMENT', `backup mode ${req.mode} is not available yet`, 'take a FULL backup (-b FULL)');
+  }
+  if (!req.stream) {
+    throw new PgkeepError('ARCHIVE_REQUIRED', 'backups without --stream need the WAL archive, which this version of pgkeep does not provide yet', 'add --stream: the backup then carries the WAL it needs');
+  }
+  await assertDataDirectory(instance.pgdata);
+  const compression = instanceCompression(instance, req.compressAlg, req.compressLevel);
+  const session = await BackupSession.open(instanceConnection(instance, req.connection));
+  let lock: { release(): Promise<void> } | undefined;
+  let record: BackupRecord | undefined;
+  try {
+    const id = session.identity;
+    if (id.systemIdentifier !== instance.systemIdentifier) {
+      throw new PgkeepError('SYSTEM_ID_MISMATCH', `the server reached is system ${id.systemIdentifier}, but instance ${instance.name} is system ${instance.systemIdentifier}`, 'connect to the instance\'s own server (-h/-p), or add the other cluster as a new instance');
+    }
+    const pgdataSysid = await readControlSystemIdentifier(instance.pgdata);
+    if (pgdataSysid !== id.systemIdentifier) {
+      throw new PgkeepError('PGDATA_MISMATCH', `data directory ${instance.pgdata} belongs to system ${pgdataSysid}, not to the server connected to (system ${id.systemIdentifier})`, 'set the instance\'s -D to the data directory of the server it connects to');
+    }
+    if (id.inRecovery) {
+      throw new PgkeepError('SERVER_UNSUPPORTED', 'the server is a standby; backups from a standby are not supported yet', 'connect to the primary');
+    }
+    const owner = await readPgdataOwner(instance.pgdata);
+
+    // 2. begin
+    lock = await acquireInstanceLock(ctx.root, instance.name, 'backup', (o) => ctx.reporter.warn(`breaking the lock of instance ${instance.name} left by pid ${o.pid} (${o.command}), which is gone`));
+    const taken = new Set(ctx.catalog.listBackups(instance.name).map((b) => b.id));
+    const startTime = new Date();
+    record = {
+      id: newBackupId(startTime, taken),
+      instance: instance.name,
+      mode: 'FULL',
+      status: 'RUNNING',
+      parentId: null,
+      timeline: id.timeline,
+      startLsn: 0n,
+      stopLsn: null,
+      startTime,
+      endTime: null,
+      recoveryTime: null,
+      recoveryXid: null,
+      dataBytes: 0,
+      storedBytes: 0,
+      pgdataBytes: 0,
+      walBytes: 0,
+      compressAlg: compression.alg,
+      compressLevel: compression.level,
+      stream: req.stream,
+      serverVersion: id.serverVersion,
+      serverVersionNum: id.serverVersionNum,
+      programVersion: PROGRAM_VERSION,
+      note: req.note ?? null,
+      systemIdentifier: id.systemIdentifier,
+      blockSize: id.blockSize,
+      walSegSize: id.walSegSize,
+      checksumsEnabled: id.checksumsEnabled,
+      ownerPid: process.pid,
+      ownerHost: hostname(),
+      changeSource: null,
+      error: null,
+      metrics: null,
+    };
+
+    // 3. start
+    await session.reserveWal(`pgkeep_${record.id.toLowerCase()}_${process.pid}`);
+    record.startLsn = await session.startBackup(`pgkeep backup ${record.id}`, true);
+    await saveBackup(ctx, record);
+    ctx.reporter.info(`backup ${record.id} started at LSN ${formatLsn(record.startLsn)}`);
+
+    // 4. copy
+    const target: CopyTarget = {
+      store: ctx.store,
+      instance: instance.name,
+      backupId: record.id,
+      compressAlg: compression.alg,
+      compressLevel: compression.level,
+      blockSize: id.blockSize,
+      checksumsEnabled: id.checksumsEnabled,
+      startLsn: record.startLsn,
+      verifyPages: !req.skipBlockValidation,
+      uid: owner.uid,
+      gid: owner.gid,
+    };
+    const sources = await walkPgdata(instance.pgdata);
+    const entries = await copySources(sources, target, req.threads);
+
+    // 5. stop
+    const stop = await session.stopBackup();
+    record.stopLsn = stop.stopLsn;
+    record.timeline = timelineFromLabel(stop.labelFile) ?? record.timeline;
+    entries.push(await storeBytes(target, 'backup_label', Buffer.from(stop.labelFile), 0o600));
+    if (stop.tablespaceMap.length > 0) entries.push(await storeBytes(target, 'tablespace_map', Buffer.from(stop.tablespaceMap), 0o600));
+
+    // 6. wal
+    if (req.stream) {
+      const names = walFileNamesBetween(record.timeline, record.startLsn, stop.stopLsn - 1n, id.walSegSize);
+      const walSources: SourceEntry[] = names.map((n) => ({ path: `pg_wal/${n}`, absPath: join(instance.pgdata, 'pg_wal', n), kind: 'file', size: id.walSegSize, mode: 0o600, mtimeMs: Date.now() }));
+      const walEntries = await copySources(walSources, target, req.threads, true);
+      if (walEntries.length !== names.length) {
+        throw new PgkeepError('IO_ERROR', `WAL needed by the backup vanished from ${instance.pgdata}/pg_wal before it could be copied`, 'check that nothing removes WAL files by hand; take the backup again');
+      }
+      for (const e of walEntries) entries.push({ ...e, kind: 'wal' });
+    }
+    await session.close();
+
+    // 7. seal
+    entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    const endTime = new Date();
+    const sum = (pred: (e: FileEntry) => boolean, f: (e: FileEntry) => number) => entries.filter(pred).reduce((n, e) => n + f(e), 0);
+    Object.assign(record, {
+      status: 'DONE',
+      endTime,
+      dataBytes: sum((e) => e.kind !== 'wal', (e) => e.size),
+      pgdataBytes: sources.reduce((n, s) => n + s.size, 0),
+      walBytes: sum((e) => e.kind === 'wal', (e) => e.size),
+      storedBytes: sum(() => true, (e) => e.storedSize),
+      ownerPid: null,
+      metrics: { files: entries.length, durationMs: endTime.getTime() - startTime.getTime(), peakRssBytes: process.resourceUsage().maxRSS * 1024 },
+    } satisfies Partial<BackupRecord>);
+    await writeManifest(ctx.store, record, entries);
+    await saveBackup(ctx, record);
+    ctx.reporter.info(`backup ${record.id} completed: ${entries.length} files, stop LSN ${formatLsn(stop.stopLsn)}`);
+
+    // 8. validate
+    if (req.validate) {
+      await validateBackup(ctx, record, req.threads);
+      record = ctx.catalog.requireBackup(instance.name, record.id);
+    }
+    return record;
+  } catch (e) {
+    await session.close();
+    if (record && record.status === 'RUNNING') await abandon(ctx, record, e);
+    throw e;
+  } finally {
+    await lock?.release();
+  }
+}
+
+/** Copies sources with `threads` workers; pg_control is held back and copied after everything else. */
+async function copySources(sources: SourceEntry[], target: CopyTarget, threads: number, isWal = false): Promise<FileEntry[]> {
+  const entries: FileEntry[] = [];
+  const counters: PageCheckCounters = { pagesRead: 0, pagesReread: 0, pagesTornAccepted: 0 };
+  const control = isWal ? undefined : sources.find((s) => s.path === 'global/pg_control');
+  const files = sources.filter((s) => s !== control && (s.kind === 'data' || s.kind === 'file'));
+  for (const s of sources) if (s.kind === 'dir' || s.kind === 'symlink') entries.push(entryWithoutData(s, target));
+  // Biggest files first, so that one large table does not start last and run alone.
+  files.sort((a, b) => b.size - a.size);
+  const buffers = Array.from({ length: Math.max(1, threads) }, () => Buffer.allocUnsafe(READ_BUFFER_BYTES));
+  await forEachParallel(files, threads, async (src, _i, worker) => {
+    const e = await copyFileEntry(src, target, buffers[worker]!, counters);
+    if (e) entries.push(e);
+  });
+  if (control) {
+    const e = await copyFileEntry(control, target, buffers[0]!, counters);
+    if (!e) throw new PgkeepError('PGDATA_NOT_FOUND', 'global/pg_control vanished from the data directory during the backup', 'check the data directory');
+    entries.push(e);
+  }
+  return entries;
+}
+
+async function storeBytes(t: CopyTarget, relPath: string, bytes: Buffer, mode: number): Promise<FileEntry> {
+  const w = await StoredFileWriter.open(t.store, backupDataKey(t.instance, t.backupId, relPath), t.compressAlg, t.compressLevel);
+  await w.write(bytes);
+  const r = await w.finish();
+  return {
+    path: relPath, kind: 'file', mode, mtimeMs: Date.now(), size: r.size, storage: 'full', storedSize: r.storedSize,
+    storedChecksum: r.storedChecksum, checksum: r.checksum, compressAlg: t.compressAlg, uid: t.uid, gid: t.gid,
+  };
+}
+
+async function abandon(ctx: RepoContext, record: BackupRecord, cause: unknown): Promise<void> {
+  const message = isPgkeepError(cause) ? cause.message : cause instanceof Error ? cause.message : String(cause);
+  try {
+    await ctx.store.removeTree(`${backupKey(record.instance, record.id)}/data`);
+    await saveBackup(ctx, { ...record, status: 'ERROR', error: message, ownerPid: null, endTime: new Date() });
+  } catch (e) {
+    ctx.reporter.warn(`could not mark backup ${record.id} ERROR: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}

@@ -1,0 +1,65 @@
+import { Flags } from '@oclif/core';
+import { execFileSync } from 'node:child_process';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { restoreBackup } from '../app/restore/restore-backup.js';
+import { parseTablespaceMappings } from '../core/tablespace-mapping.js';
+import { PgkeepError } from '../errors.js';
+import { BaseCommand, repoFlag, threadsFlag } from '../cli/base-command.js';
+
+export default class Restore extends BaseCommand {
+  static override summary = 'Restore a backup into an empty directory';
+  static override examples = [
+    '<%= config.bin %> restore -B /backups --instance main -D /restore',
+    '<%= config.bin %> restore -B /backups --instance main -D /restore -i T4LG2Y -T /old/tblspc=/new/tblspc',
+  ];
+  static override flags = {
+    'backup-path': repoFlag,
+    instance: Flags.string({ required: true, description: 'instance name', helpValue: 'NAME' }),
+    pgdata: Flags.string({ char: 'D', required: true, description: 'empty or new directory to restore into', helpValue: 'DIR' }),
+    'backup-id': Flags.string({ char: 'i', description: 'backup to restore (default: the newest OK one)', helpValue: 'ID' }),
+    threads: threadsFlag,
+    'tablespace-mapping': Flags.string({ char: 'T', multiple: true, description: 'restore the tablespace at OLDDIR into NEWDIR', helpValue: 'OLDDIR=NEWDIR' }),
+    'recovery-target': Flags.string({ options: ['immediate'], description: 'immediate: end recovery as soon as the cluster is consistent, then promote' }),
+    'recovery-target-action': Flags.string({ options: ['promote', 'pause', 'shutdown'], default: 'promote', description: 'what the server does at the target' }),
+    owner: Flags.string({ description: 'owner of the restored files when run as root (default: as in the source)', helpValue: 'USER[:GROUP]' }),
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(Restore);
+    const ctx = await this.openRepo(flags['backup-path']);
+    const target = flags['recovery-target'] as 'immediate' | undefined;
+    const r = await restoreBackup(ctx, {
+      instance: flags.instance,
+      backupId: flags['backup-id'],
+      dest: resolve(flags.pgdata),
+      threads: flags.threads,
+      tablespaceMapping: parseTablespaceMappings(flags['tablespace-mapping'] ?? []),
+      recovery: {
+        target,
+        action: flags['recovery-target-action'] as 'promote' | 'pause' | 'shutdown',
+        restoreCommand: target ? archiveGetCommand(resolve(flags['backup-path']), flags.instance) : undefined,
+      },
+      owner: flags.owner ? lookupOwner(flags.owner) : undefined,
+    });
+    this.log(`backup ${r.backup.id} restored into ${resolve(flags.pgdata)} (${r.filesWritten} files, ${r.bytesWritten} bytes)`);
+  }
+}
+
+/** restore_command for the restored server: this very pgkeep, by absolute paths. */
+function archiveGetCommand(repo: string, instance: string): string {
+  const bin = fileURLToPath(new URL('../../bin/run.js', import.meta.url));
+  return `"${process.execPath}" "${bin}" archive-get -B "${repo}" --instance "${instance}" --wal-file-path "%p" --wal-file-name "%f"`;
+}
+
+function lookupOwner(spec: string): { uid: number; gid: number } {
+  const [user, group] = spec.split(':');
+  try {
+    const uid = Number(execFileSync('id', ['-u', user!], { encoding: 'utf8' }).trim());
+    const gid = group ? Number(execFileSync('getent', ['group', group], { encoding: 'utf8' }).split(':')[2]) : Number(execFileSync('id', ['-g', user!], { encoding: 'utf8' }).trim());
+    if (Number.isNaN(uid) || Number.isNaN(gid)) throw new Error('not a number');
+    return { uid, gid };
+  } catch {
+    throw new PgkeepError('INVALID_ARGUMENT', `unknown owner "${spec}"`, 'give an existing user, optionally with :group');
+  }
+}

@@ -1,0 +1,72 @@
+import { Flags } from '@oclif/core';
+import Table from 'cli-table3';
+import { backupToJson, showBackups, type BackupJson } from '../app/show/backup-view.js';
+import { BaseCommand, repoFlag } from '../cli/base-command.js';
+
+export default class Show extends BaseCommand {
+  static override summary = 'List backups, or every detail of one';
+  static override flags = {
+    'backup-path': repoFlag,
+    instance: Flags.string({ description: 'only this instance', helpValue: 'NAME' }),
+    'backup-id': Flags.string({ char: 'i', description: 'every detail of one backup', helpValue: 'ID' }),
+    format: Flags.string({ options: ['plain', 'json'], default: 'plain', description: 'output format' }),
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(Show);
+    const ctx = await this.openRepo(flags['backup-path']);
+    if (flags['backup-id']) {
+      const b = flags.instance ? ctx.catalog.requireBackup(flags.instance, flags['backup-id']) : (ctx.catalog.findBackupById(flags['backup-id']) ?? ctx.catalog.requireBackup('', flags['backup-id']));
+      const json = backupToJson(b);
+      if (flags.format === 'json') this.printJson([{ instance: b.instance, backups: [json] }]);
+      else this.printDetails(b.instance, json);
+      return;
+    }
+    const names = flags.instance ? [ctx.catalog.requireInstance(flags.instance).name] : ctx.catalog.listInstances().map((i) => i.name);
+    const view = showBackups(ctx.catalog.listBackups(flags.instance), names);
+    if (flags.format === 'json') {
+      this.printJson(view);
+      return;
+    }
+    if (view.length === 0) this.log('no instances; add one with `pgkeep add-instance`');
+    for (const inst of view) {
+      this.log(`\nBACKUP INSTANCE '${inst.instance}'`);
+      const table = new Table({
+        head: ['ID', 'Mode', 'Status', 'Parent', 'Start time', 'Duration', 'Data', 'Stored', 'Start LSN', 'Stop LSN', 'TLI'],
+        style: { head: [], border: [] },
+      });
+      for (const b of inst.backups) {
+        table.push([b.id, b.backup_mode, b.status, b.parent_backup_id ?? '', b.start_time.replace('T', ' ').replace(/\.\d+Z$/, 'Z'), duration(b), size(b.data_bytes), size(b.stored_bytes), b.start_lsn, b.stop_lsn ?? '', String(b.timeline)]);
+      }
+      this.log(inst.backups.length ? table.toString() : '  (no backups)');
+    }
+  }
+
+  private printDetails(instance: string, b: BackupJson): void {
+    this.log(`instance = ${instance}`);
+    for (const [k, v] of Object.entries(b)) {
+      if (k === 'metrics' && v) {
+        for (const [mk, mv] of Object.entries(v as Record<string, number>)) this.log(`metrics.${mk} = ${mv}`);
+      } else {
+        this.log(`${k} = ${v === null ? '' : String(v)}`);
+      }
+    }
+  }
+}
+
+function duration(b: BackupJson): string {
+  if (!b.end_time) return '';
+  const s = Math.round((Date.parse(b.end_time) - Date.parse(b.start_time)) / 1000);
+  return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m${s % 60}s` : `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
+}
+
+function size(n: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v < 10 && u > 0 ? v.toFixed(1) : Math.round(v)}${units[u]}`;
+}

@@ -1,0 +1,63 @@
+// A repository with one registered instance, and a runner bound to it: the common start of
+// every end-to-end test.
+import { expect } from 'vitest';
+import { runPgkeep, type PgkeepResult, type PgkeepRunOptions } from '../helpers/cli.js';
+import type { TestCluster } from '../helpers/cluster.js';
+import { makeTempDir } from '../helpers/tmp.js';
+
+export interface RepoFixture {
+  repo: string;
+  instance: string;
+  /** Runs pgkeep with -B set through PGKEEP_REPO. */
+  run(args: string[], opts?: PgkeepRunOptions): Promise<PgkeepResult>;
+  /** Runs pgkeep and fails the test, with its output, unless it exits 0. */
+  ok(args: string[], opts?: PgkeepRunOptions): Promise<PgkeepResult>;
+  showJson(): Promise<ShowInstance[]>;
+}
+
+export interface ShowBackup {
+  id: string;
+  backup_mode: string;
+  status: string;
+  parent_backup_id: string | null;
+  start_lsn: string;
+  stop_lsn: string | null;
+  [key: string]: unknown;
+}
+
+export interface ShowInstance {
+  instance: string;
+  backups: ShowBackup[];
+}
+
+export function connectionArgs(c: TestCluster): string[] {
+  const k = c.connection;
+  return ['-h', k.host, '-p', String(k.port), '-U', k.user];
+}
+
+export async function newRepo(cluster: TestCluster | undefined, instance = 'main'): Promise<RepoFixture> {
+  const repo = `${await makeTempDir('repo')}/repo`;
+  const run = (args: string[], opts: PgkeepRunOptions = {}) => runPgkeep(args, { ...opts, env: { PGKEEP_REPO: repo, ...opts.env } });
+  const ok = async (args: string[], opts: PgkeepRunOptions = {}) => {
+    const r = await run(args, opts);
+    expect(r.code, `pgkeep ${args.join(' ')} failed:\n${r.stdout}\n${r.stderr}`).toBe(0);
+    return r;
+  };
+  const fixture: RepoFixture = {
+    repo,
+    instance,
+    run,
+    ok,
+    showJson: async () => JSON.parse((await ok(['show', '--format', 'json'])).stdout) as ShowInstance[],
+  };
+  await ok(['init']);
+  if (cluster) await ok(['add-instance', '--instance', instance, '-D', cluster.pgdata, ...connectionArgs(cluster)]);
+  return fixture;
+}
+
+/** The id printed by `pgkeep backup` ("backup <ID> OK: ..."). */
+export function backupIdOf(r: PgkeepResult): string {
+  const m = /^backup ([0-9A-Z]+) /m.exec(r.stdout);
+  if (!m) throw new Error(`no backup id in output:\n${r.stdout}\n${r.stderr}`);
+  return m[1]!;
+}
