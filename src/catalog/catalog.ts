@@ -51,8 +51,8 @@ export function openCatalog(path: string, opts: OpenCatalogOptions = {}): Catalo
       // the cost of an fsync per commit.
       db.pragma('synchronous = FULL');
     }
-    // SQLite turns foreign keys off by default, per connection. Without this line the cascade
-    // from instances to backups would silently not happen.
+    // Stock SQLite turns foreign keys off per connection; better-sqlite3's build happens to turn
+    // them on. Setting it here keeps the instances -> backups cascade independent of that build.
     db.pragma('foreign_keys = ON');
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     if (readonly) {
@@ -251,7 +251,7 @@ export class Catalog {
   descendantsOf(instance: string, id: string): BackupRecord[] {
     const rows = this.stmt(`WITH RECURSIVE d(id) AS (
         SELECT id FROM backups WHERE instance = @instance AND parent_id = @id
-        UNION ALL
+        UNION
         SELECT b.id FROM backups b JOIN d ON b.parent_id = d.id WHERE b.instance = @instance
       )
       ${BACKUP_SELECT} WHERE instance = @instance AND id IN (SELECT id FROM d) AND id <> @id ${OLDEST_FIRST}`).all({ instance, id }) as BackupColumns[];
