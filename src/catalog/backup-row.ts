@@ -41,6 +41,7 @@ export interface BackupColumns {
   change_source: string | null;
   error: string | null;
   metrics_json: string | null;
+  generation: number;
 }
 
 /** Column names in a fixed order, for INSERT statements built once. */
@@ -51,6 +52,7 @@ export const BACKUP_COLUMNS: readonly (keyof BackupColumns)[] = [
   'server_version_num', 'program_version', 'note', 'system_identifier', 'block_size',
   'wal_seg_size', 'checksums_enabled', 'owner_pid', 'owner_host', 'change_source', 'error',
   'metrics_json',
+  'generation',
 ];
 
 export function backupToColumns(r: BackupRecord): BackupColumns {
@@ -87,6 +89,7 @@ export function backupToColumns(r: BackupRecord): BackupColumns {
     change_source: r.changeSource,
     error: r.error,
     metrics_json: r.metrics === null ? null : JSON.stringify(r.metrics),
+    generation: r.generation,
   };
 }
 
@@ -125,6 +128,7 @@ export function backupFromColumns(c: BackupColumns): BackupRecord {
     changeSource: c.change_source,
     error: c.error,
     metrics: c.metrics_json === null ? null : (JSON.parse(c.metrics_json) as Record<string, number>),
+    generation: c.generation,
   };
 }
 

@@ -60,6 +60,11 @@ export interface BackupRecord {
   error: string | null;
   /** Figures of the run (bytes read, written, throughput, peak RSS...), free-form. */
   metrics: Record<string, number> | null;
+  /**
+   * Which copy of the backup's files is current: 0 is `data/` + `manifest.jsonl`; a merge writes
+   * generation N+1 beside it (`g<N+1>/`) and switches by rewriting backup.json, one atomic step.
+   */
+  generation: number;
 }
 
 /**

@@ -42,6 +42,7 @@ export function backupRecordToJson(r: BackupRecord): Record<string, unknown> {
     changeSource: r.changeSource,
     error: r.error,
     metrics: r.metrics,
+    generation: r.generation,
   };
 }
 
@@ -81,6 +82,8 @@ export function backupRecordFromJson(obj: Record<string, unknown>, source: strin
     changeSource: f.nullableString('changeSource'),
     error: f.nullableString('error'),
     metrics: f.nullableNumberRecord('metrics'),
+    // Absent in files written before merges existed: generation 0.
+    generation: obj.generation === undefined ? 0 : f.count('generation'),
   };
   if (!isBackupId(record.id)) throw corruptFile(source, `invalid backup id "${record.id}"`);
   if (record.parentId !== null && !isBackupId(record.parentId)) throw corruptFile(source, `invalid parent id "${record.parentId}"`);

@@ -86,17 +86,26 @@ export function backupControlKey(instance: string, id: string): string {
   return `${backupKey(instance, id)}/backup.json`;
 }
 
-export function manifestKey(instance: string, id: string): string {
-  return `${backupKey(instance, id)}/manifest.jsonl`;
+/**
+ * Where generation `generation` of a backup keeps its manifest and data: the backup directory
+ * itself for 0, `g<N>/` inside it for a generation written by a merge.
+ */
+export function generationKey(instance: string, id: string, generation = 0): string {
+  if (!Number.isInteger(generation) || generation < 0) throw new PgkeepError('INTERNAL', `invalid generation ${generation}`);
+  return generation === 0 ? backupKey(instance, id) : `${backupKey(instance, id)}/g${generation}`;
 }
 
-export function backupDataPrefix(instance: string, id: string): string {
-  return `${backupKey(instance, id)}/data`;
+export function manifestKey(instance: string, id: string, generation = 0): string {
+  return `${generationKey(instance, id, generation)}/manifest.jsonl`;
 }
 
-export function backupDataKey(instance: string, id: string, relPath: string): string {
+export function backupDataPrefix(instance: string, id: string, generation = 0): string {
+  return `${generationKey(instance, id, generation)}/data`;
+}
+
+export function backupDataKey(instance: string, id: string, relPath: string, generation = 0): string {
   assertSafeRelativePath(relPath);
-  return `${backupDataPrefix(instance, id)}/${relPath}`;
+  return `${backupDataPrefix(instance, id, generation)}/${relPath}`;
 }
 
 export function walArchiveKey(instance: string): string {

@@ -39,7 +39,7 @@ export async function writeManifest(store: ByteStore, record: BackupRecord, entr
       throw new PgkeepError('INTERNAL', `manifest of backup ${record.id} would list ${sorted[i]?.path} twice`);
     }
   }
-  const out = await store.openWrite(manifestKey(record.instance, record.id));
+  const out = await store.openWrite(manifestKey(record.instance, record.id, record.generation));
   const hasher = createHasher();
   let batch: string[] = [];
   let batchLength = 0;
@@ -69,10 +69,10 @@ export async function writeManifest(store: ByteStore, record: BackupRecord, entr
 }
 
 /** Read and fully verify a manifest (trailer checksum, file count, every entry). */
-export async function readManifest(store: ByteStore, instance: string, id: string): Promise<Manifest> {
+export async function readManifest(store: ByteStore, instance: string, id: string, generation = 0): Promise<Manifest> {
   let backup: BackupRecord | undefined;
   const files: FileEntry[] = [];
-  for await (const item of parseManifest(store, instance, id)) {
+  for await (const item of parseManifest(store, instance, id, generation)) {
     if (item.type === 'header') backup = item.backup;
     else files.push(item.entry);
   }
@@ -84,17 +84,17 @@ export async function readManifest(store: ByteStore, instance: string, id: strin
  * Stream a manifest's entries with flat memory. The trailer is checked only at the end: an
  * error thrown after some entries means none of them can be trusted.
  */
-export async function* readManifestEntries(store: ByteStore, instance: string, id: string): AsyncGenerator<FileEntry> {
-  for await (const item of parseManifest(store, instance, id)) {
+export async function* readManifestEntries(store: ByteStore, instance: string, id: string, generation = 0): AsyncGenerator<FileEntry> {
+  for await (const item of parseManifest(store, instance, id, generation)) {
     if (item.type === 'entry') yield item.entry;
   }
 }
 
 type ManifestItem = { type: 'header'; backup: BackupRecord } | { type: 'entry'; entry: FileEntry };
 
-async function* parseManifest(store: ByteStore, instance: string, id: string): AsyncGenerator<ManifestItem> {
+async function* parseManifest(store: ByteStore, instance: string, id: string, generation: number): AsyncGenerator<ManifestItem> {
   await initHashing();
-  const key = manifestKey(instance, id);
+  const key = manifestKey(instance, id, generation);
   const hasher = createHasher();
   let lineNo = 0;
   let files = 0;

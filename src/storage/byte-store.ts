@@ -67,6 +67,12 @@ export interface ByteStore {
   remove(key: string): Promise<void>;
   /** Remove everything under `prefix`, and the prefix itself; missing is fine. */
   removeTree(prefix: string): Promise<void>;
+  /**
+   * Make the object at `from` also available at `to` without rewriting its bytes (a hard link
+   * here; a server-side copy on an object store), durably. `to` must not exist. Merges use it so
+   * that files no increment changed are never rewritten.
+   */
+  link(from: string, to: string): Promise<void>;
 }
 
 /** True for the error a store raises when reading a key that does not exist. */

@@ -13,7 +13,7 @@
  * repository shared between hosts pass `staleAfterMs`.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { copyFile, link, mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { errnoCode, fromIoError, PgkeepError } from '../errors.js';
 import type { ByteRange, ByteStore, ObjectStat, ObjectWriter } from './byte-store.js';
@@ -143,6 +143,33 @@ export class PosixStore implements ByteStore {
       throw fromIoError(e, 'remove', path);
     }
     await fsyncDir(dirname(path));
+  }
+
+  async link(from: string, to: string): Promise<void> {
+    assertValidKey(from);
+    assertValidKey(to);
+    const src = this.pathOf(from);
+    const dst = this.pathOf(to);
+    await ensureDirDurable(dirname(dst));
+    try {
+      await link(src, dst);
+    } catch (e) {
+      const code = errnoCode(e);
+      // Another file system, or one without hard links: fall back to a durable copy.
+      if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EMLINK') throw fromIoError(e, 'link', dst);
+      const temp = temporaryName(dst, process.pid, randomBytes(4).toString('hex'));
+      try {
+        await copyFile(src, temp);
+        const fh = await open(temp, 'r');
+        await fh.sync();
+        await fh.close();
+        await rename(temp, dst);
+      } catch (copyError) {
+        await unlink(temp).catch(() => undefined);
+        throw fromIoError(copyError, 'copy', dst);
+      }
+    }
+    await fsyncDir(dirname(dst));
   }
 
   async removeTree(prefix: string): Promise<void> {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openCatalog } from '../../src/catalog/catalog.js';
-import { DEFAULT_MIGRATIONS_DIR, checksumOf, migrate, readApplied } from '../../src/catalog/migrator.js';
+import { DEFAULT_MIGRATIONS_DIR, checksumOf, migrate, readApplied, readMigrations } from '../../src/catalog/migrator.js';
 import { PgkeepError } from '../../src/errors.js';
 
 let tmp: string;
@@ -48,6 +48,10 @@ function expectPgkeepError(fn: () => unknown, code: string, message?: RegExp): P
 const TRACK = `CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL, checksum TEXT NOT NULL);`;
 
 describe('shipped migrations', () => {
+  // What migrations/ ships; the tests follow it as migrations are added.
+  const shipped = readMigrations().map((m) => m.version);
+  const latest = shipped[shipped.length - 1]!;
+
   it('apply on a new file and are recorded with name, time and checksum', () => {
     const path = join(tmp, 'catalog.db');
     openCatalog(path).close();
@@ -56,7 +60,7 @@ describe('shipped migrations', () => {
     expect(tables(db)).toEqual(['backups', 'instances', 'schema_migrations']);
     const applied = readApplied(db);
     db.close();
-    expect(applied).toHaveLength(1);
+    expect(applied.map((a) => a.version)).toEqual(shipped);
     const first = applied[0]!;
     expect(first.version).toBe(1);
     expect(first.name).toBe('initial');
@@ -67,15 +71,15 @@ describe('shipped migrations', () => {
   it('reopening applies nothing new', () => {
     const path = join(tmp, 'catalog.db');
     const db = new Database(path);
-    expect(migrate(db, { now: () => new Date('2026-01-01T00:00:00Z') })).toEqual({ applied: [1], version: 1 });
-    expect(migrate(db, { now: () => new Date('2027-01-01T00:00:00Z') })).toEqual({ applied: [], version: 1 });
-    expect(readApplied(db).map((a) => a.appliedAt)).toEqual(['2026-01-01T00:00:00.000Z']);
+    expect(migrate(db, { now: () => new Date('2026-01-01T00:00:00Z') })).toEqual({ applied: shipped, version: latest });
+    expect(migrate(db, { now: () => new Date('2027-01-01T00:00:00Z') })).toEqual({ applied: [], version: latest });
+    expect(readApplied(db).map((a) => a.appliedAt)).toEqual(shipped.map(() => '2026-01-01T00:00:00.000Z'));
     db.close();
     // And through openCatalog, twice.
     openCatalog(path).close();
     openCatalog(path).close();
     const again = new Database(path, { readonly: true });
-    expect(readApplied(again)).toHaveLength(1);
+    expect(readApplied(again)).toHaveLength(shipped.length);
     again.close();
   });
 
@@ -86,7 +90,7 @@ describe('shipped migrations', () => {
     db.prepare(`INSERT INTO schema_migrations VALUES (999, 'from_the_future', '2030-01-01T00:00:00.000Z', 'x')`).run();
     db.close();
 
-    const err = expectPgkeepError(() => openCatalog(path), 'CATALOG_NEWER', /^catalog schema version 999 is newer than this pgkeep \(knows up to 1\)$/);
+    const err = expectPgkeepError(() => openCatalog(path), 'CATALOG_NEWER', new RegExp(`^catalog schema version 999 is newer than this pgkeep \\(knows up to ${latest}\\)$`));
     expect(err.hint).toBe('upgrade pgkeep');
     expectPgkeepError(() => openCatalog(path, { readonly: true }), 'CATALOG_NEWER');
   });

@@ -77,6 +77,7 @@ function backup(id: string, over: Partial<BackupRecord> = {}): BackupRecord {
     changeSource: 'wal-summary',
     error: 'previous attempt failed',
     metrics: { bytesRead: 1_000_000, throughputMBps: 123.5 },
+    generation: 0,
     ...over,
   };
 }

@@ -42,6 +42,7 @@ function record(over: Partial<BackupRecord> = {}): BackupRecord {
     changeSource: 'lsn-scan',
     error: null,
     metrics: { readBytes: 123, seconds: 1.5 },
+    generation: 0,
     ...over,
   };
 }
