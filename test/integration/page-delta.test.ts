@@ -1,0 +1,227 @@
+import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { CompressAlg } from '../../src/core/backup-types.js';
+import { defaultLevel } from '../../src/repository/codecs.js';
+import { hashHex } from '../../src/repository/hash.js';
+import { PageDeltaReader, PageDeltaWriter, readPageDelta, type PageRun } from '../../src/repository/page-delta.js';
+import { StoredFileWriter } from '../../src/repository/stored-file.js';
+import { PosixStore } from '../../src/storage/posix-store.js';
+
+const BS = 8192;
+
+/** A recognisable page: tag and block in the first words, a byte derived from both after. */
+function page(tag: number, block: number): Buffer {
+  const p = Buffer.alloc(BS, (tag * 13 + block * 7) & 0xff);
+  p.writeUInt32LE(tag, 0);
+  p.writeUInt32LE(block, 4);
+  return p;
+}
+
+function pages(tag: number, start: number, count: number): Buffer {
+  return Buffer.concat(Array.from({ length: count }, (_, i) => page(tag, start + i)));
+}
+
+interface ReadBack {
+  runs: { start: number; count: number }[];
+  blocks: Map<number, Buffer>;
+  fileBlocks: number;
+  pageCount: number;
+}
+
+async function readBack(store: PosixStore, key: string, alg: CompressAlg, storedChecksum?: string): Promise<ReadBack> {
+  const reader = new PageDeltaReader(store, key, alg, storedChecksum !== undefined ? { blockSize: BS, verifyStoredChecksum: storedChecksum } : { blockSize: BS });
+  const runs: { start: number; count: number }[] = [];
+  const blocks = new Map<number, Buffer>();
+  for await (const r of reader.runs()) {
+    expect(r.pages.length).toBe(r.count * BS);
+    runs.push({ start: r.start, count: r.count });
+    for (let i = 0; i < r.count; i++) blocks.set(r.start + i, Buffer.from(r.pages.subarray(i * BS, (i + 1) * BS)));
+  }
+  return { runs, blocks, fileBlocks: reader.fileBlocks, pageCount: reader.pageCount };
+}
+
+async function drain(it: AsyncIterable<PageRun>): Promise<void> {
+  for await (const _ of it) {
+    // read everything
+  }
+}
+
+async function flipByte(path: string, at: number): Promise<void> {
+  const fh = await open(path, 'r+');
+  const b = Buffer.alloc(1);
+  await fh.read(b, 0, 1, at);
+  b[0] = (b[0] as number) ^ 0x5a;
+  await fh.write(b, 0, 1, at);
+  await fh.close();
+}
+
+// Hand-built content for the malformation cases.
+function header(opts: { magic?: string; version?: number; reserved?: number; blockSize?: number } = {}): Buffer {
+  const h = Buffer.alloc(12);
+  h.write(opts.magic ?? 'PGKD', 0, 'latin1');
+  h.writeUInt16LE(opts.version ?? 1, 4);
+  h.writeUInt16LE(opts.reserved ?? 0, 6);
+  h.writeUInt32LE(opts.blockSize ?? BS, 8);
+  return h;
+}
+
+function run(start: number, count: number): Buffer {
+  const h = Buffer.alloc(8);
+  h.writeUInt32LE(start, 0);
+  h.writeUInt32LE(count, 4);
+  return Buffer.concat([h, pages(1, start, count)]);
+}
+
+function trailer(fileBlocks: number, pageCount: number): Buffer {
+  const t = Buffer.alloc(12);
+  t.writeUInt32LE(0xffffffff, 0);
+  t.writeUInt32LE(fileBlocks, 4);
+  t.writeUInt32LE(pageCount, 8);
+  return t;
+}
+
+describe('page-delta files', () => {
+  let dir: string;
+  let store: PosixStore;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'pgkeep-pagedelta-'));
+    store = new PosixStore(dir);
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  describe.each(['none', 'zstd'] as const)('%s', (alg) => {
+    it('round-trips pages, merging contiguous calls and splitting runs at 128', async () => {
+      const w = await PageDeltaWriter.open(store, 'data/base/5/1259', alg, defaultLevel(alg), BS);
+      await w.addPages(0, page(7, 0));
+      await w.addPages(1, pages(7, 1, 2)); // merges with block 0
+      await w.addPages(5, pages(7, 5, 300)); // 5..304: runs of 128, 128, 44
+      await w.addPages(305, page(7, 305)); // extends the 44-page run
+      await w.addPages(400, pages(7, 400, 127));
+      await w.addPages(527, pages(7, 527, 3)); // fills that run to 128, then a new one of 2
+      await w.addPages(600, Buffer.alloc(0)); // nothing
+      expect(w.pageCount).toBe(3 + 300 + 1 + 127 + 3);
+      const r = await w.finish(700);
+      expect(r.pageCount).toBe(434);
+      expect(r.size).toBe(12 + 434 * BS + 6 * 8 + 12);
+      const stored = await readFile(join(dir, 'data/base/5/1259'));
+      expect(r.storedSize).toBe(stored.length);
+      expect(r.storedChecksum).toBe(hashHex(stored));
+
+      const back = await readBack(store, 'data/base/5/1259', alg, r.storedChecksum);
+      expect(back.runs).toEqual([
+        { start: 0, count: 3 },
+        { start: 5, count: 128 },
+        { start: 133, count: 128 },
+        { start: 261, count: 45 },
+        { start: 400, count: 128 },
+        { start: 528, count: 2 },
+      ]);
+      expect(back.fileBlocks).toBe(700);
+      expect(back.pageCount).toBe(434);
+      expect(back.blocks.size).toBe(434);
+      for (const [b, p] of back.blocks) expect(p.equals(page(7, b)), `block ${b}`).toBe(true);
+    });
+
+    it('round-trips an empty delta that only records the block count', async () => {
+      const w = await PageDeltaWriter.open(store, 'empty', alg, defaultLevel(alg), BS);
+      const r = await w.finish(17);
+      expect(r.pageCount).toBe(0);
+      expect(r.size).toBe(24);
+      const back = await readBack(store, 'empty', alg, r.storedChecksum);
+      expect(back.runs).toEqual([]);
+      expect(back.fileBlocks).toBe(17);
+      expect(back.pageCount).toBe(0);
+    });
+
+    it('catches a flipped stored byte', async () => {
+      const w = await PageDeltaWriter.open(store, 'data/f', alg, defaultLevel(alg), BS);
+      await w.addPages(3, pages(2, 3, 40));
+      const r = await w.finish(50);
+      await flipByte(join(dir, 'data/f'), Math.floor(r.storedSize / 2));
+      await expect(readBack(store, 'data/f', alg, r.storedChecksum)).rejects.toMatchObject({ code: 'BACKUP_CORRUPT', message: expect.stringContaining('data/f') });
+    });
+  });
+
+  it('lets the caller reuse its buffer once addPages resolved', async () => {
+    const w = await PageDeltaWriter.open(store, 'f', 'none', 0, BS);
+    const buf = pages(3, 0, 2);
+    await w.addPages(0, buf);
+    buf.fill(0);
+    await w.addPages(2, page(3, 2));
+    await w.finish(3);
+    const back = await readBack(store, 'f', 'none');
+    expect(back.runs).toEqual([{ start: 0, count: 3 }]);
+    for (const [b, p] of back.blocks) expect(p.equals(page(3, b))).toBe(true);
+  });
+
+  it('refuses blocks that do not ascend, partial pages and a block count below the pages', async () => {
+    const w = await PageDeltaWriter.open(store, 'f', 'none', 0, BS);
+    await w.addPages(5, pages(1, 5, 2));
+    await expect(w.addPages(3, page(1, 3))).rejects.toMatchObject({ code: 'INTERNAL' });
+    await expect(w.addPages(6, page(1, 6))).rejects.toMatchObject({ code: 'INTERNAL' });
+    await expect(w.addPages(7, Buffer.alloc(100))).rejects.toMatchObject({ code: 'INTERNAL' });
+    await expect(w.finish(6)).rejects.toMatchObject({ code: 'INTERNAL' });
+    await w.abort();
+    expect(await store.exists('f')).toBe(false);
+    await expect(PageDeltaWriter.open(store, 'g', 'none', 0, 1000)).rejects.toMatchObject({ code: 'INTERNAL' });
+  });
+
+  it('knows the trailer only once every run was read', async () => {
+    const w = await PageDeltaWriter.open(store, 'f', 'none', 0, BS);
+    await w.addPages(0, page(1, 0));
+    await w.finish(1);
+    const reader = new PageDeltaReader(store, 'f', 'none', { blockSize: BS });
+    expect(() => reader.fileBlocks).toThrow(expect.objectContaining({ code: 'INTERNAL' }));
+    await drain(reader.runs());
+    expect(reader.fileBlocks).toBe(1);
+    // A consumer may stop early: the file is closed, nothing is thrown.
+    for await (const r of readPageDelta(store, 'f', 'none', { blockSize: BS })) {
+      expect(r.start).toBe(0);
+      break;
+    }
+  });
+
+  describe('malformed content is BACKUP_CORRUPT naming the key', () => {
+    const cases: [string, Buffer][] = [
+      ['bad magic', Buffer.concat([header({ magic: 'PGKX' }), trailer(0, 0)])],
+      ['short header', Buffer.from('PGKD')],
+      ['empty content', Buffer.alloc(0)],
+      ['version 0', Buffer.concat([header({ version: 0 }), trailer(0, 0)])],
+      ['non-zero reserved', Buffer.concat([header({ reserved: 1 }), trailer(0, 0)])],
+      ['block size mismatch', Buffer.concat([header({ blockSize: 16384 }), trailer(0, 0)])],
+      ['runs out of order', Buffer.concat([header(), run(5, 1), run(3, 1), trailer(10, 2)])],
+      ['overlapping runs', Buffer.concat([header(), run(5, 3), run(6, 1), trailer(10, 4)])],
+      ['a run of 0 pages', Buffer.concat([header(), run(5, 0), trailer(10, 0)])],
+      ['a run of 129 pages', Buffer.concat([header(), run(0, 129), trailer(200, 129)])],
+      ['truncated inside the pages', Buffer.concat([header(), run(0, 2)]).subarray(0, 12 + 8 + BS + 100)],
+      ['truncated inside a run header', Buffer.concat([header(), run(0, 1), Buffer.from([1, 0, 0])])],
+      ['truncated inside the trailer', Buffer.concat([header(), run(0, 1), trailer(1, 1).subarray(0, 10)])],
+      ['missing trailer', Buffer.concat([header(), run(0, 1)])],
+      ['page count mismatch', Buffer.concat([header(), run(0, 2), trailer(2, 3)])],
+      ['pages past the block count', Buffer.concat([header(), run(0, 2), trailer(1, 2)])],
+      ['bytes after the trailer', Buffer.concat([header(), run(0, 1), trailer(1, 1), Buffer.from([0])])],
+    ];
+    it.each(cases)('%s', async (_name, content) => {
+      for (const alg of ['none', 'zstd'] as const) {
+        const w = await StoredFileWriter.open(store, 'data/bad', alg, defaultLevel(alg));
+        await w.write(content);
+        const r = await w.finish();
+        await expect(readBack(store, 'data/bad', alg, r.storedChecksum)).rejects.toMatchObject({
+          code: 'BACKUP_CORRUPT',
+          message: expect.stringContaining('data/bad'),
+        });
+      }
+    });
+
+    it('a newer version is REPO_FORMAT_UNSUPPORTED', async () => {
+      const w = await StoredFileWriter.open(store, 'data/new', 'none', 0);
+      await w.write(Buffer.concat([header({ version: 2 }), trailer(0, 0)]));
+      await w.finish();
+      await expect(readBack(store, 'data/new', 'none')).rejects.toMatchObject({ code: 'REPO_FORMAT_UNSUPPORTED', message: expect.stringContaining('data/new') });
+    });
+  });
+});
