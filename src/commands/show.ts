@@ -1,6 +1,9 @@
 import { Flags } from '@oclif/core';
 import Table from 'cli-table3';
 import { backupToJson, showBackups, type BackupJson } from '../app/show/backup-view.js';
+import { orderAsTree } from '../app/show/backup-tree.js';
+import { resolveChain } from '../core/chain.js';
+import { isPgkeepError } from '../errors.js';
 import { BaseCommand, repoFlag } from '../cli/base-command.js';
 
 export default class Show extends BaseCommand {
@@ -17,7 +20,13 @@ export default class Show extends BaseCommand {
     const ctx = await this.openRepo(flags['backup-path']);
     if (flags['backup-id']) {
       const b = flags.instance ? ctx.catalog.requireBackup(flags.instance, flags['backup-id']) : (ctx.catalog.findBackupById(flags['backup-id']) ?? ctx.catalog.requireBackup('', flags['backup-id']));
-      const json = backupToJson(b);
+      let chain: string[] | string;
+      try {
+        chain = resolveChain(b, (id) => ctx.catalog.getBackup(b.instance, id)).map((c) => c.id);
+      } catch (e) {
+        chain = `not restorable: ${isPgkeepError(e) ? e.message : String(e)}`;
+      }
+      const json = { ...backupToJson(b), restore_chain: chain };
       if (flags.format === 'json') this.printJson([{ instance: b.instance, backups: [json] }]);
       else this.printDetails(b.instance, json);
       return;
@@ -35,17 +44,23 @@ export default class Show extends BaseCommand {
         head: ['ID', 'Mode', 'Status', 'Parent', 'Start time', 'Duration', 'Data', 'Stored', 'Start LSN', 'Stop LSN', 'TLI'],
         style: { head: [], border: [] },
       });
-      for (const b of inst.backups) {
-        table.push([b.id, b.backup_mode, b.status, b.parent_backup_id ?? '', b.start_time.replace('T', ' ').replace(/\.\d+Z$/, 'Z'), duration(b), size(b.data_bytes), size(b.stored_bytes), b.start_lsn, b.stop_lsn ?? '', String(b.timeline)]);
+      const byId = new Map(inst.backups.map((b) => [b.id, b]));
+      const records = ctx.catalog.listBackups(inst.instance);
+      for (const row of orderAsTree(records)) {
+        const b = byId.get(row.backup.id)!;
+        const id = row.depth === 0 ? b.id : `${'  '.repeat(row.depth - 1)}└ ${b.id}`;
+        table.push([id, b.backup_mode, b.status, b.parent_backup_id ?? '', b.start_time.replace('T', ' ').replace(/\.\d+Z$/, 'Z'), duration(b), size(b.data_bytes), size(b.stored_bytes), b.start_lsn, b.stop_lsn ?? '', String(b.timeline)]);
       }
       this.log(inst.backups.length ? table.toString() : '  (no backups)');
     }
   }
 
-  private printDetails(instance: string, b: BackupJson): void {
+  private printDetails(instance: string, b: BackupJson & { restore_chain: string[] | string }): void {
     this.log(`instance = ${instance}`);
     for (const [k, v] of Object.entries(b)) {
-      if (k === 'metrics' && v) {
+      if (k === 'restore_chain') {
+        this.log(`restore_chain = ${Array.isArray(v) ? v.join(' <- ') : String(v)}`);
+      } else if (k === 'metrics' && v) {
         for (const [mk, mv] of Object.entries(v as Record<string, number>)) this.log(`metrics.${mk} = ${mv}`);
       } else {
         this.log(`${k} = ${v === null ? '' : String(v)}`);

@@ -1,13 +1,23 @@
 /**
- * Copies one source entry of the data directory into the backup, returning its manifest entry
- * (or null when the file vanished while the backup ran: it was dropped, replay handles it).
+ * Copies one source entry of the data directory into a backup and returns its manifest entry,
+ * or null when the file vanished while the backup ran (dropped; WAL replay handles it).
+ *
+ * Three ways, chosen by copy-sources.ts:
+ *   full   the whole file, pages verified on the way (relation files) or bytes as they are;
+ *   delta  a relation file known to the parent: every page is read and verified, and only the
+ *          pages at or past the parent's start LSN (plus LSN-0 new or zero pages) are stored;
+ *          if none and the length is unchanged, the entry defers to the parent;
+ *   parent-if-same  any other file known to the parent: hashed first, stored only if it changed.
  */
 import { open } from 'node:fs/promises';
 import type { CompressAlg, FileEntry } from '../../core/backup-types.js';
 import { errnoCode, fromIoError } from '../../errors.js';
+import { readPageLsn } from '../../postgres/page.js';
 import type { SourceEntry } from '../../postgres/pgdata-walker.js';
 import { RELSEG_BLOCKS, parseRelationPath } from '../../postgres/relation-file.js';
+import { createHasher } from '../../repository/hash.js';
 import { backupDataKey } from '../../repository/layout.js';
+import { PageDeltaWriter } from '../../repository/page-delta.js';
 import { StoredFileWriter } from '../../repository/stored-file.js';
 import type { ByteStore } from '../../storage/byte-store.js';
 import { readDataFilePages, type PageCheckCounters } from './read-data-file.js';
@@ -46,29 +56,27 @@ export function entryWithoutData(src: SourceEntry, target: Pick<CopyTarget, 'uid
   return e;
 }
 
-/**
- * Streams a file into the repository through `buffer` (reused by the caller's worker).
- * Data files go through page verification; everything else is copied as bytes.
- */
-export async function copyFileEntry(src: SourceEntry, t: CopyTarget, buffer: Buffer, counters: PageCheckCounters): Promise<FileEntry | null> {
-  const key = backupDataKey(t.instance, t.backupId, src.path);
-  const writer = await StoredFileWriter.open(t.store, key, t.compressAlg, t.compressLevel);
-  let vanished = false;
+function pageOptions(src: SourceEntry, t: CopyTarget) {
+  const rel = parseRelationPath(src.path);
+  return { blockSize: t.blockSize, checksumsEnabled: t.checksumsEnabled, startLsn: t.startLsn, verify: t.verifyPages, firstBlock: (rel?.segNo ?? 0) * RELSEG_BLOCKS };
+}
+
+/** The whole file, through page verification for relation files. */
+export async function copyFull(src: SourceEntry, t: CopyTarget, buffer: Buffer, counters: PageCheckCounters): Promise<FileEntry | null> {
+  const writer = await StoredFileWriter.open(t.store, backupDataKey(t.instance, t.backupId, src.path), t.compressAlg, t.compressLevel);
   try {
+    let present: boolean;
     if (src.kind === 'data') {
-      const rel = parseRelationPath(src.path);
-      const firstBlock = (rel?.segNo ?? 0) * RELSEG_BLOCKS;
       let any = false;
-      const opts = { blockSize: t.blockSize, checksumsEnabled: t.checksumsEnabled, startLsn: t.startLsn, verify: t.verifyPages, firstBlock };
-      for await (const pages of readDataFilePages(src.absPath, src.path, buffer, opts, counters)) {
+      for await (const pages of readDataFilePages(src.absPath, src.path, buffer, pageOptions(src, t), counters)) {
         any = true;
         await writer.write(pages);
       }
-      if (!any) vanished = !(await exists(src.absPath));
+      present = any || (await exists(src.absPath));
     } else {
-      vanished = !(await copyPlainFile(src.absPath, buffer, (chunk) => writer.write(chunk)));
+      present = await readPlainFile(src.absPath, buffer, (chunk) => writer.write(chunk));
     }
-    if (vanished) {
+    if (!present) {
       await writer.abort();
       return null;
     }
@@ -89,8 +97,71 @@ export async function copyFileEntry(src: SourceEntry, t: CopyTarget, buffer: Buf
   }
 }
 
-/** Copies a regular file in chunks; false when it does not exist. */
-export async function copyPlainFile(absPath: string, buffer: Buffer, sink: (chunk: Buffer) => Promise<void>): Promise<boolean> {
+/** Changed pages of a relation file since `sinceLsn` (the parent's start LSN). */
+export async function copyDelta(src: SourceEntry, t: CopyTarget, parent: FileEntry, sinceLsn: bigint, buffer: Buffer, counters: PageCheckCounters): Promise<FileEntry | null> {
+  const bs = t.blockSize;
+  const writer = await PageDeltaWriter.open(t.store, backupDataKey(t.instance, t.backupId, src.path), t.compressAlg, t.compressLevel, bs);
+  const content = createHasher();
+  let blocks = 0;
+  let any = false;
+  try {
+    for await (const pages of readDataFilePages(src.absPath, src.path, buffer, pageOptions(src, t), counters)) {
+      any = true;
+      content.update(pages);
+      const n = pages.length / bs;
+      // Collect runs of consecutive changed pages and hand each run over at once.
+      let runStart = -1;
+      for (let i = 0; i <= n; i++) {
+        const changed = i < n && isChanged(pages, i * bs, sinceLsn);
+        if (changed && runStart < 0) runStart = i;
+        if (!changed && runStart >= 0) {
+          await writer.addPages(blocks + runStart, pages.subarray(runStart * bs, i * bs));
+          runStart = -1;
+        }
+      }
+      blocks += n;
+    }
+    if (!any && !(await exists(src.absPath))) {
+      await writer.abort();
+      return null;
+    }
+    const checksum = content.digestHex();
+    const base = { ...entryWithoutData(src, t), size: blocks * bs, blocks, checksum };
+    if (writer.pageCount === 0 && blocks === parent.blocks) {
+      await writer.abort();
+      return { ...base, storage: 'parent' };
+    }
+    const r = await writer.finish(blocks);
+    return { ...base, storage: 'delta', storedSize: r.storedSize, storedChecksum: r.storedChecksum, compressAlg: t.compressAlg, deltaBlocks: r.pageCount };
+  } catch (e) {
+    await writer.abort().catch(() => undefined);
+    throw e;
+  }
+}
+
+/** A page belongs in the delta when it changed since the parent began, or carries no LSN (new or zero pages). */
+function isChanged(pages: Buffer, offset: number, sinceLsn: bigint): boolean {
+  const lsn = readPageLsn(pages, offset);
+  return lsn >= sinceLsn || lsn === 0n;
+}
+
+/** A non-relation file known to the parent: stored again only when its content changed. */
+export async function copyIfChanged(src: SourceEntry, t: CopyTarget, parent: FileEntry, buffer: Buffer, counters: PageCheckCounters): Promise<FileEntry | null> {
+  const hasher = createHasher();
+  let size = 0;
+  const present = await readPlainFile(src.absPath, buffer, async (chunk) => {
+    hasher.update(chunk);
+    size += chunk.length;
+  });
+  if (!present) return null;
+  if (size === parent.size && hasher.digestHex() === parent.checksum) {
+    return { ...entryWithoutData(src, t), size, storage: 'parent', checksum: parent.checksum, ...(src.kind === 'data' ? { blocks: Math.floor(size / t.blockSize) } : {}) };
+  }
+  return copyFull(src, t, buffer, counters);
+}
+
+/** Reads a regular file in chunks through `buffer`; false when it does not exist. */
+export async function readPlainFile(absPath: string, buffer: Buffer, sink: (chunk: Buffer) => Promise<void>): Promise<boolean> {
   let fh;
   try {
     fh = await open(absPath, 'r');

@@ -1,7 +1,8 @@
 /**
- * The backup use case. Reads as its phases:
+ * The backup use case (FULL and DELTA). Reads as its phases:
  *
- *   1. prepare   check the instance, the data directory and the server are the same cluster
+ *   1. prepare   check the instance, the data directory and the server are the same cluster;
+ *                for an incremental backup, choose the parent and load its manifest
  *   2. begin     lock the instance, record the backup RUNNING (repository, then catalog)
  *   3. start     reserve WAL with a temporary slot, start the non-exclusive backup
  *   4. copy      walk PGDATA, copy files in parallel (pages verified), pg_control last
@@ -27,12 +28,15 @@ import { acquireInstanceLock } from '../../repository/instance-lock.js';
 import { backupDataKey, backupKey } from '../../repository/layout.js';
 import { writeManifest } from '../../repository/manifest.js';
 import { StoredFileWriter } from '../../repository/stored-file.js';
-import { forEachParallel } from '../parallel.js';
 import { saveBackup, type RepoContext } from '../repo-context.js';
 import { PROGRAM_VERSION } from '../program-version.js';
+import { readManifest } from '../../repository/manifest.js';
+import { toFileMap } from '../../core/file-plan.js';
+import { assertParentFits, chooseParent } from './choose-parent.js';
+import { copySources, type IncrementalBase } from './copy-sources.js';
 import { instanceConnection, instanceCompression } from '../instance-settings.js';
 import { validateBackup } from '../validate/validate-backup.js';
-import { copyFileEntry, entryWithoutData, type CopyTarget } from './copy-entry.js';
+import { type CopyTarget } from './copy-entry.js';
 import type { PageCheckCounters } from './read-data-file.js';
 
 export interface BackupRequest {
@@ -43,18 +47,18 @@ export interface BackupRequest {
   compressAlg?: CompressAlg | undefined;
   compressLevel?: number | undefined;
   note?: string | undefined;
+  /** Incremental modes: the parent backup (default: the newest OK one on the timeline). */
+  parentId?: string | undefined;
   skipBlockValidation: boolean;
   validate: boolean;
   connection: ConnectionSettings;
 }
 
-const READ_BUFFER_BYTES = 1024 * 1024;
-
 export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<BackupRecord> {
   // 1. prepare
   const instance = ctx.catalog.requireInstance(req.instance);
-  if (req.mode !== 'FULL') {
-    throw new PgkeepError('INVALID_ARGUMENT', `backup mode ${req.mode} is not available yet`, 'take a FULL backup (-b FULL)');
+  if (req.mode === 'PTRACK' || req.mode === 'PAGE') {
+    throw new PgkeepError('INVALID_ARGUMENT', `backup mode ${req.mode} is not available yet`, 'take a FULL or DELTA backup (-b FULL, -b DELTA)');
   }
   if (!req.stream) {
     throw new PgkeepError('ARCHIVE_REQUIRED', 'backups without --stream need the WAL archive, which this version of pgkeep does not provide yet', 'add --stream: the backup then carries the WAL it needs');
@@ -77,6 +81,14 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
       throw new PgkeepError('SERVER_UNSUPPORTED', 'the server is a standby; backups from a standby are not supported yet', 'connect to the primary');
     }
     const owner = await readPgdataOwner(instance.pgdata);
+    let parent: BackupRecord | undefined;
+    let base: IncrementalBase | undefined;
+    if (req.mode !== 'FULL') {
+      parent = chooseParent(ctx, instance.name, req.parentId, id.timeline);
+      assertParentFits(parent, { systemIdentifier: id.systemIdentifier, timeline: id.timeline, currentLsn: await session.currentLsn() });
+      const manifest = await readManifest(ctx.store, parent.instance, parent.id, parent.generation);
+      base = { files: toFileMap(manifest.files), sinceLsn: parent.startLsn };
+    }
 
     // 2. begin
     lock = await acquireInstanceLock(ctx.root, instance.name, 'backup', (o) => ctx.reporter.warn(`breaking the lock of instance ${instance.name} left by pid ${o.pid} (${o.command}), which is gone`));
@@ -85,9 +97,9 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
     record = {
       id: newBackupId(startTime, taken),
       instance: instance.name,
-      mode: 'FULL',
+      mode: req.mode,
       status: 'RUNNING',
-      parentId: null,
+      parentId: parent?.id ?? null,
       timeline: id.timeline,
       startLsn: 0n,
       stopLsn: null,
@@ -112,9 +124,10 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
       checksumsEnabled: id.checksumsEnabled,
       ownerPid: process.pid,
       ownerHost: hostname(),
-      changeSource: null,
+      changeSource: req.mode === 'DELTA' ? 'lsn-scan' : null,
       error: null,
       metrics: null,
+      generation: 0,
     };
 
     // 3. start
@@ -137,8 +150,9 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
       uid: owner.uid,
       gid: owner.gid,
     };
+    const counters: PageCheckCounters = { pagesRead: 0, pagesReread: 0, pagesTornAccepted: 0 };
     const sources = await walkPgdata(instance.pgdata);
-    const entries = await copySources(sources, target, req.threads);
+    const entries = await copySources(sources, target, req.threads, base, counters);
 
     // 5. stop
     const stop = await session.stopBackup();
@@ -151,7 +165,7 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
     if (req.stream) {
       const names = walFileNamesBetween(record.timeline, record.startLsn, stop.stopLsn - 1n, id.walSegSize);
       const walSources: SourceEntry[] = names.map((n) => ({ path: `pg_wal/${n}`, absPath: join(instance.pgdata, 'pg_wal', n), kind: 'file', size: id.walSegSize, mode: 0o600, mtimeMs: Date.now() }));
-      const walEntries = await copySources(walSources, target, req.threads, true);
+      const walEntries = await copySources(walSources, target, req.threads, undefined, counters);
       if (walEntries.length !== names.length) {
         throw new PgkeepError('IO_ERROR', `WAL needed by the backup vanished from ${instance.pgdata}/pg_wal before it could be copied`, 'check that nothing removes WAL files by hand; take the backup again');
       }
@@ -171,7 +185,14 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
       walBytes: sum((e) => e.kind === 'wal', (e) => e.size),
       storedBytes: sum(() => true, (e) => e.storedSize),
       ownerPid: null,
-      metrics: { files: entries.length, durationMs: endTime.getTime() - startTime.getTime(), peakRssBytes: process.resourceUsage().maxRSS * 1024 },
+      metrics: {
+        files: entries.length,
+        durationMs: endTime.getTime() - startTime.getTime(),
+        pagesRead: counters.pagesRead,
+        pagesReread: counters.pagesReread,
+        pagesTornAccepted: counters.pagesTornAccepted,
+        peakRssBytes: process.resourceUsage().maxRSS * 1024,
+      },
     } satisfies Partial<BackupRecord>);
     await writeManifest(ctx.store, record, entries);
     await saveBackup(ctx, record);
@@ -190,28 +211,6 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
   } finally {
     await lock?.release();
   }
-}
-
-/** Copies sources with `threads` workers; pg_control is held back and copied after everything else. */
-async function copySources(sources: SourceEntry[], target: CopyTarget, threads: number, isWal = false): Promise<FileEntry[]> {
-  const entries: FileEntry[] = [];
-  const counters: PageCheckCounters = { pagesRead: 0, pagesReread: 0, pagesTornAccepted: 0 };
-  const control = isWal ? undefined : sources.find((s) => s.path === 'global/pg_control');
-  const files = sources.filter((s) => s !== control && (s.kind === 'data' || s.kind === 'file'));
-  for (const s of sources) if (s.kind === 'dir' || s.kind === 'symlink') entries.push(entryWithoutData(s, target));
-  // Biggest files first, so that one large table does not start last and run alone.
-  files.sort((a, b) => b.size - a.size);
-  const buffers = Array.from({ length: Math.max(1, threads) }, () => Buffer.allocUnsafe(READ_BUFFER_BYTES));
-  await forEachParallel(files, threads, async (src, _i, worker) => {
-    const e = await copyFileEntry(src, target, buffers[worker]!, counters);
-    if (e) entries.push(e);
-  });
-  if (control) {
-    const e = await copyFileEntry(control, target, buffers[0]!, counters);
-    if (!e) throw new PgkeepError('PGDATA_NOT_FOUND', 'global/pg_control vanished from the data directory during the backup', 'check the data directory');
-    entries.push(e);
-  }
-  return entries;
 }
 
 async function storeBytes(t: CopyTarget, relPath: string, bytes: Buffer, mode: number): Promise<FileEntry> {

@@ -1,10 +1,12 @@
 /**
  * The restore use case:
  *
- *   1. select    the backup (-i, or the newest OK one), refuse one that is not restorable
+ *   1. select    the backup (-i, or the newest OK one), refuse one that is not restorable;
+ *                resolve its chain down to the FULL backup and plan where each file comes from
  *   2. check     DEST and every tablespace target are empty (nothing is touched before this)
  *   3. layout    directories (excluded ones recreated empty), tablespace links (remapped by -T)
- *   4. files     stream every stored file into place in parallel, fsync each
+ *   4. files     stream every file into place in parallel (reconstructed block by block when the
+ *                chain holds page deltas: each block from the newest backup that has it), fsync each
  *   5. recovery  backup_label and tablespace_map come from the backup; recovery settings if asked
  *   6. control   global/pg_control last: a half-restored directory cannot be started by accident
  *   7. sync      fsync the directories
@@ -18,9 +20,11 @@ import { recoveryConfigLines, type RecoveryRequest } from '../../core/recovery-s
 import { assertMappingsUsed, mapLocation, remapTablespaceMap, type TablespaceMapping } from '../../core/tablespace-mapping.js';
 import { errnoCode, fromIoError, PgkeepError } from '../../errors.js';
 import { majorOf } from '../../postgres/server-versions.js';
-import { assertSafeRelativePath, backupDataKey } from '../../repository/layout.js';
-import { readManifest } from '../../repository/manifest.js';
-import { readStoredFile } from '../../repository/stored-file.js';
+import { assertSafeRelativePath } from '../../repository/layout.js';
+import { USABLE_STATUSES } from '../../core/chain.js';
+import { planFile, type FilePlan } from '../../core/file-plan.js';
+import { fileContent } from '../chain/file-content.js';
+import { loadChain } from '../chain/load-chain.js';
 import { forEachParallel } from '../parallel.js';
 import type { RepoContext } from '../repo-context.js';
 
@@ -36,18 +40,21 @@ export interface RestoreRequest {
 
 export interface RestoreResult {
   backup: BackupRecord;
+  /** The backups the restore read from, newest first (the target down to its FULL backup). */
+  chain: string[];
   filesWritten: number;
   bytesWritten: number;
 }
 
-const RESTORABLE = new Set(['OK', 'DONE']);
 
 export async function restoreBackup(ctx: RepoContext, req: RestoreRequest): Promise<RestoreResult> {
   // 1. select
   ctx.catalog.requireInstance(req.instance);
   const backup = selectBackup(ctx, req);
-  const { files } = await readManifest(ctx.store, backup.instance, backup.id);
+  const chain = await loadChain(ctx, backup);
+  const files = chain.targetFiles;
   for (const f of files) assertSafeRelativePath(f.path);
+  const plans = new Map<string, FilePlan>(files.map((f) => [f.path, planFile(f, chain.members)]));
 
   // 2. check
   const links = files.filter((f) => f.kind === 'symlink' && f.path.startsWith('pg_tblspc/'));
@@ -95,7 +102,7 @@ export async function restoreBackup(ctx: RepoContext, req: RestoreRequest): Prom
   await forEachParallel(regular, req.threads, async (e) => {
     let transform: ((b: Buffer) => Buffer) | undefined;
     if (e.path === 'tablespace_map' && req.tablespaceMapping.size > 0) transform = (b) => Buffer.from(remapTablespaceMap(b.toString('utf8'), req.tablespaceMapping));
-    bytesWritten += await writeEntry(ctx, backup, e, req.dest, transform);
+    bytesWritten += await writeEntry(ctx, backup, plans.get(e.path)!, req.dest, transform);
     await setOwner(join(req.dest, e.path), e);
   });
 
@@ -111,18 +118,18 @@ export async function restoreBackup(ctx: RepoContext, req: RestoreRequest): Prom
   }
 
   // 6. control
-  bytesWritten += await writeEntry(ctx, backup, control, req.dest);
+  bytesWritten += await writeEntry(ctx, backup, plans.get(control.path)!, req.dest);
   await setOwner(join(req.dest, control.path), control);
 
   // 7. sync
   await syncDirectories(req.dest, files);
-  return { backup, filesWritten: regular.length + 1, bytesWritten };
+  return { backup, chain: chain.members.map((m) => m.backup.id), filesWritten: regular.length + 1, bytesWritten };
 }
 
 function selectBackup(ctx: RepoContext, req: RestoreRequest): BackupRecord {
   if (req.backupId) {
     const b = ctx.catalog.requireBackup(req.instance, req.backupId);
-    if (!RESTORABLE.has(b.status)) {
+    if (!USABLE_STATUSES.has(b.status)) {
       throw new PgkeepError('BACKUP_NOT_RESTORABLE', `backup ${b.id} is ${b.status} and cannot be restored`, 'choose an OK backup (see `pgkeep show`), or validate this one');
     }
     return b;
@@ -157,9 +164,9 @@ async function ensureWalDirectories(dest: string, backup: BackupRecord, setOwner
   }
 }
 
-async function writeEntry(ctx: RepoContext, backup: BackupRecord, e: FileEntry, dest: string, transform?: (b: Buffer) => Buffer): Promise<number> {
+async function writeEntry(ctx: RepoContext, backup: BackupRecord, plan: FilePlan, dest: string, transform?: (b: Buffer) => Buffer): Promise<number> {
+  const e = plan.entry;
   const path = join(dest, e.path);
-  const key = backupDataKey(backup.instance, backup.id, e.path);
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   let fh;
   try {
@@ -169,19 +176,18 @@ async function writeEntry(ctx: RepoContext, backup: BackupRecord, e: FileEntry, 
   }
   let written = 0;
   try {
+    const content = fileContent(ctx.store, backup.instance, plan, backup.blockSize);
     if (transform) {
+      // Only tablespace_map is transformed: a few lines, read whole.
       const parts: Buffer[] = [];
-      for await (const chunk of readStoredFile(ctx.store, key, e.compressAlg, { verifyStoredChecksum: e.storedChecksum ?? undefined })) parts.push(Buffer.from(chunk));
+      for await (const chunk of content) parts.push(Buffer.from(chunk));
       const out = transform(Buffer.concat(parts));
       await fh.write(out);
       written = out.length;
     } else {
-      for await (const chunk of readStoredFile(ctx.store, key, e.compressAlg, { verifyStoredChecksum: e.storedChecksum ?? undefined })) {
+      for await (const chunk of content) {
         await fh.write(chunk, 0, chunk.length, written);
         written += chunk.length;
-      }
-      if (written !== e.size) {
-        throw new PgkeepError('BACKUP_CORRUPT', `${e.path} in backup ${backup.id} holds ${written} bytes, the manifest says ${e.size}`, 'validate the backup with `pgkeep validate`');
       }
     }
     await fh.chmod(e.mode & 0o7777);

@@ -1,0 +1,53 @@
+/**
+ * The content of one file of a backup, streamed in order, whatever the chain: a plain read of
+ * the stored file when one backup holds it whole, a block-level reconstruction when deltas are
+ * involved. Restore, merge and export all read files through here, and the content checksum in
+ * the manifest is checked at the end, so a wrong reconstruction can never pass silently.
+ */
+import type { FilePlan, FileSource } from '../../core/file-plan.js';
+import { needsReconstruction } from '../../core/file-plan.js';
+import { PgkeepError } from '../../errors.js';
+import { createHasher } from '../../repository/hash.js';
+import { backupDataKey } from '../../repository/layout.js';
+import { readStoredFile } from '../../repository/stored-file.js';
+import type { ByteStore } from '../../storage/byte-store.js';
+import { reconstructDataFile, type ChainSource } from './reconstruct-data-file.js';
+
+export function sourceKey(instance: string, s: FileSource): string {
+  return backupDataKey(instance, s.backupId, s.entry.path, s.generation);
+}
+
+/** Yields the file's content; throws BACKUP_CORRUPT if its size or checksum differs from the manifest. */
+export async function* fileContent(store: ByteStore, instance: string, plan: FilePlan, blockSize: number): AsyncGenerator<Buffer> {
+  const hasher = createHasher();
+  let size = 0;
+  const chunks = needsReconstruction(plan) ? reconstructDataFile(store, reconstructPlan(instance, plan, blockSize)) : readWhole(store, instance, plan);
+  for await (const chunk of chunks) {
+    hasher.update(chunk);
+    size += chunk.length;
+    yield chunk;
+  }
+  if (size !== plan.entry.size) {
+    throw new PgkeepError('BACKUP_CORRUPT', `${plan.entry.path} rebuilds to ${size} bytes, the manifest says ${plan.entry.size}`, 'validate the chain with `pgkeep validate`');
+  }
+  if (plan.entry.checksum !== null && hasher.digestHex() !== plan.entry.checksum) {
+    throw new PgkeepError('BACKUP_CORRUPT', `${plan.entry.path} rebuilds to content whose checksum differs from the manifest`, 'validate the chain with `pgkeep validate`');
+  }
+}
+
+function readWhole(store: ByteStore, instance: string, plan: FilePlan): AsyncGenerator<Buffer> {
+  const src = plan.sources[0];
+  if (!src) throw new PgkeepError('INTERNAL', `no source for ${plan.entry.path}`);
+  return readStoredFile(store, sourceKey(instance, src), src.entry.compressAlg, { verifyStoredChecksum: src.entry.storedChecksum ?? undefined });
+}
+
+function reconstructPlan(instance: string, plan: FilePlan, blockSize: number) {
+  const sources: ChainSource[] = plan.sources.map((s) => ({
+    kind: s.entry.storage === 'delta' ? 'delta' : 'full',
+    key: sourceKey(instance, s),
+    alg: s.entry.compressAlg,
+    storedChecksum: s.entry.storedChecksum,
+    blocks: s.entry.blocks ?? Math.floor(s.entry.size / blockSize),
+  }));
+  return { blockSize, targetBlocks: plan.entry.blocks ?? Math.floor(plan.entry.size / blockSize), sources };
+}

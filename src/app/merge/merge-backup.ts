@@ -1,0 +1,165 @@
+/**
+ * `merge -i ID`: fold the chain of ID (its parents down to the FULL backup) into ID itself,
+ * which becomes a FULL backup with the same id and metadata. Crash-safe and resumable:
+ *
+ *   1. journal   write merge.json (the chain, the new generation); mark the target MERGING
+ *   2. build     write generation N+1 of the target beside generation N: files no increment
+ *                changed are hard-linked from where they are stored (never rewritten); files
+ *                with page deltas are rebuilt block by block and stored whole
+ *   3. commit    rewrite backup.json: FULL, no parent, generation N+1 (one atomic rename)
+ *   4. clean     remove generation N, then each chain member no other backup depends on
+ *   5. done      remove merge.json
+ *
+ * Before 3 the chain is untouched, so restore works from it and a new run rebuilds step 2 from
+ * scratch; after 3 the target stands alone, and a new run only finishes the clean-up.
+ */
+import type { BackupRecord, FileEntry } from '../../core/backup-types.js';
+import { planFile, needsReconstruction } from '../../core/file-plan.js';
+import { PgkeepError } from '../../errors.js';
+import { readBackupControl, writeBackupControl } from '../../repository/backup-control.js';
+import { acquireInstanceLock } from '../../repository/instance-lock.js';
+import { backupDataKey, backupDataPrefix, backupKey, generationKey, manifestKey } from '../../repository/layout.js';
+import { writeManifest } from '../../repository/manifest.js';
+import { StoredFileWriter } from '../../repository/stored-file.js';
+import { fileContent, sourceKey } from '../chain/file-content.js';
+import { loadChain } from '../chain/load-chain.js';
+import { forEachParallel } from '../parallel.js';
+import { saveBackup, type RepoContext } from '../repo-context.js';
+import { readMergeJournal, removeMergeJournal, writeMergeJournal, type MergeJournal } from './merge-journal.js';
+
+export interface MergeResult {
+  backup: BackupRecord;
+  merged: string[];
+  deleted: string[];
+  kept: string[];
+  filesLinked: number;
+  filesRebuilt: number;
+  resumed: boolean;
+}
+
+export async function mergeBackup(ctx: RepoContext, instance: string, id: string, threads: number): Promise<MergeResult> {
+  ctx.catalog.requireInstance(instance);
+  const lock = await acquireInstanceLock(ctx.root, instance, 'merge', (o) => ctx.reporter.warn(`breaking the lock left by pid ${o.pid} (${o.command}), which is gone`));
+  try {
+    let journal = await readMergeJournal(ctx.store, instance, id);
+    const resumed = journal !== undefined;
+    // The repository is the truth: after a crash the catalog may lag behind backup.json.
+    let target = await readBackupControl(ctx.store, instance, id);
+    ctx.catalog.upsertBackup(target);
+    let counts = { linked: 0, rebuilt: 0 };
+
+    if (!journal) {
+      if (target.mode === 'FULL') throw new PgkeepError('INVALID_ARGUMENT', `backup ${id} is a FULL backup: there is nothing to merge`, 'name an incremental backup');
+      if (target.status !== 'OK' && target.status !== 'DONE') {
+        throw new PgkeepError('BACKUP_NOT_RESTORABLE', `backup ${id} is ${target.status} and cannot be merged`, 'validate it first');
+      }
+      // 1. journal
+      const chain = await loadChain(ctx, target);
+      journal = { formatVersion: 1, target: id, ancestors: chain.members.slice(1).map((m) => m.backup.id), newGeneration: target.generation + 1, previousStatus: target.status };
+      await writeMergeJournal(ctx.store, instance, journal);
+      target = { ...target, status: 'MERGING' };
+      await saveBackup(ctx, target);
+    } else {
+      ctx.reporter.info(`resuming the merge of backup ${id}`);
+    }
+
+    if (target.generation !== journal.newGeneration) {
+      // 2. build (from scratch: a half-built generation from an earlier attempt is discarded),
+      // 3. commit (buildGeneration ends by rewriting backup.json with the new generation)
+      counts = await buildGeneration(ctx, target, journal, threads);
+      target = await readBackupControl(ctx.store, instance, id);
+    }
+    if (target.status === 'MERGING') {
+      target = { ...target, status: journal.previousStatus };
+      await saveBackup(ctx, target);
+    }
+
+    // 4. clean
+    const { deleted, kept } = await cleanUp(ctx, target, journal);
+    // 5. done
+    await removeMergeJournal(ctx.store, instance, id);
+    return { backup: target, merged: journal.ancestors, deleted, kept, filesLinked: counts.linked, filesRebuilt: counts.rebuilt, resumed };
+  } finally {
+    await lock.release();
+  }
+}
+
+async function buildGeneration(ctx: RepoContext, target: BackupRecord, journal: MergeJournal, threads: number): Promise<{ linked: number; rebuilt: number }> {
+  const g = journal.newGeneration;
+  await ctx.store.removeTree(generationKey(target.instance, target.id, g));
+  const chain = await loadChain(ctx, target);
+  if (chain.members.length - 1 !== journal.ancestors.length) {
+    throw new PgkeepError('BACKUP_CORRUPT', `the chain of backup ${target.id} no longer matches the merge journal`, 'restore from another backup; inspect merge.json in the backup directory');
+  }
+  const entries: FileEntry[] = [];
+  let linked = 0;
+  let rebuilt = 0;
+  await forEachParallel(chain.targetFiles, threads, async (entry) => {
+    if (entry.storage === 'none') {
+      entries.push(entry);
+      return;
+    }
+    const plan = planFile(entry, chain.members);
+    const dest = backupDataKey(target.instance, target.id, entry.path, g);
+    if (!needsReconstruction(plan)) {
+      const src = plan.sources[0]!;
+      await ctx.store.link(sourceKey(target.instance, src), dest);
+      entries.push({ ...entry, storage: 'full', storedSize: src.entry.storedSize, storedChecksum: src.entry.storedChecksum, compressAlg: src.entry.compressAlg, checksum: entry.checksum ?? src.entry.checksum });
+      linked++;
+      return;
+    }
+    const writer = await StoredFileWriter.open(ctx.store, dest, target.compressAlg, target.compressLevel);
+    try {
+      for await (const chunk of fileContent(ctx.store, target.instance, plan, target.blockSize)) await writer.write(chunk);
+      const r = await writer.finish();
+      const { deltaBlocks: _dropped, ...rest } = entry;
+      entries.push({ ...rest, storage: 'full', size: r.size, storedSize: r.storedSize, storedChecksum: r.storedChecksum, checksum: r.checksum, compressAlg: target.compressAlg });
+      rebuilt++;
+    } catch (e) {
+      await writer.abort().catch(() => undefined);
+      throw e;
+    }
+  });
+  const merged: BackupRecord = {
+    ...target,
+    mode: 'FULL',
+    parentId: null,
+    generation: g,
+    storedBytes: entries.reduce((n, e) => n + e.storedSize, 0),
+    metrics: { ...(target.metrics ?? {}), mergedBackups: journal.ancestors.length, filesLinked: linked, filesRebuilt: rebuilt },
+  };
+  await writeManifest(ctx.store, merged, entries);
+  // backup.json is the commit point; write it here, with the merged record, still MERGING.
+  await writeBackupControl(ctx.store, merged);
+  return { linked, rebuilt };
+}
+
+async function cleanUp(ctx: RepoContext, target: BackupRecord, journal: MergeJournal): Promise<{ deleted: string[]; kept: string[] }> {
+  const instance = target.instance;
+  // Older generations of the target itself.
+  for (let g = 0; g < target.generation; g++) {
+    if (g === 0) {
+      await ctx.store.removeTree(backupDataPrefix(instance, target.id, 0));
+      await ctx.store.remove(manifestKey(instance, target.id, 0));
+    } else {
+      await ctx.store.removeTree(generationKey(instance, target.id, g));
+    }
+  }
+  // Chain members, newest first: each goes unless another backup still depends on it.
+  const deleted: string[] = [];
+  const kept: string[] = [];
+  for (const ancestorId of journal.ancestors) {
+    const a = ctx.catalog.getBackup(instance, ancestorId);
+    if (!a) continue; // deleted by an earlier run
+    const children = ctx.catalog.childrenOf(instance, ancestorId);
+    if (children.length > 0) {
+      kept.push(ancestorId);
+      continue;
+    }
+    await saveBackup(ctx, { ...a, status: 'DELETING' });
+    await ctx.store.removeTree(backupKey(instance, ancestorId));
+    ctx.catalog.deleteBackup(instance, ancestorId);
+    deleted.push(ancestorId);
+  }
+  return { deleted, kept };
+}

@@ -1,0 +1,23 @@
+import { Flags } from '@oclif/core';
+import { mergeBackup } from '../app/merge/merge-backup.js';
+import { BaseCommand, repoFlag, threadsFlag } from '../cli/base-command.js';
+
+export default class Merge extends BaseCommand {
+  static override summary = 'Fold an incremental backup\'s chain into it, making it a FULL backup';
+  static override description = 'Crash-safe and resumable: if interrupted, run the same command again. Until the merge commits, the chain is untouched and restores as before. Files that no increment changed are linked, not rewritten.';
+  static override flags = {
+    'backup-path': repoFlag,
+    instance: Flags.string({ required: true, description: 'instance name', helpValue: 'NAME' }),
+    'backup-id': Flags.string({ char: 'i', required: true, description: 'the incremental backup to merge into', helpValue: 'ID' }),
+    threads: threadsFlag,
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(Merge);
+    const ctx = await this.openRepo(flags['backup-path']);
+    const r = await mergeBackup(ctx, flags.instance, flags['backup-id'], flags.threads);
+    this.log(`backup ${r.backup.id} is now FULL (${r.backup.status}): merged ${r.merged.join(', ') || 'nothing'}; ${r.filesLinked} files linked, ${r.filesRebuilt} rebuilt`);
+    if (r.deleted.length) this.log(`deleted ${r.deleted.join(', ')}`);
+    if (r.kept.length) this.log(`kept ${r.kept.join(', ')}: other backups still depend on them`);
+  }
+}
