@@ -24,6 +24,7 @@ const { values: opts } = parseArgs({
     threads: { type: 'string', default: '2' },
     major: { type: 'string', default: '15' },
     write: { type: 'boolean', default: false },
+    delta: { type: 'boolean', default: false },
   },
 });
 const threads = opts.threads;
@@ -119,16 +120,58 @@ async function comparePeers(scale) {
   return lines.join('\n');
 }
 
+/** FULL against DELTA after changing 1% of pgbench_accounts rows, clustered and spread. */
+async function deltaSizes(scale) {
+  const c = await buildDatabase(scale, 55461);
+  const repo = join(c.work, 'repo');
+  const rows = [];
+  const showBackup = () => JSON.parse(spawnSync(process.execPath, [pgkeep, 'show', '--instance', 'b', '--format', 'json'], { encoding: 'utf8', env: { ...process.env, PGKEEP_REPO: repo } }).stdout)[0].backups[0];
+  const step = (what, args) => {
+    const m = pgkeepRun(repo, args);
+    const b = showBackup();
+    rows.push({ what, seconds: m.seconds, dataMb: b.data_bytes / 1e6, storedMb: b.stored_bytes / 1e6, walMb: b.wal_bytes / 1e6, rssMb: m.rssMb });
+  };
+  try {
+    pgkeepRun(repo, ['init']);
+    pgkeepRun(repo, ['add-instance', '--instance', 'b', '-D', c.pgdata, ...c.connectionArgs]);
+    step('FULL', ['backup', '--instance', 'b', '-b', 'FULL', '--stream', '-j', threads, '--no-validate']);
+    const n = scale * 100000;
+    await c.query(`UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid <= ${n / 100}`);
+    await c.query('CHECKPOINT');
+    step('DELTA after 1% of rows changed (consecutive aids)', ['backup', '--instance', 'b', '-b', 'DELTA', '--stream', '-j', threads, '--no-validate']);
+    await c.query('UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid % 100 = 0');
+    await c.query('CHECKPOINT');
+    step('DELTA after 1% of rows changed (every 100th aid)', ['backup', '--instance', 'b', '-b', 'DELTA', '--stream', '-j', threads, '--no-validate']);
+  } finally {
+    c.stop('immediate');
+    c.destroy();
+  }
+  const lines = [
+    `pgbench scale ${scale}, PostgreSQL ${opts.major}, -j ${threads}; stored includes the backup's WAL`,
+    '',
+    '| backup | seconds | data MB | stored MB | of which WAL MB | peak RSS MB |',
+    '|---|---:|---:|---:|---:|---:|',
+  ];
+  for (const r of rows) lines.push(`| ${r.what} | ${r.seconds.toFixed(2)} | ${r.dataMb.toFixed(0)} | ${r.storedMb.toFixed(1)} | ${r.walMb.toFixed(1)} | ${r.rssMb.toFixed(1)} |`);
+  lines.push('', 'With about 61 rows per page, every 100th row touches about half the pages of the table (1 - 0.99^61); consecutive rows touch about 1% of them, plus the pages the new row versions go to.');
+  return lines.join('\n');
+}
+
 function machine() {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   return `${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}`;
 }
 
-const report = opts.scales ? await memoryByScale(opts.scales.split(',').map(Number)) : await comparePeers(Number(opts.scale));
+const report = opts.scales
+  ? await memoryByScale(opts.scales.split(',').map(Number))
+  : opts.delta
+    ? await deltaSizes(Number(opts.scale))
+    : await comparePeers(Number(opts.scale));
 const text = `Machine: ${machine()}\nDate: ${new Date().toISOString()}\nCommand: npm run bench -- ${process.argv.slice(2).join(' ')}\n\n${report}\n`;
 console.log(text);
 if (opts.write) {
   const file = join(here, '..', 'docs', 'benchmarks.md');
   const head = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
-  writeFileSync(file, `${head.trimEnd()}\n\n## ${opts.scales ? 'Memory by scale' : `Scale ${opts.scale}`}\n\n${text}`);
+  const title = opts.scales ? 'Memory by scale' : opts.delta ? `DELTA size at scale ${opts.scale}` : `Scale ${opts.scale}`;
+  writeFileSync(file, `${head.trimEnd()}\n\n## ${title}\n\n${text}`);
 }
