@@ -1,10 +1,12 @@
 import { Flags } from '@oclif/core';
+import { openArchive } from '../app/archive/archive-context.js';
 import { archiveGet } from '../app/archive/archive-get.js';
 import { BaseCommand, repoFlag } from '../cli/base-command.js';
 
 export default class ArchiveGet extends BaseCommand {
   static override summary = 'Fetch a WAL file from the archive (for restore_command)';
-  static override description = 'Exits with status 1 and no error output when the file is not in the archive: recovery asks for files that do not exist and ends cleanly at the end of the archive.';
+  static override description = 'Exits with status 1 and no output when the file is not in the archive: recovery asks for files that do not exist and ends cleanly at the end of the archive.';
+  static override examples = ["restore_command = 'pgkeep archive-get -B /backups --instance main --wal-file-path %p --wal-file-name %f'"];
   static override flags = {
     'backup-path': repoFlag,
     instance: Flags.string({ required: true, description: 'instance name', helpValue: 'NAME' }),
@@ -14,9 +16,7 @@ export default class ArchiveGet extends BaseCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(ArchiveGet);
-    this.quiet = true;
-    const ctx = await this.openRepo(flags['backup-path']);
-    const found = await archiveGet(ctx, flags.instance, flags['wal-file-name'], flags['wal-file-path']);
-    if (!found) process.exitCode = 1;
+    const ctx = await openArchive(flags['backup-path'], flags.instance);
+    if (!(await archiveGet(ctx, flags['wal-file-name'], flags['wal-file-path']))) process.exitCode = 1;
   }
 }

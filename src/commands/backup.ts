@@ -11,13 +11,15 @@ export default class Backup extends BaseCommand {
     'backup-path': repoFlag,
     instance: Flags.string({ required: true, description: 'instance name', helpValue: 'NAME' }),
     'backup-mode': Flags.string({ char: 'b', required: true, options: [...BACKUP_MODES], description: 'FULL, or an incremental mode' }),
-    stream: Flags.boolean({ description: 'carry the WAL needed for consistency inside the backup' }),
+    stream: Flags.boolean({ default: false, description: 'carry the WAL needed for consistency inside the backup' }),
     threads: threadsFlag,
     'compress-algorithm': Flags.string({ options: [...COMPRESS_ALGS], description: 'compression of stored files (default: the instance setting, else none)' }),
     'compress-level': Flags.integer({ description: 'compression level' }),
     note: Flags.string({ description: 'free text kept with the backup' }),
-    'skip-block-validation': Flags.boolean({ description: 'do not verify page headers and checksums while reading' }),
+    'skip-block-validation': Flags.boolean({ default: false, description: 'do not verify page headers and checksums while reading' }),
     validate: Flags.boolean({ default: true, allowNo: true, description: 'validate the backup when it is written (--no-validate skips)' }),
+    'archive-timeout': Flags.integer({ default: 300, min: 1, description: 'without --stream: seconds to wait for the backup\'s WAL to be archived' }),
+    parent: Flags.string({ description: 'incremental modes: the parent backup (default: the newest OK one)', helpValue: 'ID' }),
     ...connectionFlags,
   };
 
@@ -34,6 +36,8 @@ export default class Backup extends BaseCommand {
       note: flags.note,
       skipBlockValidation: flags['skip-block-validation'],
       validate: flags.validate,
+      archiveTimeoutSeconds: flags['archive-timeout'],
+      parentId: flags.parent,
       connection: { host: flags.host, port: flags.port, user: flags.user, dbname: flags.dbname },
     });
     this.log(`backup ${b.id} ${b.status}: ${b.mode}, ${b.dataBytes} bytes of data, ${b.storedBytes} stored, LSN ${formatLsn(b.startLsn)} - ${b.stopLsn === null ? '?' : formatLsn(b.stopLsn)}`);

@@ -8,7 +8,7 @@ export default class Delete extends BaseCommand {
     'backup-path': repoFlag,
     instance: Flags.string({ required: true, description: 'instance name', helpValue: 'NAME' }),
     'backup-id': Flags.string({ char: 'i', required: true, description: 'backup to delete', helpValue: 'ID' }),
-    'dry-run': Flags.boolean({ description: 'list what would be deleted, delete nothing' }),
+    'dry-run': Flags.boolean({ default: false, description: 'list what would be deleted, delete nothing' }),
   };
 
   async run(): Promise<void> {

@@ -20,15 +20,21 @@ export default class Restore extends BaseCommand {
     'backup-id': Flags.string({ char: 'i', description: 'backup to restore (default: the newest OK one)', helpValue: 'ID' }),
     threads: threadsFlag,
     'tablespace-mapping': Flags.string({ char: 'T', multiple: true, description: 'restore the tablespace at OLDDIR into NEWDIR', helpValue: 'OLDDIR=NEWDIR' }),
-    'recovery-target': Flags.string({ options: ['immediate'], description: 'immediate: end recovery as soon as the cluster is consistent, then promote' }),
+    'recovery-target': Flags.string({ options: ['immediate', 'latest'], description: 'immediate: stop as soon as consistent; latest: replay the whole archive' }),
+    'recovery-target-time': Flags.string({ description: 'stop at this commit time', helpValue: 'TIMESTAMPTZ' }),
+    'recovery-target-lsn': Flags.string({ description: 'stop at this WAL position', helpValue: 'LSN' }),
+    'recovery-target-xid': Flags.string({ description: 'stop at the commit of this transaction', helpValue: 'XID' }),
+    'recovery-target-name': Flags.string({ description: 'stop at this restore point (pg_create_restore_point)', helpValue: 'NAME' }),
+    'recovery-target-inclusive': Flags.boolean({ allowNo: true, description: 'stop just after the target (default) or, with --no-recovery-target-inclusive, just before' }),
+    'recovery-target-timeline': Flags.string({ description: "timeline to follow: 'latest' (default), 'current' or a number" }),
     'recovery-target-action': Flags.string({ options: ['promote', 'pause', 'shutdown'], default: 'promote', description: 'what the server does at the target' }),
+    'archive-mode': Flags.string({ options: ['preserve', 'off'], default: 'preserve', description: 'off: the restored cluster does not archive (a copy must not push into the original\'s archive)' }),
     owner: Flags.string({ description: 'owner of the restored files when run as root (default: as in the source)', helpValue: 'USER[:GROUP]' }),
   };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Restore);
     const ctx = await this.openRepo(flags['backup-path']);
-    const target = flags['recovery-target'] as 'immediate' | undefined;
     const r = await restoreBackup(ctx, {
       instance: flags.instance,
       backupId: flags['backup-id'],
@@ -36,11 +42,18 @@ export default class Restore extends BaseCommand {
       threads: flags.threads,
       tablespaceMapping: parseTablespaceMappings(flags['tablespace-mapping'] ?? []),
       recovery: {
-        target,
+        target: flags['recovery-target'] as 'immediate' | 'latest' | undefined,
+        time: flags['recovery-target-time'],
+        lsn: flags['recovery-target-lsn'],
+        xid: flags['recovery-target-xid'],
+        name: flags['recovery-target-name'],
+        inclusive: flags['recovery-target-inclusive'],
+        timeline: flags['recovery-target-timeline'],
         action: flags['recovery-target-action'] as 'promote' | 'pause' | 'shutdown',
-        restoreCommand: target ? archiveGetCommand(resolve(flags['backup-path']), flags.instance) : undefined,
+        restoreCommand: archiveGetCommand(resolve(flags['backup-path']), flags.instance),
       },
       owner: flags.owner ? lookupOwner(flags.owner) : undefined,
+      archiveMode: flags['archive-mode'] as 'off' | 'preserve',
     });
     this.log(`backup ${r.backup.id} restored into ${resolve(flags.pgdata)} (${r.filesWritten} files, ${r.bytesWritten} bytes)`);
   }

@@ -1,22 +1,103 @@
 /**
- * The recovery settings a restore writes (PostgreSQL 12+: postgresql.auto.conf plus a signal
- * file). Pure: returns the lines; the restore writes them.
+ * The recovery settings a restore writes (PostgreSQL 12+: postgresql.auto.conf plus
+ * recovery.signal). Pure: parses and checks the targets, returns the lines.
  */
+import { PgkeepError } from '../errors.js';
+import { parseLsn, type Lsn } from './lsn.js';
+
+export type RecoveryAction = 'promote' | 'pause' | 'shutdown';
+
+/** What the user asked for; at most one target kind. */
 export interface RecoveryRequest {
-  /** 'immediate': stop as soon as the restored cluster is consistent. */
-  target?: 'immediate' | undefined;
-  action?: 'promote' | 'pause' | 'shutdown' | undefined;
+  /** 'immediate': stop once consistent. 'latest': replay the whole archive. */
+  target?: 'immediate' | 'latest' | undefined;
+  time?: string | undefined;
+  lsn?: string | undefined;
+  xid?: string | undefined;
+  name?: string | undefined;
+  inclusive?: boolean | undefined;
+  timeline?: string | undefined;
+  action?: RecoveryAction | undefined;
   restoreCommand?: string | undefined;
 }
 
-/** undefined when no recovery configuration is needed (crash recovery from backup_label and pg_wal). */
-export function recoveryConfigLines(req: RecoveryRequest): string[] | undefined {
-  if (!req.target) return undefined;
+/** The single target, checked and normalised. */
+export type RecoveryTarget =
+  | { kind: 'none' }
+  | { kind: 'immediate' }
+  | { kind: 'latest' }
+  | { kind: 'time'; time: Date; text: string }
+  | { kind: 'lsn'; lsn: Lsn }
+  | { kind: 'xid'; xid: bigint }
+  | { kind: 'name'; name: string };
+
+export function parseRecoveryTarget(req: RecoveryRequest): RecoveryTarget {
+  const given = [req.target, req.time, req.lsn, req.xid, req.name].filter((v) => v !== undefined);
+  if (given.length > 1) {
+    throw new PgkeepError('INVALID_ARGUMENT', 'more than one recovery target given', 'choose one of --recovery-target, --recovery-target-time, -lsn, -xid or -name');
+  }
+  if (req.target === 'immediate') return { kind: 'immediate' };
+  if (req.target === 'latest') return { kind: 'latest' };
+  if (req.time !== undefined) {
+    const time = new Date(req.time.replace(' ', 'T'));
+    if (Number.isNaN(time.getTime())) throw new PgkeepError('INVALID_ARGUMENT', `invalid recovery target time "${req.time}"`, "write a timestamp with its time zone, e.g. '2026-11-21 12:00:00+00'");
+    return { kind: 'time', time, text: req.time };
+  }
+  if (req.lsn !== undefined) return { kind: 'lsn', lsn: parseLsn(req.lsn) };
+  if (req.xid !== undefined) {
+    if (!/^\d+$/.test(req.xid)) throw new PgkeepError('INVALID_ARGUMENT', `invalid recovery target xid "${req.xid}"`, 'give a transaction id as a number');
+    return { kind: 'xid', xid: BigInt(req.xid) };
+  }
+  if (req.name !== undefined) {
+    if (req.name.length === 0 || req.name.length >= 64) throw new PgkeepError('INVALID_ARGUMENT', 'a restore point name has 1 to 63 characters', 'give the name passed to pg_create_restore_point');
+    return { kind: 'name', name: req.name };
+  }
+  return { kind: 'none' };
+}
+
+/**
+ * The lines for postgresql.auto.conf, or undefined when the restored directory needs no
+ * recovery configuration (a --stream backup without a target: it recovers from pg_wal alone).
+ */
+export function recoveryConfigLines(req: RecoveryRequest, needsArchive: boolean): string[] | undefined {
+  const target = parseRecoveryTarget(req);
+  if (target.kind === 'none' && !needsArchive) return undefined;
   const lines = ['# recovery settings written by pgkeep restore'];
   if (req.restoreCommand) lines.push(`restore_command = ${quoteConfValue(req.restoreCommand)}`);
-  lines.push(`recovery_target = ${quoteConfValue(req.target)}`);
-  lines.push(`recovery_target_action = ${quoteConfValue(req.action ?? 'promote')}`);
+  switch (target.kind) {
+    case 'immediate':
+      lines.push(`recovery_target = 'immediate'`);
+      break;
+    case 'time':
+      lines.push(`recovery_target_time = ${quoteConfValue(postgresTimestamp(target.time))}`);
+      break;
+    case 'lsn':
+      lines.push(`recovery_target_lsn = ${quoteConfValue(req.lsn!)}`);
+      break;
+    case 'xid':
+      lines.push(`recovery_target_xid = ${quoteConfValue(req.xid!)}`);
+      break;
+    case 'name':
+      lines.push(`recovery_target_name = ${quoteConfValue(target.name)}`);
+      break;
+    default:
+      break;
+  }
+  const hasStopPoint = target.kind === 'immediate' || target.kind === 'time' || target.kind === 'lsn' || target.kind === 'xid' || target.kind === 'name';
+  if (hasStopPoint) {
+    if (req.inclusive !== undefined && target.kind !== 'immediate' && target.kind !== 'name') lines.push(`recovery_target_inclusive = ${req.inclusive ? 'on' : 'off'}`);
+    lines.push(`recovery_target_action = ${quoteConfValue(req.action ?? 'promote')}`);
+  }
+  if (req.timeline) lines.push(`recovery_target_timeline = ${quoteConfValue(req.timeline)}`);
   return lines;
+}
+
+/**
+ * A timestamp as PostgreSQL's recovery_target_time accepts it, in UTC ('2026-11-21 12:00:00.123+00');
+ * its parser refuses ISO 8601's 'T' and 'Z'.
+ */
+export function postgresTimestamp(d: Date): string {
+  return `${d.toISOString().replace('T', ' ').replace('Z', '')}+00`;
 }
 
 /** Quotes a postgresql.conf string value: single quotes doubled. */

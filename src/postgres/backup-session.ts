@@ -56,6 +56,12 @@ export class BackupSession {
     return parseLsn(r[0]!.lsn);
   }
 
+  /** archive_mode is on (or always): archived WAL can serve a backup without --stream. */
+  async archivingEnabled(): Promise<boolean> {
+    const r = await this.query<{ mode: string }>("SELECT current_setting('archive_mode') AS mode", [], 'reading archive_mode');
+    return r[0]!.mode !== 'off';
+  }
+
   /**
    * Temporary physical slot reserving WAL from now on; created before the backup starts so that
    * every segment from the start checkpoint onwards stays in pg_wal until the session ends.

@@ -30,6 +30,8 @@ export interface ReadStoredFileOptions {
   verifyStoredChecksum?: string;
   /** xxh64 the content must have (the manifest's checksum). */
   verifyChecksum?: string;
+  /** Bytes of a container's prefix to skip before the stored file begins (see StoredFileWriter.open). */
+  offset?: number;
 }
 
 /** The content of a stored file, in chunks of at most 1 MiB. */
@@ -37,7 +39,7 @@ export async function* readStoredFile(store: ByteStore, key: string, alg: Compre
   await initHashing();
   const storedHasher = opts.verifyStoredChecksum !== undefined ? createHasher() : undefined;
   const contentHasher = opts.verifyChecksum !== undefined ? createHasher() : undefined;
-  const reader = new ExactReader(store.openRead(key), storedHasher, key);
+  const reader = new ExactReader(store.openRead(key, opts.offset ? { start: opts.offset } : undefined), storedHasher, key);
   try {
     if (alg === 'none') {
       for (;;) {

@@ -50,18 +50,22 @@ export class StoredFileWriter {
     readonly level: number,
   ) {}
 
-  static async open(store: ByteStore, key: string, alg: CompressAlg, level: number): Promise<StoredFileWriter> {
+  /**
+   * `prefix` bytes, if given, go first, outside the stored file proper (not in its checksums):
+   * a container such as an archived WAL file puts its own header there; readers skip it with
+   * readStoredFile's `offset`.
+   */
+  static async open(store: ByteStore, key: string, alg: CompressAlg, level: number, prefix?: Uint8Array): Promise<StoredFileWriter> {
     validateLevel(alg, level);
     await initHashing();
     const out = await store.openWrite(key);
     const writer = new StoredFileWriter(out, key, alg, level);
-    if (alg !== 'none') {
-      try {
-        await writer.writeStored(encodeStoredHeader(alg));
-      } catch (e) {
-        await out.abort();
-        throw e;
-      }
+    try {
+      if (prefix) await out.write(prefix);
+      if (alg !== 'none') await writer.writeStored(encodeStoredHeader(alg));
+    } catch (e) {
+      await out.abort();
+      throw e;
     }
     return writer;
   }

@@ -307,7 +307,6 @@ export class TestCluster implements EmergencyStoppable {
   }
 
   /** Runs one statement on a short-lived connection (default database: postgres). */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   async query<T = any>(sql: string, params: unknown[] = [], database = 'postgres'): Promise<T[]> {
     const client = new pg.Client({ ...this.connection, database });
     await client.connect();

@@ -1,27 +1,32 @@
 /**
- * Serving restore_command. The WAL archive proper (archive-push, compression, checksums) comes
- * with the archive work; until then the archive directory of an instance holds plain segment
- * copies, and a file that is not there is reported as missing so that recovery ends cleanly.
+ * restore_command: copy one file from the archive to where PostgreSQL asks (%p), verifying its
+ * checksum on the way. A file the archive does not hold is reported as missing (the command
+ * exits 1 quietly): recovery asks for files past the end of the archive and must end cleanly.
+ * The file appears under its final name only once complete (temporary name, then rename).
  */
-import { copyFile, rename } from 'node:fs/promises';
-import { join } from 'node:path';
-import { fromIoError, PgkeepError } from '../../errors.js';
-import { walArchiveKey } from '../../repository/layout.js';
-import type { RepoContext } from '../repo-context.js';
+import { open, rename, unlink } from 'node:fs/promises';
+import { isAbsolute, resolve } from 'node:path';
+import { fromIoError } from '../../errors.js';
+import { readArchivedWal, statArchivedWal } from '../../repository/wal-archive.js';
+import type { ArchiveContext } from './archive-context.js';
 
-const WAL_NAME = /^[0-9A-F]{24}(\.partial|\.backup|\.history)?$|^[0-9A-F]{8}\.history$/;
-
-export async function archiveGet(ctx: RepoContext, instance: string, name: string, destPath: string): Promise<boolean> {
-  ctx.catalog.requireInstance(instance);
-  if (!WAL_NAME.test(name)) throw new PgkeepError('INVALID_ARGUMENT', `"${name}" is not a WAL file name`, 'pass %f as --wal-file-name');
-  const key = `${walArchiveKey(instance)}/${name}`;
-  if (!(await ctx.store.stat(key))) return false;
-  const tmp = `${destPath}.pgkeep.tmp`;
+export async function archiveGet(ctx: ArchiveContext, walName: string, destPath: string): Promise<boolean> {
+  const info = await statArchivedWal(ctx.store, ctx.instance.name, walName);
+  if (!info) return false;
+  const dest = isAbsolute(destPath) ? destPath : resolve(process.cwd(), destPath);
+  const temp = `${dest}.pgkeep-${process.pid}.tmp`;
+  const fh = await open(temp, 'w', 0o600).catch((e: unknown) => {
+    throw fromIoError(e, 'create', temp);
+  });
   try {
-    await copyFile(join(ctx.root, key), tmp);
-    await rename(tmp, destPath);
+    for await (const chunk of readArchivedWal(ctx.store, ctx.instance.name, info)) await fh.write(chunk);
+    await fh.sync();
+    await fh.close();
+    await rename(temp, dest);
   } catch (e) {
-    throw fromIoError(e, 'write', destPath);
+    await fh.close().catch(() => undefined);
+    await unlink(temp).catch(() => undefined);
+    throw fromIoError(e, 'write', dest);
   }
   return true;
 }

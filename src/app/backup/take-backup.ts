@@ -7,7 +7,8 @@
  *   3. start     reserve WAL with a temporary slot, start the non-exclusive backup
  *   4. copy      walk PGDATA, copy files in parallel (pages verified), pg_control last
  *   5. stop      stop the backup; store backup_label and tablespace_map from the stop call
- *   6. wal       stream mode: copy the WAL from start to stop LSN out of pg_wal
+ *   6. wal       stream mode: copy the WAL from start to stop LSN out of pg_wal; otherwise wait
+ *                until the archive holds it (--archive-timeout)
  *   7. seal      write the manifest durably, then mark the backup DONE
  *   8. validate  re-read what was stored; OK (unless --no-validate)
  *
@@ -34,6 +35,7 @@ import { readManifest } from '../../repository/manifest.js';
 import { toFileMap } from '../../core/file-plan.js';
 import { assertParentFits, chooseParent } from './choose-parent.js';
 import { copySources, type IncrementalBase } from './copy-sources.js';
+import { waitForArchivedWal } from './wait-for-archive.js';
 import { instanceConnection, instanceCompression } from '../instance-settings.js';
 import { validateBackup } from '../validate/validate-backup.js';
 import { type CopyTarget } from './copy-entry.js';
@@ -51,6 +53,8 @@ export interface BackupRequest {
   parentId?: string | undefined;
   skipBlockValidation: boolean;
   validate: boolean;
+  /** Without --stream: how long to wait for the backup's WAL to reach the archive. */
+  archiveTimeoutSeconds?: number | undefined;
   connection: ConnectionSettings;
 }
 
@@ -59,9 +63,6 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
   const instance = ctx.catalog.requireInstance(req.instance);
   if (req.mode === 'PTRACK' || req.mode === 'PAGE') {
     throw new PgkeepError('INVALID_ARGUMENT', `backup mode ${req.mode} is not available yet`, 'take a FULL or DELTA backup (-b FULL, -b DELTA)');
-  }
-  if (!req.stream) {
-    throw new PgkeepError('ARCHIVE_REQUIRED', 'backups without --stream need the WAL archive, which this version of pgkeep does not provide yet', 'add --stream: the backup then carries the WAL it needs');
   }
   await assertDataDirectory(instance.pgdata);
   const compression = instanceCompression(instance, req.compressAlg, req.compressLevel);
@@ -76,6 +77,9 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
     const pgdataSysid = await readControlSystemIdentifier(instance.pgdata);
     if (pgdataSysid !== id.systemIdentifier) {
       throw new PgkeepError('PGDATA_MISMATCH', `data directory ${instance.pgdata} belongs to system ${pgdataSysid}, not to the server connected to (system ${id.systemIdentifier})`, 'set the instance\'s -D to the data directory of the server it connects to');
+    }
+    if (!req.stream && !(await session.archivingEnabled())) {
+      throw new PgkeepError('ARCHIVE_REQUIRED', 'a backup without --stream needs the WAL archive, but archive_mode is off on the server', `set archive_mode = on and archive_command = 'pgkeep archive-push -B ${ctx.root} --instance ${instance.name} --wal-file-path %p --wal-file-name %f', or add --stream`);
     }
     if (id.inRecovery) {
       throw new PgkeepError('SERVER_UNSUPPORTED', 'the server is a standby; backups from a standby are not supported yet', 'connect to the primary');
@@ -172,6 +176,10 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
       for (const e of walEntries) entries.push({ ...e, kind: 'wal' });
     }
     await session.close();
+    if (!req.stream) {
+      ctx.reporter.info(`waiting for the backup's WAL to reach the archive (up to ${req.archiveTimeoutSeconds ?? 300} s)`);
+      await waitForArchivedWal({ store: ctx.store, instance: instance.name, timeline: record.timeline, startLsn: record.startLsn, stopLsn: stop.stopLsn, walSegSize: id.walSegSize, timeoutSeconds: req.archiveTimeoutSeconds ?? 300 });
+    }
 
     // 7. seal
     entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));

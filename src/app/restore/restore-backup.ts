@@ -36,6 +36,11 @@ export interface RestoreRequest {
   tablespaceMapping: TablespaceMapping;
   recovery: RecoveryRequest;
   owner?: { uid: number; gid: number } | undefined;
+  /**
+   * 'off' turns archiving off in the restored cluster: a copy started beside the original must
+   * not push its own timeline into the original's archive. 'preserve' keeps the source's setting.
+   */
+  archiveMode?: 'off' | 'preserve' | undefined;
 }
 
 export interface RestoreResult {
@@ -107,14 +112,17 @@ export async function restoreBackup(ctx: RepoContext, req: RestoreRequest): Prom
   });
 
   // 5. recovery
-  const lines = recoveryConfigLines(req.recovery);
+  const recoveryLines = recoveryConfigLines(req.recovery, !backup.stream);
+  const lines = req.archiveMode === 'off' ? [...(recoveryLines ?? []), '# archiving turned off by pgkeep restore --archive-mode=off', "archive_mode = 'off'"] : recoveryLines;
   if (lines) {
     const auto = join(req.dest, 'postgresql.auto.conf');
     await appendFile(auto, `\n${lines.join('\n')}\n`, { mode: 0o600 });
     await setOwner(auto, undefined);
-    const signal = join(req.dest, 'recovery.signal');
-    await writeFile(signal, '', { mode: 0o600 });
-    await setOwner(signal, undefined);
+    if (recoveryLines) {
+      const signal = join(req.dest, 'recovery.signal');
+      await writeFile(signal, '', { mode: 0o600 });
+      await setOwner(signal, undefined);
+    }
   }
 
   // 6. control
