@@ -16,6 +16,10 @@ export default class Merge extends BaseCommand {
     const { flags } = await this.parse(Merge);
     const ctx = await this.openRepo(flags['backup-path']);
     const r = await mergeBackup(ctx, flags.instance, flags['backup-id'], flags.threads);
+    if (r.alreadyMerged) {
+      this.log(`backup ${r.backup.id} is already merged (FULL, ${r.backup.status}): nothing to do`);
+      return;
+    }
     this.log(`backup ${r.backup.id} is now FULL (${r.backup.status}): merged ${r.merged.join(', ') || 'nothing'}; ${r.filesLinked} files linked, ${r.filesRebuilt} rebuilt`);
     if (r.deleted.length) this.log(`deleted ${r.deleted.join(', ')}`);
     if (r.kept.length) this.log(`kept ${r.kept.join(', ')}: other backups still depend on them`);

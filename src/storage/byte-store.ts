@@ -73,6 +73,11 @@ export interface ByteStore {
    * that files no increment changed are never rewritten.
    */
   link(from: string, to: string): Promise<void>;
+  /**
+   * Remove temporaries under `prefix` that writers which are gone left behind (a process killed
+   * between writing and renaming). Temporaries of live writers stay. Returns the keys removed.
+   */
+  cleanupTemporaries(prefix: string): Promise<string[]>;
 }
 
 /** True for the error a store raises when reading a key that does not exist. */

@@ -29,6 +29,8 @@ import { readMergeJournal, removeMergeJournal, writeMergeJournal, type MergeJour
 
 export interface MergeResult {
   backup: BackupRecord;
+  /** The backup was already merged (an earlier run finished): nothing was done. */
+  alreadyMerged: boolean;
   merged: string[];
   deleted: string[];
   kept: string[];
@@ -48,7 +50,13 @@ export async function mergeBackup(ctx: RepoContext, instance: string, id: string
     ctx.catalog.upsertBackup(target);
     let counts = { linked: 0, rebuilt: 0 };
 
+    // A writer killed mid-rename leaves its temporary (merge.json.tmp.*, backup.json.tmp.*).
+    await ctx.store.cleanupTemporaries(backupKey(instance, id));
     if (!journal) {
+      if (target.mode === 'FULL' && target.metrics?.mergedBackups !== undefined) {
+        // An earlier run finished just before it was interrupted: running it again is a success.
+        return { backup: target, alreadyMerged: true, merged: [], deleted: [], kept: [], filesLinked: 0, filesRebuilt: 0, resumed: false };
+      }
       if (target.mode === 'FULL') throw new PgkeepError('INVALID_ARGUMENT', `backup ${id} is a FULL backup: there is nothing to merge`, 'name an incremental backup');
       if (target.status !== 'OK' && target.status !== 'DONE') {
         throw new PgkeepError('BACKUP_NOT_RESTORABLE', `backup ${id} is ${target.status} and cannot be merged`, 'validate it first');
@@ -78,7 +86,7 @@ export async function mergeBackup(ctx: RepoContext, instance: string, id: string
     const { deleted, kept } = await cleanUp(ctx, target, journal);
     // 5. done
     await removeMergeJournal(ctx.store, instance, id);
-    return { backup: target, merged: journal.ancestors, deleted, kept, filesLinked: counts.linked, filesRebuilt: counts.rebuilt, resumed };
+    return { backup: target, alreadyMerged: false, merged: journal.ancestors, deleted, kept, filesLinked: counts.linked, filesRebuilt: counts.rebuilt, resumed };
   } finally {
     await lock.release();
   }
