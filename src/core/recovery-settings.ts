@@ -39,7 +39,7 @@ export function parseRecoveryTarget(req: RecoveryRequest): RecoveryTarget {
   if (req.target === 'immediate') return { kind: 'immediate' };
   if (req.target === 'latest') return { kind: 'latest' };
   if (req.time !== undefined) {
-    const time = new Date(req.time.replace(' ', 'T'));
+    const time = parseTimestamp(req.time);
     if (Number.isNaN(time.getTime())) throw new PgkeepError('INVALID_ARGUMENT', `invalid recovery target time "${req.time}"`, "write a timestamp with its time zone, e.g. '2026-11-21 12:00:00+00'");
     return { kind: 'time', time, text: req.time };
   }
@@ -53,6 +53,19 @@ export function parseRecoveryTarget(req: RecoveryRequest): RecoveryTarget {
     return { kind: 'name', name: req.name };
   }
   return { kind: 'none' };
+}
+
+/**
+ * A timestamp as PostgreSQL prints and accepts them ('2026-11-21 12:00:00+02', '...+05:30',
+ * '...Z', ISO 8601); JavaScript's Date needs the offset as ±HH:MM.
+ */
+export function parseTimestamp(text: string): Date {
+  const normalised = text
+    .trim()
+    .replace(' ', 'T')
+    .replace(/([+-]\d{2})(\d{2})$/, '$1:$2')
+    .replace(/([+-]\d{2})$/, '$1:00');
+  return new Date(normalised);
 }
 
 /**

@@ -89,7 +89,8 @@ export class BackupSession {
     await this.client.end().catch(() => undefined);
   }
 
-  private async query<T>(sql: string, params: unknown[], doing: string): Promise<T[]> {
+  /** Runs a query on the backup session; errors become PgkeepErrors saying what was being done. */
+  async query<T>(sql: string, params: unknown[], doing: string): Promise<T[]> {
     try {
       const r = await this.client.query(sql, params);
       return r.rows as T[];

@@ -9,7 +9,7 @@
  *          if none and the length is unchanged, the entry defers to the parent;
  *   parent-if-same  any other file known to the parent: hashed first, stored only if it changed.
  */
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import type { CompressAlg, FileEntry } from '../../core/backup-types.js';
 import { errnoCode, fromIoError } from '../../errors.js';
 import { readPageLsn } from '../../postgres/page.js';
@@ -20,7 +20,7 @@ import { backupDataKey } from '../../repository/layout.js';
 import { PageDeltaWriter } from '../../repository/page-delta.js';
 import { StoredFileWriter } from '../../repository/stored-file.js';
 import type { ByteStore } from '../../storage/byte-store.js';
-import { readDataFilePages, type PageCheckCounters } from './read-data-file.js';
+import { readDataFilePages, readSelectedPages, type PageCheckCounters } from './read-data-file.js';
 
 export interface CopyTarget {
   store: ByteStore;
@@ -137,6 +137,72 @@ export async function copyDelta(src: SourceEntry, t: CopyTarget, parent: FileEnt
     await writer.abort().catch(() => undefined);
     throw e;
   }
+}
+
+/**
+ * Changed pages of a relation file as a change map lists them: only those blocks are read (plus
+ * any the file grew by since the parent), and of those only pages at or past the parent's start
+ * LSN are kept (a map may list more than changed). The content checksum of the whole file is
+ * unknown, since the file is not read whole: the entry carries none.
+ */
+export async function copyMappedDelta(src: SourceEntry, t: CopyTarget, parent: FileEntry, sinceLsn: bigint, listed: readonly number[], buffer: Buffer, counters: PageCheckCounters): Promise<FileEntry | null> {
+  const bs = t.blockSize;
+  const size = await currentSize(src.absPath);
+  if (size === undefined) return null;
+  const blocks = Math.floor(size / bs);
+  const grown: number[] = [];
+  for (let b = parent.blocks ?? 0; b < blocks; b++) grown.push(b);
+  const wanted = mergeAscending(listed.filter((b) => b < blocks), grown);
+  const writer = await PageDeltaWriter.open(t.store, backupDataKey(t.instance, t.backupId, src.path), t.compressAlg, t.compressLevel, bs);
+  try {
+    for await (const run of readSelectedPages(src.absPath, src.path, wanted, buffer, pageOptions(src, t), counters)) {
+      const n = run.pages.length / bs;
+      let runStart = -1;
+      for (let i = 0; i <= n; i++) {
+        const changed = i < n && isChanged(run.pages, i * bs, sinceLsn);
+        if (changed && runStart < 0) runStart = i;
+        if (!changed && runStart >= 0) {
+          await writer.addPages(run.start + runStart, run.pages.subarray(runStart * bs, i * bs));
+          runStart = -1;
+        }
+      }
+    }
+    const base = { ...entryWithoutData(src, t), size: blocks * bs, blocks, checksum: null };
+    if (writer.pageCount === 0 && blocks === parent.blocks) {
+      await writer.abort();
+      return { ...base, storage: 'parent', checksum: parent.checksum };
+    }
+    const r = await writer.finish(blocks);
+    return { ...base, storage: 'delta', storedSize: r.storedSize, storedChecksum: r.storedChecksum, compressAlg: t.compressAlg, deltaBlocks: r.pageCount };
+  } catch (e) {
+    await writer.abort().catch(() => undefined);
+    throw e;
+  }
+}
+
+/** A relation file the change map does not mention, with its length unchanged: defer to the parent without reading it. */
+export function unchangedEntry(src: SourceEntry, t: CopyTarget, parent: FileEntry): FileEntry {
+  return { ...entryWithoutData(src, t), size: parent.size, blocks: parent.blocks ?? Math.floor(parent.size / t.blockSize), storage: 'parent', checksum: parent.checksum };
+}
+
+async function currentSize(absPath: string): Promise<number | undefined> {
+  try {
+    return (await stat(absPath)).size;
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return undefined;
+    throw fromIoError(e, 'stat', absPath);
+  }
+}
+
+function mergeAscending(a: readonly number[], b: readonly number[]): number[] {
+  const out: number[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    const next = j >= b.length || (i < a.length && a[i]! <= b[j]!) ? a[i++]! : b[j++]!;
+    if (out.length === 0 || out[out.length - 1]! < next) out.push(next);
+  }
+  return out;
 }
 
 /** A page belongs in the delta when it changed since the parent began, or carries no LSN (new or zero pages). */

@@ -10,7 +10,8 @@ import type { SourceEntry } from '../../postgres/pgdata-walker.js';
 import { PG_CONTROL_PATH } from '../../postgres/pgdata-rules.js';
 import { isDataFileForBlockIncremental, parseRelationPath } from '../../postgres/relation-file.js';
 import { forEachParallel } from '../parallel.js';
-import { copyDelta, copyFull, copyIfChanged, entryWithoutData, type CopyTarget } from './copy-entry.js';
+import type { ChangeMap } from '../../core/change-map.js';
+import { copyDelta, copyFull, copyIfChanged, copyMappedDelta, entryWithoutData, unchangedEntry, type CopyTarget } from './copy-entry.js';
 import type { PageCheckCounters } from './read-data-file.js';
 
 export interface IncrementalBase {
@@ -18,6 +19,8 @@ export interface IncrementalBase {
   files: ReadonlyMap<string, FileEntry>;
   /** Pages at or past this LSN changed since the parent started. */
   sinceLsn: bigint;
+  /** PTRACK and PAGE: which blocks changed (see core/change-map.ts). DELTA has none: it reads everything. */
+  changeMap?: ChangeMap | undefined;
 }
 
 const READ_BUFFER_BYTES = 1024 * 1024;
@@ -46,6 +49,12 @@ function copyOne(src: SourceEntry, target: CopyTarget, base: IncrementalBase | u
   const known = base?.files.get(src.path);
   if (!base || !known || known.kind !== src.kind) return copyFull(src, target, buffer, counters);
   const rel = src.kind === 'data' ? parseRelationPath(src.path) : undefined;
-  if (rel && isDataFileForBlockIncremental(rel)) return copyDelta(src, target, known, base.sinceLsn, buffer, counters);
+  if (rel && isDataFileForBlockIncremental(rel)) {
+    if (!base.changeMap) return copyDelta(src, target, known, base.sinceLsn, buffer, counters);
+    const changes = base.changeMap.changes(src.path);
+    if (changes === 'all') return copyDelta(src, target, known, base.sinceLsn, buffer, counters);
+    if (changes === undefined && src.size === known.size) return Promise.resolve(unchangedEntry(src, target, known));
+    return copyMappedDelta(src, target, known, base.sinceLsn, changes ?? [], buffer, counters);
+  }
   return copyIfChanged(src, target, known, buffer, counters);
 }

@@ -62,6 +62,42 @@ export async function* readDataFilePages(absPath: string, relPath: string, buffe
   }
 }
 
+/**
+ * Reads only the listed blocks (ascending, relative to the file), in runs of consecutive blocks
+ * of at most `buffer.length` bytes, checked like readDataFilePages. Blocks past the end of the
+ * file are skipped (it was truncated since the map was made). Returns nothing if the file vanished.
+ */
+export async function* readSelectedPages(absPath: string, relPath: string, blocks: readonly number[], buffer: Buffer, opts: PageCheckOptions, counters: PageCheckCounters): AsyncGenerator<{ start: number; pages: Buffer }> {
+  let fh: FileHandle;
+  try {
+    fh = await open(absPath, 'r');
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return;
+    throw fromIoError(e, 'open', absPath);
+  }
+  const bs = opts.blockSize;
+  const maxRun = Math.max(1, Math.floor(buffer.length / bs));
+  try {
+    let i = 0;
+    while (i < blocks.length) {
+      const start = blocks[i]!;
+      let n = 1;
+      while (i + n < blocks.length && n < maxRun && blocks[i + n] === start + n) n++;
+      i += n;
+      const { bytesRead } = await fh.read(buffer, 0, n * bs, start * bs).catch((e: unknown) => {
+        throw fromIoError(e, 'read', absPath);
+      });
+      const whole = bytesRead - (bytesRead % bs);
+      if (whole === 0) continue;
+      if (opts.verify) await checkPages(fh, absPath, relPath, buffer, whole, start, opts, counters);
+      counters.pagesRead += whole / bs;
+      yield { start, pages: buffer.subarray(0, whole) };
+    }
+  } finally {
+    await fh.close().catch(() => undefined);
+  }
+}
+
 async function checkPages(fh: FileHandle, absPath: string, relPath: string, buffer: Buffer, length: number, firstPageInFile: number, opts: PageCheckOptions, counters: PageCheckCounters): Promise<void> {
   const bs = opts.blockSize;
   for (let off = 0; off < length; off += bs) {

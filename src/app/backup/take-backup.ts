@@ -36,6 +36,8 @@ import { toFileMap } from '../../core/file-plan.js';
 import { assertParentFits, chooseParent } from './choose-parent.js';
 import { copySources, type IncrementalBase } from './copy-sources.js';
 import { waitForArchivedWal } from './wait-for-archive.js';
+import { walChangeMap } from './change-maps/wal-change-map.js';
+import { serverChangeMap } from './change-maps/server-change-map.js';
 import { instanceConnection, instanceCompression } from '../instance-settings.js';
 import { validateBackup } from '../validate/validate-backup.js';
 import { type CopyTarget } from './copy-entry.js';
@@ -61,9 +63,6 @@ export interface BackupRequest {
 export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<BackupRecord> {
   // 1. prepare
   const instance = ctx.catalog.requireInstance(req.instance);
-  if (req.mode === 'PTRACK' || req.mode === 'PAGE') {
-    throw new PgkeepError('INVALID_ARGUMENT', `backup mode ${req.mode} is not available yet`, 'take a FULL or DELTA backup (-b FULL, -b DELTA)');
-  }
   await assertDataDirectory(instance.pgdata);
   const compression = instanceCompression(instance, req.compressAlg, req.compressLevel);
   const session = await BackupSession.open(instanceConnection(instance, req.connection));
@@ -128,7 +127,7 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
       checksumsEnabled: id.checksumsEnabled,
       ownerPid: process.pid,
       ownerHost: hostname(),
-      changeSource: req.mode === 'DELTA' ? 'lsn-scan' : null,
+      changeSource: null,
       error: null,
       metrics: null,
       generation: 0,
@@ -137,6 +136,19 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
     // 3. start
     await session.reserveWal(`pgkeep_${record.id.toLowerCase()}_${process.pid}`);
     record.startLsn = await session.startBackup(`pgkeep backup ${record.id}`, true);
+    if (base && parent) {
+      // Which pages changed since the parent: DELTA finds out by reading everything, PAGE and
+      // PTRACK ask the archived WAL or the server, now that the new start LSN is known.
+      if (req.mode === 'PAGE') {
+        base.changeMap = await walChangeMap(ctx, {
+          instance: instance.name, parent, startLsn: record.startLsn, timeline: record.timeline, walSegSize: id.walSegSize,
+          serverVersionNum: id.serverVersionNum, systemIdentifier: id.systemIdentifier, archiveTimeoutSeconds: req.archiveTimeoutSeconds ?? 300,
+        });
+      } else if (req.mode === 'PTRACK') {
+        base.changeMap = await serverChangeMap(session, { parent, startLsn: record.startLsn, timeline: record.timeline });
+      }
+      record.changeSource = base.changeMap?.source ?? 'lsn-scan';
+    }
     await saveBackup(ctx, record);
     ctx.reporter.info(`backup ${record.id} started at LSN ${formatLsn(record.startLsn)}`);
 
