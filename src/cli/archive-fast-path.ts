@@ -1,0 +1,49 @@
+/**
+ * archive-push and archive-get run once per WAL file under PostgreSQL, so their start-up cost
+ * is paid for every segment. Loading oclif costs several times what these commands do, so
+ * bin/run.js hands them here first: plain argument parsing, the same flags, the same output and
+ * exit statuses as the oclif commands (src/commands/archive-*.ts, which stay the documented
+ * interface and serve --help). Anything this parser does not recognise goes to oclif instead.
+ */
+import { parseArgs } from 'node:util';
+import { openArchive } from '../app/archive/archive-context.js';
+import { archiveGet } from '../app/archive/archive-get.js';
+import { archivePush } from '../app/archive/archive-push.js';
+import { ExitStatus, isPgkeepError } from '../errors.js';
+
+const OPTIONS = {
+  'backup-path': { type: 'string', short: 'B' },
+  instance: { type: 'string' },
+  'wal-file-path': { type: 'string' },
+  'wal-file-name': { type: 'string' },
+  overwrite: { type: 'boolean' },
+} as const;
+
+/** The exit status, or undefined when oclif should handle the command line instead. */
+export async function runArchiveFastPath(command: string, argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number | undefined> {
+  if (command !== 'archive-push' && command !== 'archive-get') return undefined;
+  let values: { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
+  try {
+    values = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }).values;
+  } catch {
+    return undefined; // unknown flag, --help, a typo: oclif explains it properly
+  }
+  const repo = values['backup-path'] ?? env.PGKEEP_REPO;
+  if (!repo || !values.instance || !values['wal-file-path'] || !values['wal-file-name']) return undefined;
+  if (command === 'archive-get' && values.overwrite !== undefined) return undefined;
+  try {
+    const ctx = await openArchive(repo, values.instance);
+    if (command === 'archive-get') return (await archiveGet(ctx, values['wal-file-name'], values['wal-file-path'])) ? ExitStatus.ok : ExitStatus.error;
+    const outcome = await archivePush(ctx, values['wal-file-path'], values['wal-file-name'], values.overwrite ?? false);
+    if (outcome === 'overwritten') process.stderr.write(`WARNING: ${values['wal-file-name']} replaced a different file in the archive\n`);
+    return ExitStatus.ok;
+  } catch (e) {
+    if (!isPgkeepError(e)) {
+      process.stderr.write(`ERROR: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      return ExitStatus.error;
+    }
+    process.stderr.write(`ERROR: ${e.message}\n`);
+    if (e.hint) process.stderr.write(`HINT: ${e.hint}\n`);
+    return e.exitStatus;
+  }
+}

@@ -1,0 +1,20 @@
+// The fast path must never guess: anything it does not fully recognise goes to oclif, which
+// owns help and error messages for flags.
+import { describe, expect, it } from 'vitest';
+import { runArchiveFastPath } from '../../src/cli/archive-fast-path.js';
+
+describe('archive fast path', () => {
+  it('leaves other commands, help, unknown flags and missing flags to oclif', async () => {
+    const full = ['-B', '/nonexistent', '--instance', 'i', '--wal-file-path', 'p', '--wal-file-name', '000000010000000000000001'];
+    expect(await runArchiveFastPath('backup', full, {})).toBeUndefined();
+    expect(await runArchiveFastPath('archive-push', ['--help'], {})).toBeUndefined();
+    expect(await runArchiveFastPath('archive-push', [...full, '--bogus'], {})).toBeUndefined();
+    expect(await runArchiveFastPath('archive-push', full.slice(2), {})).toBeUndefined(); // no repository
+    expect(await runArchiveFastPath('archive-get', [...full, '--overwrite'], {})).toBeUndefined();
+  });
+
+  it('handles a complete command line itself, with the error format and status of the commands', async () => {
+    const status = await runArchiveFastPath('archive-get', ['--instance', 'i', '--wal-file-path', 'p', '--wal-file-name', '000000010000000000000001'], { PGKEEP_REPO: '/nonexistent/repo' });
+    expect(status).toBe(4); // REPO_NOT_FOUND: the repository exit status
+  });
+});
