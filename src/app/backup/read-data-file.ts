@@ -34,13 +34,8 @@ export interface PageCheckCounters {
  * is only valid until the next iteration. Returns quietly with nothing if the file vanished.
  */
 export async function* readDataFilePages(absPath: string, relPath: string, buffer: Buffer, opts: PageCheckOptions, counters: PageCheckCounters): AsyncGenerator<Buffer> {
-  let fh: FileHandle;
-  try {
-    fh = await open(absPath, 'r');
-  } catch (e) {
-    if (errnoCode(e) === 'ENOENT') return;
-    throw fromIoError(e, 'open', absPath);
-  }
+  const fh = await openIfPresent(absPath);
+  if (!fh) return;
   const bs = opts.blockSize;
   const chunkBytes = buffer.length - (buffer.length % bs);
   try {
@@ -68,13 +63,8 @@ export async function* readDataFilePages(absPath: string, relPath: string, buffe
  * file are skipped (it was truncated since the map was made). Returns nothing if the file vanished.
  */
 export async function* readSelectedPages(absPath: string, relPath: string, blocks: readonly number[], buffer: Buffer, opts: PageCheckOptions, counters: PageCheckCounters): AsyncGenerator<{ start: number; pages: Buffer }> {
-  let fh: FileHandle;
-  try {
-    fh = await open(absPath, 'r');
-  } catch (e) {
-    if (errnoCode(e) === 'ENOENT') return;
-    throw fromIoError(e, 'open', absPath);
-  }
+  const fh = await openIfPresent(absPath);
+  if (!fh) return;
   const bs = opts.blockSize;
   const maxRun = Math.max(1, Math.floor(buffer.length / bs));
   try {
@@ -95,6 +85,16 @@ export async function* readSelectedPages(absPath: string, relPath: string, block
     }
   } finally {
     await fh.close().catch(() => undefined);
+  }
+}
+
+/** Opens a file for reading; undefined when it vanished (a dropped relation: replay handles it). */
+async function openIfPresent(absPath: string): Promise<FileHandle | undefined> {
+  try {
+    return await open(absPath, 'r');
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return undefined;
+    throw fromIoError(e, 'open', absPath);
   }
 }
 
