@@ -2,6 +2,7 @@ import { Flags } from '@oclif/core';
 import Table from 'cli-table3';
 import { backupToJson, showBackups, type BackupJson } from '../app/show/backup-view.js';
 import { orderAsTree } from '../app/show/backup-tree.js';
+import { showArchive, type InstanceArchiveJson } from '../app/show/archive-view.js';
 import { resolveChain } from '../core/chain.js';
 import { isPgkeepError } from '../errors.js';
 import { BaseCommand, repoFlag } from '../cli/base-command.js';
@@ -13,11 +14,19 @@ export default class Show extends BaseCommand {
     instance: Flags.string({ description: 'only this instance', helpValue: 'NAME' }),
     'backup-id': Flags.string({ char: 'i', description: 'every detail of one backup', helpValue: 'ID' }),
     format: Flags.string({ options: ['plain', 'json'], default: 'plain', description: 'output format' }),
+    archive: Flags.boolean({ description: 'the WAL archive instead: per timeline, the archived range, gaps, and the backups each range serves', exclusive: ['backup-id'] }),
   };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Show);
     const ctx = await this.openRepo(flags['backup-path']);
+    if (flags.archive) {
+      const names = flags.instance ? [ctx.catalog.requireInstance(flags.instance).name] : ctx.catalog.listInstances().map((i) => i.name);
+      const view = await showArchive(ctx, names);
+      if (flags.format === 'json') this.printJson(view);
+      else this.printArchive(view);
+      return;
+    }
     if (flags['backup-id']) {
       const b = flags.instance ? ctx.catalog.requireBackup(flags.instance, flags['backup-id']) : (ctx.catalog.findBackupById(flags['backup-id']) ?? ctx.catalog.requireBackup('', flags['backup-id']));
       let chain: string[] | string;
@@ -52,6 +61,23 @@ export default class Show extends BaseCommand {
         table.push([id, b.backup_mode, b.status, b.parent_backup_id ?? '', b.start_time.replace('T', ' ').replace(/\.\d+Z$/, 'Z'), duration(b), size(b.data_bytes), size(b.stored_bytes), b.start_lsn, b.stop_lsn ?? '', String(b.timeline)]);
       }
       this.log(inst.backups.length ? table.toString() : '  (no backups)');
+    }
+  }
+
+  private printArchive(view: InstanceArchiveJson[]): void {
+    if (view.length === 0) this.log('no instances; add one with `pgkeep add-instance`');
+    for (const inst of view) {
+      this.log(`\nARCHIVE OF INSTANCE '${inst.instance}'`);
+      const table = new Table({
+        head: ['TLI', 'Parent', 'Switchpoint', 'First segment', 'Last segment', 'Segments', 'Gaps', 'Backups served'],
+        style: { head: [], border: [] },
+      });
+      for (const t of inst.timelines) {
+        const gaps = t.gaps.map((g) => (g.segments === 1 ? g.first_segment : `${g.first_segment}..${g.last_segment}`)).join('\n');
+        const served = t.ranges.filter((r) => r.backups.length > 0).map((r) => (t.ranges.length > 1 ? `${r.first_segment}..: ${r.backups.join(' ')}` : r.backups.join(' '))).join('\n');
+        table.push([String(t.timeline), t.parent_timeline === null ? '' : String(t.parent_timeline), t.switchpoint ?? '', t.first_segment ?? '', t.last_segment ?? '', String(t.segments), gaps, served]);
+      }
+      this.log(inst.timelines.length ? table.toString() : '  (archive empty)');
     }
   }
 

@@ -1,20 +1,51 @@
 import { Flags } from '@oclif/core';
 import { validateBackups } from '../app/validate/validate-many.js';
+import { validateTarget } from '../app/validate/validate-target.js';
+import { formatLsn } from '../core/lsn.js';
 import { ExitStatus } from '../errors.js';
 import { BaseCommand, repoFlag, threadsFlag } from '../cli/base-command.js';
 
 export default class Validate extends BaseCommand {
-  static override summary = 'Verify backups against their manifests without PostgreSQL';
+  static override summary = 'Verify backups against their manifests without PostgreSQL, or whether a recovery target is reachable';
   static override flags = {
     'backup-path': repoFlag,
     instance: Flags.string({ description: 'only this instance', helpValue: 'NAME' }),
     'backup-id': Flags.string({ char: 'i', description: 'only this backup', helpValue: 'ID' }),
     threads: threadsFlag,
+    'recovery-target': Flags.string({ options: ['immediate', 'latest'], description: 'check instead that a restore could reach this target' }),
+    'recovery-target-time': Flags.string({ description: 'check instead that a restore could stop at this commit time', helpValue: 'TIMESTAMPTZ' }),
+    'recovery-target-lsn': Flags.string({ description: 'check instead that a restore could stop at this WAL position', helpValue: 'LSN' }),
+    'recovery-target-xid': Flags.string({ description: 'check instead that a restore could stop at the end of this transaction', helpValue: 'XID' }),
+    'recovery-target-name': Flags.string({ description: 'check instead that a restore could stop at this restore point', helpValue: 'NAME' }),
+    'recovery-target-inclusive': Flags.boolean({ allowNo: true, description: 'as for restore' }),
+    'recovery-target-timeline': Flags.string({ description: "as for restore: 'latest' (default), 'current' or a number" }),
   };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Validate);
     const ctx = await this.openRepo(flags['backup-path']);
+    const recovery = {
+      target: flags['recovery-target'] as 'immediate' | 'latest' | undefined,
+      time: flags['recovery-target-time'],
+      lsn: flags['recovery-target-lsn'],
+      xid: flags['recovery-target-xid'],
+      name: flags['recovery-target-name'],
+      inclusive: flags['recovery-target-inclusive'],
+      timeline: flags['recovery-target-timeline'],
+    };
+    if (Object.values(recovery).some((v) => v !== undefined)) {
+      // Unreachable: the error (and its exit status) the restore would refuse with.
+      const r = await validateTarget(ctx, { instance: flags.instance, backupId: flags['backup-id'], recovery });
+      const c = r.check;
+      const wal = !c.archiveNeeded
+        ? 'the WAL the backup carries suffices'
+        : c.firstSegment === undefined
+          ? 'no archived WAL is needed'
+          : `WAL segments ${c.firstSegment} to ${c.lastSegment} (${c.segmentCount}, timeline${c.timelines.length > 1 ? 's' : ''} ${c.timelines.join(', ')}) are archived`;
+      const stop = c.stopRecordLsn === undefined ? '' : `; replay stops at the record at ${formatLsn(c.stopRecordLsn)}`;
+      this.log(`recovery target ${r.target} is reachable from backup ${r.backup.id} (${r.backup.mode}, timeline ${r.backup.timeline}, following timeline ${c.timeline}): ${wal}${stop}`);
+      return;
+    }
     const results = await validateBackups(ctx, { instance: flags.instance, backupId: flags['backup-id'], threads: flags.threads });
     let failed = 0;
     for (const r of results) {

@@ -1,8 +1,9 @@
 /**
  * The restore use case:
  *
- *   1. select    the backup (-i, or the newest OK one), refuse one that is not restorable;
- *                resolve its chain down to the FULL backup and plan where each file comes from
+ *   1. select    the backup (-i, or the newest OK one that ends before the recovery target),
+ *                refuse one that is not restorable; check that the archive holds the WAL from
+ *                it to the target; resolve its chain down to the FULL backup and plan each file
  *   2. check     DEST and every tablespace target are empty (nothing is touched before this)
  *   3. layout    directories (excluded ones recreated empty), tablespace links (remapped by -T)
  *   4. files     stream every file into place in parallel (reconstructed block by block when the
@@ -19,13 +20,15 @@ import type { BackupRecord, FileEntry } from '../../core/backup-types.js';
 import { recoveryConfigLines, type RecoveryRequest } from '../../core/recovery-settings.js';
 import { assertMappingsUsed, mapLocation, remapTablespaceMap, type TablespaceMapping } from '../../core/tablespace-mapping.js';
 import { errnoCode, fromIoError, PgkeepError } from '../../errors.js';
+import { walDirectoriesToCreate } from '../../postgres/pgdata-rules.js';
 import { majorOf } from '../../postgres/server-versions.js';
 import { assertSafeRelativePath } from '../../repository/layout.js';
-import { USABLE_STATUSES } from '../../core/chain.js';
 import { planFile, type FilePlan } from '../../core/file-plan.js';
 import { fileContent } from '../chain/file-content.js';
 import { loadChain } from '../chain/load-chain.js';
 import { forEachParallel } from '../parallel.js';
+import { checkArchiveForTarget } from './check-archive-for-target.js';
+import { selectBackupForTarget } from './select-backup-for-target.js';
 import type { RepoContext } from '../repo-context.js';
 
 export interface RestoreRequest {
@@ -55,7 +58,9 @@ export interface RestoreResult {
 export async function restoreBackup(ctx: RepoContext, req: RestoreRequest): Promise<RestoreResult> {
   // 1. select
   ctx.catalog.requireInstance(req.instance);
-  const backup = selectBackup(ctx, req);
+  const backup = await selectBackupForTarget(ctx, req.instance, req.backupId, req.recovery);
+  // Before anything is written: the archive must hold the WAL from the backup to the target.
+  await checkArchiveForTarget(ctx, backup, req.recovery);
   const chain = await loadChain(ctx, backup);
   const files = chain.targetFiles;
   for (const f of files) assertSafeRelativePath(f.path);
@@ -134,19 +139,6 @@ export async function restoreBackup(ctx: RepoContext, req: RestoreRequest): Prom
   return { backup, chain: chain.members.map((m) => m.backup.id), filesWritten: regular.length + 1, bytesWritten };
 }
 
-function selectBackup(ctx: RepoContext, req: RestoreRequest): BackupRecord {
-  if (req.backupId) {
-    const b = ctx.catalog.requireBackup(req.instance, req.backupId);
-    if (!USABLE_STATUSES.has(b.status)) {
-      throw new PgkeepError('BACKUP_NOT_RESTORABLE', `backup ${b.id} is ${b.status} and cannot be restored`, 'choose an OK backup (see `pgkeep show`), or validate this one');
-    }
-    return b;
-  }
-  const newest = ctx.catalog.listBackups(req.instance).find((b) => b.status === 'OK');
-  if (!newest) throw new PgkeepError('NO_VALID_BACKUP', `instance ${req.instance} has no OK backup to restore`, 'take a backup, or validate an existing one with `pgkeep validate`');
-  return newest;
-}
-
 async function assertEmptyOrMissing(dir: string, what: string): Promise<void> {
   let names: string[];
   try {
@@ -163,9 +155,7 @@ async function assertEmptyOrMissing(dir: string, what: string): Promise<void> {
 
 /** pg_wal's contents are not in a backup, but recovery needs its subdirectories. */
 async function ensureWalDirectories(dest: string, backup: BackupRecord, setOwner: (p: string, e: FileEntry | undefined) => Promise<void>): Promise<void> {
-  const dirs = ['pg_wal', 'pg_wal/archive_status'];
-  if (majorOf(backup.serverVersionNum) >= 17) dirs.push('pg_wal/summaries');
-  for (const d of dirs) {
+  for (const d of walDirectoriesToCreate(majorOf(backup.serverVersionNum))) {
     const p = join(dest, d);
     await mkdir(p, { recursive: true, mode: 0o700 });
     await setOwner(p, undefined);
