@@ -36,6 +36,7 @@ import { toFileMap } from '../../core/file-plan.js';
 import { assertParentFits, chooseParent } from './choose-parent.js';
 import { copySources, type IncrementalBase } from './copy-sources.js';
 import { waitForArchivedWal } from './wait-for-archive.js';
+import { recordRecoveryPoint } from './recovery-point.js';
 import { walChangeMap } from './change-maps/wal-change-map.js';
 import { serverChangeMap } from './change-maps/server-change-map.js';
 import { instanceConnection, instanceCompression } from '../instance-settings.js';
@@ -136,6 +137,9 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
     // 3. start
     await session.reserveWal(`pgkeep_${record.id.toLowerCase()}_${process.pid}`);
     record.startLsn = await session.startBackup(`pgkeep backup ${record.id}`, true);
+    // Recorded RUNNING before anything that takes a while or may fail (reading a change map,
+    // copying): a failure then leaves the backup ERROR, which needs its record to exist.
+    await saveBackup(ctx, record);
     if (base && parent) {
       // Which pages changed since the parent: DELTA finds out by reading everything, PAGE and
       // PTRACK ask the archived WAL or the server, now that the new start LSN is known.
@@ -143,13 +147,14 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
         base.changeMap = await walChangeMap(ctx, {
           instance: instance.name, parent, startLsn: record.startLsn, timeline: record.timeline, walSegSize: id.walSegSize,
           serverVersionNum: id.serverVersionNum, systemIdentifier: id.systemIdentifier, archiveTimeoutSeconds: req.archiveTimeoutSeconds ?? 300,
+          session,
         });
       } else if (req.mode === 'PTRACK') {
         base.changeMap = await serverChangeMap(session, { parent, startLsn: record.startLsn, timeline: record.timeline });
       }
       record.changeSource = base.changeMap?.source ?? 'lsn-scan';
+      await saveBackup(ctx, record);
     }
-    await saveBackup(ctx, record);
     ctx.reporter.info(`backup ${record.id} started at LSN ${formatLsn(record.startLsn)}`);
 
     // 4. copy
@@ -192,6 +197,8 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
       ctx.reporter.info(`waiting for the backup's WAL to reach the archive (up to ${req.archiveTimeoutSeconds ?? 300} s)`);
       await waitForArchivedWal({ store: ctx.store, instance: instance.name, timeline: record.timeline, startLsn: record.startLsn, stopLsn: stop.stopLsn, walSegSize: id.walSegSize, timeoutSeconds: req.archiveTimeoutSeconds ?? 300 });
     }
+
+    await recordRecoveryPoint(ctx, record, entries);
 
     // 7. seal
     entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
@@ -246,8 +253,9 @@ async function storeBytes(t: CopyTarget, relPath: string, bytes: Buffer, mode: n
 async function abandon(ctx: RepoContext, record: BackupRecord, cause: unknown): Promise<void> {
   const message = isPgkeepError(cause) ? cause.message : cause instanceof Error ? cause.message : String(cause);
   try {
-    await ctx.store.removeTree(`${backupKey(record.instance, record.id)}/data`);
+    // ERROR first: if removing the data is interrupted, the backup is still known as failed.
     await saveBackup(ctx, { ...record, status: 'ERROR', error: message, ownerPid: null, endTime: new Date() });
+    await ctx.store.removeTree(`${backupKey(record.instance, record.id)}/data`);
   } catch (e) {
     ctx.reporter.warn(`could not mark backup ${record.id} ERROR: ${e instanceof Error ? e.message : String(e)}`);
   }

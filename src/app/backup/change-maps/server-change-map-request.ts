@@ -1,0 +1,10 @@
+/** What a server-side change map is asked for: the blocks changed since `parent` started, up to `startLsn`. */
+import type { BackupRecord } from '../../../core/backup-types.js';
+import type { Lsn } from '../../../core/lsn.js';
+
+export interface ServerChangeMapRequest {
+  parent: BackupRecord;
+  /** The new backup's start LSN (its checkpoint's redo pointer). */
+  startLsn: Lsn;
+  timeline: number;
+}

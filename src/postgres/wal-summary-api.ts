@@ -1,0 +1,133 @@
+/**
+ * PostgreSQL 17+ WAL summaries (see docs/postgres-internals.md, "Server-side change maps"): the
+ * summarizer's progress, which summaries exist, and their contents aggregated per relation
+ * segment on the server, so that the client receives one row per changed segment rather than
+ * one per changed block.
+ */
+import { formatLsn, parseLsn, type Lsn } from '../core/lsn.js';
+import type { BackupSession } from './backup-session.js';
+import { queryInBatches } from './query-cursor.js';
+import { FORK_NAMES, RELSEG_BLOCKS, type ForkName } from './relation-file.js';
+
+export interface WalSummarizerState {
+  summarizedTli: number;
+  summarizedLsn: Lsn;
+  pendingLsn: Lsn;
+  running: boolean;
+}
+
+export interface WalSummary {
+  tli: number;
+  startLsn: Lsn;
+  endLsn: Lsn;
+}
+
+/**
+ * What the summaries say about one relation:
+ *   limit    a fork was truncated, created or dropped (relNumber 0: every relation of the
+ *            database in that tablespace, as CREATE/DROP DATABASE record it);
+ *   blocks   blocks (relative to segment `segNo`) that were modified.
+ */
+export type SummaryRow =
+  | { kind: 'limit'; spcOid: number; dbOid: number; relNumber: number }
+  | { kind: 'blocks'; spcOid: number; dbOid: number; relNumber: number; fork: ForkName; segNo: number; blocks: number[] };
+
+/** A few MiB per batch at worst: one full segment is 131072 block numbers. */
+const ROWS_PER_BATCH = 32;
+
+/** summarize_wal is on (false before 17, where the setting does not exist). */
+export async function summarizeWalEnabled(session: BackupSession): Promise<boolean> {
+  const r = await session.query<{ on: string | null }>("SELECT current_setting('summarize_wal', true) AS on", [], 'reading summarize_wal');
+  return r[0]?.on === 'on';
+}
+
+export async function walSummarizerState(session: BackupSession): Promise<WalSummarizerState> {
+  const r = await session.query<{ tli: string; summarized: string; pending: string; pid: number | null }>(
+    'SELECT summarized_tli::text AS tli, summarized_lsn::text AS summarized, pending_lsn::text AS pending, summarizer_pid AS pid FROM pg_get_wal_summarizer_state()',
+    [],
+    'reading the WAL summarizer state',
+  );
+  const row = r[0];
+  if (!row) return { summarizedTli: 0, summarizedLsn: 0n, pendingLsn: 0n, running: false };
+  return { summarizedTli: Number(row.tli), summarizedLsn: parseLsn(row.summarized), pendingLsn: parseLsn(row.pending), running: row.pid !== null };
+}
+
+/** The summaries of timeline `tli` that overlap [from, to), by start LSN. */
+export async function walSummariesOverlapping(session: BackupSession, tli: number, from: Lsn, to: Lsn): Promise<WalSummary[]> {
+  const r = await session.query<{ tli: string; start_lsn: string; end_lsn: string }>(
+    `SELECT tli::text AS tli, start_lsn::text AS start_lsn, end_lsn::text AS end_lsn
+       FROM pg_available_wal_summaries()
+      WHERE tli = $1 AND end_lsn > $2::pg_lsn AND start_lsn < $3::pg_lsn
+      ORDER BY start_lsn, end_lsn`,
+    [tli, formatLsn(from), formatLsn(to)],
+    'listing the WAL summaries (pg_available_wal_summaries)',
+  );
+  return r.map((row) => ({ tli: Number(row.tli), startLsn: parseLsn(row.start_lsn), endLsn: parseLsn(row.end_lsn) }));
+}
+
+/** The oldest summary of timeline `tli`, if any: says how far back the summaries reach. */
+export async function oldestWalSummary(session: BackupSession, tli: number): Promise<WalSummary | undefined> {
+  const r = await session.query<{ start_lsn: string; end_lsn: string }>(
+    'SELECT start_lsn::text AS start_lsn, end_lsn::text AS end_lsn FROM pg_available_wal_summaries() WHERE tli = $1 ORDER BY start_lsn LIMIT 1',
+    [tli],
+    'listing the WAL summaries (pg_available_wal_summaries)',
+  );
+  const row = r[0];
+  return row ? { tli, startLsn: parseLsn(row.start_lsn), endLsn: parseLsn(row.end_lsn) } : undefined;
+}
+
+/*
+ * The union of the summaries' contents. The summaries are read once (a CTE referenced twice is
+ * materialized); relations with a limit block come back as one row each, and their blocks are
+ * left out (the copy reads them whole); every other changed segment as one row with its blocks.
+ */
+const CONTENTS_SQL = `
+WITH contents AS (
+  SELECT c.reltablespace, c.reldatabase, c.relfilenode, c.relforknumber, c.relblocknumber, c.is_limit_block
+    FROM unnest($2::pg_lsn[], $3::pg_lsn[]) AS s(start_lsn, end_lsn),
+         LATERAL pg_wal_summary_contents($1::bigint, s.start_lsn, s.end_lsn) AS c
+), limited AS (
+  SELECT DISTINCT reltablespace, reldatabase, relfilenode FROM contents WHERE is_limit_block
+)
+SELECT reltablespace::int8::text AS spc, reldatabase::int8::text AS db, relfilenode::int8::text AS rel,
+       NULL::int AS fork, NULL::int8 AS seg, NULL::int[] AS blocks
+  FROM limited
+UNION ALL
+SELECT c.reltablespace::int8::text, c.reldatabase::int8::text, c.relfilenode::int8::text,
+       c.relforknumber::int, (c.relblocknumber / $4)::int8, array_agg(DISTINCT (c.relblocknumber % $4)::int)
+  FROM contents c
+ WHERE NOT c.is_limit_block
+   AND NOT EXISTS (SELECT 1 FROM limited l
+                    WHERE l.reltablespace = c.reltablespace AND l.reldatabase = c.reldatabase
+                      AND (l.relfilenode = c.relfilenode OR l.relfilenode = 0))
+ GROUP BY c.reltablespace, c.reldatabase, c.relfilenode, c.relforknumber, c.relblocknumber / $4`;
+
+interface ContentsRow {
+  spc: string;
+  db: string;
+  rel: string;
+  fork: number | null;
+  seg: string | null;
+  blocks: number[] | null;
+}
+
+/** The contents of `summaries` (all on one timeline), one row per limited relation or changed segment, in batches. */
+export async function* walSummaryContents(session: BackupSession, tli: number, summaries: readonly WalSummary[]): AsyncGenerator<SummaryRow[]> {
+  const batches = queryInBatches<ContentsRow>(
+    session,
+    CONTENTS_SQL,
+    [tli, summaries.map((s) => formatLsn(s.startLsn)), summaries.map((s) => formatLsn(s.endLsn)), RELSEG_BLOCKS],
+    ROWS_PER_BATCH,
+    'reading the WAL summaries (pg_wal_summary_contents)',
+  );
+  for await (const rows of batches) yield rows.map(decodeRow);
+}
+
+function decodeRow(r: ContentsRow): SummaryRow {
+  const id = { spcOid: Number(r.spc), dbOid: Number(r.db), relNumber: Number(r.rel) };
+  if (r.fork === null) return { kind: 'limit', ...id };
+  const fork = FORK_NAMES[r.fork];
+  // A fork number pgkeep does not know cannot be placed: treat the relation as not vouched for.
+  if (fork === undefined) return { kind: 'limit', ...id };
+  return { kind: 'blocks', ...id, fork, segNo: Number(r.seg), blocks: r.blocks ?? [] };
+}

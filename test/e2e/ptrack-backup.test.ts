@@ -1,0 +1,259 @@
+// PTRACK backups read only the pages the server says changed, and must never miss one. On
+// PostgreSQL 17 (summarize_wal = on, no autovacuum so that nothing writes between backups): a
+// FULL backup, a workload that changes relation files in every way (updates, deletes, TRUNCATE,
+// DROP/CREATE TABLE, VACUUM FULL, CREATE INDEX, CREATE DATABASE by WAL and by file copy, DROP
+// DATABASE, a shrink, a table growing into its second 1 GB segment), then with no writes in
+// between DELTA, PTRACK from WAL summaries and PTRACK from the ptrack extension, all three with
+// the FULL as parent: their restores hold byte-identical files under base/ and global/, and the
+// PTRACKs read far fewer pages than DELTA.
+//
+// There is no ptrack build here: test/fixtures-sql/ptrack/ is a test-only extension exposing the
+// documented ptrack 2.x SQL API computed from the server's WAL summaries (with short bitmaps and
+// extra bits past the end of files, as the contract allows). It is created in its own database
+// (pgkeep uses ptrack only when the connected database has it) and in a non-public schema (pgkeep
+// must call the extension's own schema).
+//
+// Refusals: no change map at all (PostgreSQL 15, or 17 with summarize_wal off); a parent older
+// than the WAL summaries; a parent older than ptrack_init_lsn(). Each leaves no usable backup.
+import { copyFile, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestCluster, binDir } from '../helpers/cluster.js';
+import { makeTempDir } from '../helpers/tmp.js';
+import { relationDigests } from '../helpers/file-digests.js';
+import { backupIdOf, newRepo, type RepoFixture, type ShowBackup } from './pgkeep-fixture.js';
+
+const FIXTURE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures-sql', 'ptrack');
+const FIXTURE_FILES = ['ptrack.control', 'ptrack--2.4.sql'];
+const EXTENSION_DIR = join(binDir(17), '..', 'share', 'postgresql', 'extension');
+const PTRACK_DB = 'tracked';
+const PTRACK_SCHEMA = 'changes_kept_here';
+
+const BIG_ROWS_BEFORE = 130_000; // one row per page: just under one 1 GB segment
+const BIG_ROWS_AFTER = 3_000; // pushes the table into base/<db>/<rel>.1
+
+async function installPtrackFixture(): Promise<void> {
+  for (const name of FIXTURE_FILES) {
+    // Copy then rename: a server reading the directory meanwhile sees the whole file or none.
+    const tmp = join(EXTENSION_DIR, `.${name}.${process.pid}`);
+    await copyFile(join(FIXTURE_DIR, name), tmp);
+    await rename(tmp, join(EXTENSION_DIR, name));
+  }
+}
+
+async function removePtrackFixture(): Promise<void> {
+  for (const name of FIXTURE_FILES) await rm(join(EXTENSION_DIR, name), { force: true });
+}
+
+async function createPtrack(c: TestCluster, database: string): Promise<void> {
+  await c.query(`CREATE SCHEMA ${PTRACK_SCHEMA}`, [], database);
+  await c.query(`CREATE EXTENSION ptrack SCHEMA ${PTRACK_SCHEMA}`, [], database);
+}
+
+
+
+function backupOf(backups: ShowBackup[], id: string): ShowBackup {
+  const b = backups.find((x) => x.id === id);
+  if (!b) throw new Error(`backup ${id} not in show output`);
+  return b;
+}
+
+function pagesRead(b: ShowBackup): number {
+  return (b.metrics as Record<string, number>).pagesRead!;
+}
+
+// The fixture goes into the npm build's extension directory for this file's run only.
+beforeAll(installPtrackFixture);
+afterAll(removePtrackFixture);
+
+describe('PTRACK backups on PostgreSQL 17', () => {
+  let source: TestCluster;
+  let fx: RepoFixture;
+  const others: TestCluster[] = [];
+
+  beforeAll(async () => {
+    source = await TestCluster.create({ major: 17, name: 'ptrack17', settings: { autovacuum: 'off', shared_buffers: '128MB', max_wal_size: '4GB' } });
+    fx = await newRepo(source);
+  });
+
+  afterAll(async () => {
+    for (const c of others) await c.destroy();
+    await source?.destroy();
+  });
+
+  it('restores the same relation files as DELTA, from WAL summaries and from ptrack, reading only changed pages', async () => {
+    const q = (sql: string, db = 'postgres') => source.query(sql, [], db);
+    await q(`CREATE DATABASE ${PTRACK_DB}`);
+    await createPtrack(source, PTRACK_DB);
+    await q('CREATE TABLE t_cold AS SELECT g AS id, md5(g::text) AS val FROM generate_series(1, 50000) g');
+    await q('CREATE TABLE t_early (id int, note text)');
+    await q("INSERT INTO t_early VALUES (1, 'before')");
+    await q('CREATE TABLE t_upd AS SELECT g AS id, md5(g::text) AS val FROM generate_series(1, 100000) g');
+    await q("CREATE TABLE t_trunc AS SELECT g AS id, repeat('t', 200) AS pad FROM generate_series(1, 20000) g");
+    await q('CREATE TABLE t_drop AS SELECT g AS id FROM generate_series(1, 50000) g');
+    await q('CREATE TABLE t_vacfull AS SELECT g AS id, md5(g::text) AS val FROM generate_series(1, 60000) g');
+    await q("CREATE TABLE t_shrink AS SELECT g AS id, repeat('s', 100) AS pad FROM generate_series(1, 200000) g");
+    await q('CREATE TABLE big (id int, pad text) WITH (fillfactor = 10)');
+    await q('ALTER TABLE big ALTER pad SET STORAGE PLAIN');
+    await q(`INSERT INTO big SELECT g, repeat(md5(g::text), 16) FROM generate_series(1, ${BIG_ROWS_BEFORE}) g`);
+    await q('CREATE TABLE in_tracked AS SELECT g AS id, md5(g::text) AS val FROM generate_series(1, 20000) g', PTRACK_DB);
+    await q('CREATE DATABASE db_drop');
+    await q('CREATE TABLE gone AS SELECT g FROM generate_series(1, 1000) g', 'db_drop');
+    for (const db of ['postgres', PTRACK_DB, 'db_drop']) await q('VACUUM ANALYZE', db);
+    await q('CHECKPOINT');
+    const full = backupIdOf(await fx.ok(['backup', '--instance', 'main', '-b', 'FULL', '--stream', '-j', '2']));
+
+    // The workload.
+    await q("INSERT INTO t_early VALUES (2, 'after the FULL backup')");
+    await q('UPDATE t_upd SET val = md5(val) WHERE id % 50 = 0');
+    await q('DELETE FROM t_upd WHERE id % 77 = 0');
+    await q('DELETE FROM t_cold WHERE id = 1'); // its first page only: a bitmap shorter than the file
+    await q('TRUNCATE t_trunc');
+    await q("INSERT INTO t_trunc SELECT g, 'again' FROM generate_series(1, 100) g");
+    await q('DROP TABLE t_drop');
+    await q('CREATE TABLE t_new AS SELECT g AS id, g * 2 AS twice FROM generate_series(1, 30000) g');
+    await q('DELETE FROM t_vacfull WHERE id % 3 = 0');
+    await q('VACUUM FULL t_vacfull');
+    await q('CREATE INDEX t_upd_val ON t_upd (val)');
+    await q('CREATE DATABASE db_new');
+    await q('CREATE TABLE fresh AS SELECT g, md5(g::text) FROM generate_series(1, 5000) g', 'db_new');
+    await q('CREATE DATABASE db_copied STRATEGY FILE_COPY');
+    await q('DROP DATABASE db_drop');
+    await q('DELETE FROM t_shrink WHERE id > 20000');
+    await q('VACUUM t_shrink'); // truncates the emptied tail: the relation shrinks
+    await q("UPDATE big SET pad = repeat('u', 512) WHERE id IN (7, 65000)"); // segment 0, in place
+    await q(`INSERT INTO big SELECT g, repeat(md5(g::text), 16) FROM generate_series(${BIG_ROWS_BEFORE + 1}, ${BIG_ROWS_BEFORE + BIG_ROWS_AFTER}) g`);
+    await q('UPDATE in_tracked SET val = upper(val) WHERE id % 100 = 0', PTRACK_DB);
+    for (const db of ['postgres', PTRACK_DB, 'db_new', 'db_copied']) await q('VACUUM', db);
+    await q('CHECKPOINT');
+    const bigFile = (await q("SELECT pg_relation_filepath('big') AS p"))[0].p as string;
+
+    // No writes from here on: three increments over the same interval.
+    const delta = backupIdOf(await fx.ok(['backup', '--instance', 'main', '-b', 'DELTA', '--parent', full, '--stream', '-j', '2']));
+    const fromSummaries = backupIdOf(await fx.ok(['backup', '--instance', 'main', '-b', 'PTRACK', '--parent', full, '--stream', '-j', '2']));
+    const fromPtrack = backupIdOf(await fx.ok(['backup', '--instance', 'main', '-b', 'PTRACK', '--parent', full, '--stream', '-j', '2', '-d', PTRACK_DB]));
+
+    const [inst] = await fx.showJson();
+    const d = backupOf(inst!.backups, delta);
+    const ws = backupOf(inst!.backups, fromSummaries);
+    const pt = backupOf(inst!.backups, fromPtrack);
+    expect([d.backup_mode, ws.backup_mode, pt.backup_mode]).toEqual(['DELTA', 'PTRACK', 'PTRACK']);
+    expect([d.status, ws.status, pt.status]).toEqual(['OK', 'OK', 'OK']);
+    expect([ws.parent_backup_id, pt.parent_backup_id]).toEqual([full, full]);
+    expect(d.change_source).toBe('lsn-scan');
+    expect(ws.change_source).toBe('wal-summary');
+    expect(pt.change_source).toBe('ptrack');
+    console.log(`pages read: DELTA ${pagesRead(d)}, PTRACK (wal-summary) ${pagesRead(ws)}, PTRACK (ptrack) ${pagesRead(pt)}`);
+    // The big table's first segment (~130k pages) is read by DELTA, not by PTRACK.
+    expect(pagesRead(ws)).toBeLessThan(pagesRead(d) / 4);
+    expect(pagesRead(pt)).toBeLessThan(pagesRead(d) / 4);
+
+    // The fixture really exercises the allowances: short bitmaps and set bits past a file's end.
+    const rows = await source.query<{ path: string; pagemap: Buffer }>(
+      `SELECT path, pagemap FROM ${PTRACK_SCHEMA}.ptrack_get_pagemapset($1::pg_lsn)`, [backupOf(inst!.backups, full).start_lsn], PTRACK_DB);
+    expect(rows.length).toBeGreaterThan(0);
+    let short = 0;
+    let extraBits = 0;
+    for (const r of rows) {
+      const blocks = await stat(join(source.pgdata, r.path)).then((s) => s.size / 8192, () => undefined);
+      if (blocks === undefined) continue;
+      if (r.pagemap.length * 8 < blocks) short++;
+      for (let b = blocks; b < r.pagemap.length * 8; b++) if (r.pagemap[b >> 3]! & (1 << (b & 7))) extraBits++;
+    }
+    expect(short).toBeGreaterThan(0);
+    expect(extraBits).toBeGreaterThan(0);
+
+    const t0 = Date.now();
+    const dests = new Map<string, string>();
+    for (const id of [delta, fromSummaries, fromPtrack]) {
+      const dest = join(await makeTempDir(`ptrack-${id}`), 'data');
+      await fx.ok(['restore', '--instance', 'main', '-i', id, '-D', dest, '-j', '2']);
+      dests.set(id, dest);
+    }
+    const reference = await relationDigests(dests.get(delta)!);
+    expect(reference.has(`${bigFile}.1`)).toBe(true);
+    for (const id of [fromSummaries, fromPtrack]) {
+      const restored = await relationDigests(dests.get(id)!);
+      expect([...restored.keys()].sort()).toEqual([...reference.keys()].sort());
+      expect([...restored.keys()].filter((k) => restored.get(k) !== reference.get(k))).toEqual([]);
+    }
+
+    console.log(`restores and comparison: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    // A PTRACK chain starts and holds the data.
+    const started = await TestCluster.adopt(dests.get(fromPtrack)!, { major: 17, name: 'ptrack-restored' });
+    others.push(started);
+    expect((await started.query<{ n: string }>('SELECT count(*) AS n FROM big'))[0]!.n).toBe(String(BIG_ROWS_BEFORE + BIG_ROWS_AFTER));
+    expect((await started.query<{ p: string }>('SELECT pad AS p FROM big WHERE id = 65000'))[0]!.p).toBe('u'.repeat(512));
+    expect((await started.query<{ n: string }>('SELECT count(*) AS n FROM t_early'))[0]!.n).toBe('2');
+    expect((await started.query<{ n: string }>('SELECT count(*) AS n FROM t_trunc'))[0]!.n).toBe('100');
+    expect((await started.query<{ n: string }>('SELECT count(*) AS n FROM fresh', [], 'db_new'))[0]!.n).toBe('5000');
+    expect(await started.query("SELECT 1 FROM pg_database WHERE datname = 'db_drop'")).toEqual([]);
+    expect(await started.tableDigest(PTRACK_DB)).toEqual(await source.tableDigest(PTRACK_DB));
+    await started.amcheck();
+    console.log(`start, data checks and amcheck: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  });
+});
+
+describe('PTRACK refusals', () => {
+  const clusters: TestCluster[] = [];
+
+  afterAll(async () => {
+    for (const c of clusters) await c.destroy();
+  });
+
+  async function refused(fx: RepoFixture, args: string[], status: number, pattern: RegExp): Promise<string> {
+    const r = await fx.run(['backup', '--instance', 'main', '-b', 'PTRACK', '--stream', ...args]);
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(status);
+    const error = r.stderr.split('\n').find((l) => /^error:/i.test(l)) ?? '';
+    expect(error, r.stderr).toMatch(pattern);
+    return error;
+  }
+
+  /** No PTRACK backup may have been left usable by a refusal. */
+  async function noUsablePtrack(fx: RepoFixture): Promise<void> {
+    const [inst] = await fx.showJson();
+    expect(inst!.backups.filter((b) => b.backup_mode === 'PTRACK' && (b.status === 'OK' || b.status === 'DONE'))).toEqual([]);
+  }
+
+  it('without ptrack on PostgreSQL 15: one line saying how to enable a change map', async () => {
+    const c = await TestCluster.create({ major: 15, name: 'ptrack15' });
+    clusters.push(c);
+    const fx = await newRepo(c);
+    await fx.ok(['backup', '--instance', 'main', '-b', 'FULL', '--stream']);
+    const line = await refused(fx, [], 5, /ptrack/i);
+    console.log(line);
+    await noUsablePtrack(fx);
+  });
+
+  it('on 17: summarize_wal off, then a parent older than the summaries, then one older than ptrack_init_lsn', async () => {
+    const c = await TestCluster.create({ major: 17, name: 'ptrack17-late', settings: { summarize_wal: 'off' } });
+    clusters.push(c);
+    const fx = await newRepo(c);
+    await c.query('CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 1000) g');
+    const full = backupIdOf(await fx.ok(['backup', '--instance', 'main', '-b', 'FULL', '--stream']));
+    await refused(fx, [], 5, /summarize_wal is off/);
+
+    // Summaries start now, after the parent began: they cannot vouch for its interval. (Enabled
+    // right after the FULL backup, the summarizer would start at the last checkpoint's redo
+    // pointer, the parent's start, and cover it.)
+    await c.query('CHECKPOINT');
+    await c.query('ALTER SYSTEM SET summarize_wal = on');
+    await c.query('SELECT pg_reload_conf()');
+    await c.query('UPDATE t SET id = id + 1 WHERE id < 10');
+    await c.query('CHECKPOINT');
+    await refused(fx, ['--parent', full], 3, /before the WAL summaries/);
+
+    // ptrack (the fixture reports tracking since the oldest summary) refuses the same parent.
+    await c.query(`CREATE DATABASE ${PTRACK_DB}`);
+    await createPtrack(c, PTRACK_DB);
+    await refused(fx, ['--parent', full, '-d', PTRACK_DB], 3, /ptrack tracks changes only since/);
+    await noUsablePtrack(fx);
+
+    // A new FULL backup is a parent both can vouch for.
+    const full2 = backupIdOf(await fx.ok(['backup', '--instance', 'main', '-b', 'FULL', '--stream']));
+    await c.query('UPDATE t SET id = id + 1 WHERE id < 10');
+    await fx.ok(['backup', '--instance', 'main', '-b', 'PTRACK', '--parent', full2, '--stream']);
+    await fx.ok(['backup', '--instance', 'main', '-b', 'PTRACK', '--parent', full2, '--stream', '-d', PTRACK_DB]);
+  });
+});
