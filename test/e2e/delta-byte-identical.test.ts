@@ -4,29 +4,13 @@
 // ways relation files change: UPDATE/DELETE, TRUNCATE, DROP/CREATE TABLE, VACUUM FULL, CREATE
 // INDEX, CREATE/DROP DATABASE, a relation that shrinks (VACUUM truncation), and a table that grows
 // past its first 1 GB segment (fillfactor 10 makes ~131k rows fill a segment quickly).
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster, type PgMajor } from '../helpers/cluster.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { fileDigests } from '../helpers/file-digests.js';
 import { backupIdOf, newRepo, type RepoFixture } from './pgkeep-fixture.js';
 
-async function fileDigests(root: string, sub: string, out = new Map<string, string>()): Promise<Map<string, string>> {
-  for (const name of await readdir(join(root, sub))) {
-    const rel = `${sub}/${name}`;
-    const s = await stat(join(root, rel));
-    if (s.isDirectory()) {
-      await fileDigests(root, rel, out);
-    } else if (rel !== 'global/pg_control') {
-      const h = createHash('sha1');
-      for await (const chunk of createReadStream(join(root, rel))) h.update(chunk as Buffer);
-      out.set(rel, `${s.size}:${h.digest('hex')}`);
-    }
-  }
-  return out;
-}
 
 const BIG_ROWS_BEFORE = 120_000; // ~940 MB at one row per page
 const BIG_ROWS_AFTER = 20_000; // pushes the table past 131072 pages: base/<db>/<rel>.1 appears

@@ -103,9 +103,11 @@ describe.each([15, 17] as PgMajor[])('WAL archive and point-in-time restore on P
     for (let i = 0; i < 6; i++) {
       const target = `FFFFFFF${i}0000000000000001`;
       const child = spawnPgkeep(['archive-push', '--instance', 'main', '--wal-file-path', copy, '--wal-file-name', target, '--overwrite'], { asPostgres: true, env: { PGKEEP_REPO: repo } });
-      await new Promise((r) => setTimeout(r, 150 + i * 60));
+      // Listen from the start: a quick push may end before the kill, and 'close' is not replayed.
+      const closed = new Promise((r) => child.on('close', r));
+      await new Promise((r) => setTimeout(r, 20 + i * 40));
       child.kill('SIGKILL');
-      await new Promise((r) => child.on('close', r));
+      await closed;
       const out = join(dir, `got${i}`);
       const r = await pgkeep(['archive-get', '--instance', 'main', '--wal-file-path', out, '--wal-file-name', target]);
       if (r.code === 0) expect((await readFile(out)).equals(original)).toBe(true);

@@ -21,6 +21,7 @@ import type { BackupRecord, FileEntry } from '../../core/backup-types.js';
 import { USABLE_STATUSES } from '../../core/chain.js';
 import { planFile, type FilePlan } from '../../core/file-plan.js';
 import { PgkeepError } from '../../errors.js';
+import { walDirectoriesToCreate } from '../../postgres/pgdata-rules.js';
 import { majorOf } from '../../postgres/server-versions.js';
 import { assertSafeRelativePath } from '../../repository/layout.js';
 import { fileContent } from '../chain/file-content.js';
@@ -210,9 +211,7 @@ export async function writeExport(ctx: RepoContext, plan: ExportPlan, sink: Writ
 
 /** pg_wal's contents are not in a backup's directory list, but recovery needs its subdirectories. */
 function walDirectories(backup: BackupRecord): string[] {
-  const dirs = ['pg_wal', 'pg_wal/archive_status'];
-  if (majorOf(backup.serverVersionNum) >= 17) dirs.push('pg_wal/summaries');
-  return dirs;
+  return walDirectoriesToCreate(majorOf(backup.serverVersionNum));
 }
 
 function compare(a: string, b: string): number {
