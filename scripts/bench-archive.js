@@ -1,0 +1,79 @@
+#!/usr/bin/env node
+// `node scripts/bench-archive.js [--seconds 60] [--clients 4] [--scale 10] [--compress zstd]`
+//
+// Does archiving keep up? A throwaway PostgreSQL 15 cluster archives through
+// `pgkeep archive-push` while pgbench writes; every 5 s this samples pg_stat_archiver and the
+// current WAL position, and prints segments written and archived per second and how many
+// segments the archive lags behind. PostgreSQL runs archive_command once per segment, as the
+// postgres user, exactly as in production.
+import { execFileSync, spawn } from 'node:child_process';
+import { chownSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ThrowawayCluster, postgresOsUser, runAsPostgres } from './lib/throwaway-cluster.js';
+
+const { values: opts } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '60' },
+    clients: { type: 'string', default: '4' },
+    scale: { type: 'string', default: '10' },
+    compress: { type: 'string', default: 'zstd' },
+  },
+});
+const pgkeep = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'run.js');
+const c = ThrowawayCluster.create({ major: 15, port: 55471 });
+const repo = join(c.work, 'repo');
+const archiveCommand = `"${process.execPath}" "${pgkeep}" archive-push -B "${repo}" --instance b --wal-file-path "%p" --wal-file-name "%f"`;
+const run = (args) => runAsPostgres(process.execPath, [pgkeep, ...args], { env: { ...process.env, PGKEEP_REPO: repo } });
+
+try {
+  const user = postgresOsUser();
+  mkdirSync(repo, { recursive: true });
+  if (user) chownSync(repo, user.uid, user.gid);
+  execFileSync('rmdir', [repo]);
+  const conf = `\narchive_mode = on\narchive_command = '${archiveCommand.replace(/'/g, "''")}'\nmax_wal_size = '1GB'\n`;
+  execFileSync('sh', ['-c', `cat >> '${c.pgdata}/postgresql.conf'`], { input: conf });
+  c.start();
+  run(['init']);
+  run(['add-instance', '--instance', 'b', '-D', c.pgdata, ...c.connectionArgs]);
+  run(['set-config', '--instance', 'b', '--compress-algorithm', opts.compress]);
+  runAsPostgres('/usr/lib/postgresql/15/bin/pgbench', ['-i', '-q', '-s', opts.scale, ...c.connectionArgs, 'postgres']);
+  const sample = async () => {
+    const [r] = await c.query(`SELECT archived_count, failed_count, last_archived_wal, pg_walfile_name(pg_current_wal_lsn()) AS current FROM pg_stat_archiver`);
+    return r;
+  };
+  const segNo = (name) => (name ? parseInt(name.slice(8, 16), 16) * 256 + parseInt(name.slice(16, 24), 16) : 0);
+  const start = await sample();
+  const bench = spawn('/usr/lib/postgresql/15/bin/pgbench', ['-n', '-c', opts.clients, '-j', '2', '-T', opts.seconds, ...c.connectionArgs, 'postgres'], { stdio: 'ignore', ...(user ?? {}) });
+  const t0 = Date.now();
+  let maxLag = 0;
+  let last = start;
+  console.log('  t s | written | archived | lag (segments) | failed');
+  while (bench.exitCode === null) {
+    await new Promise((r) => setTimeout(r, 5000));
+    last = await sample();
+    const lag = segNo(last.current) - segNo(last.last_archived_wal) - 1;
+    maxLag = Math.max(maxLag, lag);
+    console.log(`${String(Math.round((Date.now() - t0) / 1000)).padStart(5)} | ${String(segNo(last.current) - segNo(start.current)).padStart(7)} | ${String(Number(last.archived_count) - Number(start.archived_count)).padStart(8)} | ${String(lag).padStart(14)} | ${last.failed_count}`);
+  }
+  // Let the archiver drain after the load.
+  const drainStart = Date.now();
+  for (let i = 0; i < 60; i++) {
+    last = await sample();
+    if (segNo(last.current) - segNo(last.last_archived_wal) <= 1) break;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  const seconds = (Date.now() - t0) / 1000;
+  const written = segNo(last.current) - segNo(start.current);
+  const archived = Number(last.archived_count) - Number(start.archived_count);
+  console.log(`\npgbench -c ${opts.clients} for ${opts.seconds} s, scale ${opts.scale}, archive compression ${opts.compress}`);
+  console.log(`WAL segments written: ${written} (${(written / Number(opts.seconds)).toFixed(2)}/s); archived: ${archived} (${(archived / seconds).toFixed(2)}/s over ${seconds.toFixed(0)} s incl. ${((Date.now() - drainStart) / 1000).toFixed(0)} s drain); max lag ${maxLag} segments; failures ${last.failed_count}`);
+} finally {
+  try {
+    c.stop('immediate');
+  } catch {
+    /* not running */
+  }
+  c.destroy();
+}
