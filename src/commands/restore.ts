@@ -6,6 +6,7 @@ import { restoreBackup } from '../app/restore/restore-backup.js';
 import { parseTablespaceMappings } from '../core/tablespace-mapping.js';
 import { PgkeepError } from '../errors.js';
 import { BaseCommand, repoFlag, threadsFlag } from '../cli/base-command.js';
+import { recoveryRequestFromFlags, recoveryTargetFlags } from '../cli/recovery-target-flags.js';
 
 export default class Restore extends BaseCommand {
   static override summary = 'Restore a backup into an empty directory';
@@ -20,13 +21,7 @@ export default class Restore extends BaseCommand {
     'backup-id': Flags.string({ char: 'i', description: 'backup to restore (default: the newest OK one)', helpValue: 'ID' }),
     threads: threadsFlag,
     'tablespace-mapping': Flags.string({ char: 'T', multiple: true, description: 'restore the tablespace at OLDDIR into NEWDIR', helpValue: 'OLDDIR=NEWDIR' }),
-    'recovery-target': Flags.string({ options: ['immediate', 'latest'], description: 'immediate: stop as soon as consistent; latest: replay the whole archive' }),
-    'recovery-target-time': Flags.string({ description: 'stop at this commit time', helpValue: 'TIMESTAMPTZ' }),
-    'recovery-target-lsn': Flags.string({ description: 'stop at this WAL position', helpValue: 'LSN' }),
-    'recovery-target-xid': Flags.string({ description: 'stop at the commit of this transaction', helpValue: 'XID' }),
-    'recovery-target-name': Flags.string({ description: 'stop at this restore point (pg_create_restore_point)', helpValue: 'NAME' }),
-    'recovery-target-inclusive': Flags.boolean({ allowNo: true, description: 'stop just after the target (default) or, with --no-recovery-target-inclusive, just before' }),
-    'recovery-target-timeline': Flags.string({ description: "timeline to follow: 'latest' (default), 'current' or a number" }),
+    ...recoveryTargetFlags,
     'recovery-target-action': Flags.string({ options: ['promote', 'pause', 'shutdown'], default: 'promote', description: 'what the server does at the target' }),
     'archive-mode': Flags.string({ options: ['preserve', 'off'], default: 'preserve', description: 'off: the restored cluster does not archive (a copy must not push into the original\'s archive)' }),
     owner: Flags.string({ description: 'owner of the restored files when run as root (default: as in the source)', helpValue: 'USER[:GROUP]' }),
@@ -42,13 +37,7 @@ export default class Restore extends BaseCommand {
       threads: flags.threads,
       tablespaceMapping: parseTablespaceMappings(flags['tablespace-mapping'] ?? []),
       recovery: {
-        target: flags['recovery-target'] as 'immediate' | 'latest' | undefined,
-        time: flags['recovery-target-time'],
-        lsn: flags['recovery-target-lsn'],
-        xid: flags['recovery-target-xid'],
-        name: flags['recovery-target-name'],
-        inclusive: flags['recovery-target-inclusive'],
-        timeline: flags['recovery-target-timeline'],
+        ...recoveryRequestFromFlags(flags),
         action: flags['recovery-target-action'] as 'promote' | 'pause' | 'shutdown',
         restoreCommand: archiveGetCommand(resolve(flags['backup-path']), flags.instance),
       },

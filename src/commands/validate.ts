@@ -4,6 +4,7 @@ import { validateTarget } from '../app/validate/validate-target.js';
 import { formatLsn } from '../core/lsn.js';
 import { ExitStatus } from '../errors.js';
 import { BaseCommand, repoFlag, threadsFlag } from '../cli/base-command.js';
+import { recoveryRequestFromFlags, recoveryTargetFlags } from '../cli/recovery-target-flags.js';
 
 export default class Validate extends BaseCommand {
   static override summary = 'Verify backups against their manifests without PostgreSQL, or whether a recovery target is reachable';
@@ -12,27 +13,14 @@ export default class Validate extends BaseCommand {
     instance: Flags.string({ description: 'only this instance', helpValue: 'NAME' }),
     'backup-id': Flags.string({ char: 'i', description: 'only this backup', helpValue: 'ID' }),
     threads: threadsFlag,
-    'recovery-target': Flags.string({ options: ['immediate', 'latest'], description: 'check instead that a restore could reach this target' }),
-    'recovery-target-time': Flags.string({ description: 'check instead that a restore could stop at this commit time', helpValue: 'TIMESTAMPTZ' }),
-    'recovery-target-lsn': Flags.string({ description: 'check instead that a restore could stop at this WAL position', helpValue: 'LSN' }),
-    'recovery-target-xid': Flags.string({ description: 'check instead that a restore could stop at the end of this transaction', helpValue: 'XID' }),
-    'recovery-target-name': Flags.string({ description: 'check instead that a restore could stop at this restore point', helpValue: 'NAME' }),
-    'recovery-target-inclusive': Flags.boolean({ allowNo: true, description: 'as for restore' }),
-    'recovery-target-timeline': Flags.string({ description: "as for restore: 'latest' (default), 'current' or a number" }),
+    // With a target, validate checks instead that a restore could reach it.
+    ...recoveryTargetFlags,
   };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Validate);
     const ctx = await this.openRepo(flags['backup-path']);
-    const recovery = {
-      target: flags['recovery-target'] as 'immediate' | 'latest' | undefined,
-      time: flags['recovery-target-time'],
-      lsn: flags['recovery-target-lsn'],
-      xid: flags['recovery-target-xid'],
-      name: flags['recovery-target-name'],
-      inclusive: flags['recovery-target-inclusive'],
-      timeline: flags['recovery-target-timeline'],
-    };
+    const recovery = recoveryRequestFromFlags(flags);
     if (Object.values(recovery).some((v) => v !== undefined)) {
       // Unreachable: the error (and its exit status) the restore would refuse with.
       const r = await validateTarget(ctx, { instance: flags.instance, backupId: flags['backup-id'], recovery });
