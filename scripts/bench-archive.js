@@ -19,6 +19,8 @@ const { values: opts } = parseArgs({
     clients: { type: 'string', default: '4' },
     scale: { type: 'string', default: '10' },
     compress: { type: 'string', default: 'zstd' },
+    // pgbench's own TPC-B-like load, or bulk inserts that write WAL as fast as the server can.
+    workload: { type: 'string', default: 'tpcb' },
   },
 });
 const pgkeep = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'run.js');
@@ -45,7 +47,13 @@ try {
   };
   const segNo = (name) => (name ? parseInt(name.slice(8, 16), 16) * 256 + parseInt(name.slice(16, 24), 16) : 0);
   const start = await sample();
-  const bench = spawn('/usr/lib/postgresql/15/bin/pgbench', ['-n', '-c', opts.clients, '-j', '2', '-T', opts.seconds, ...c.connectionArgs, 'postgres'], { stdio: 'ignore', ...(user ?? {}) });
+  const script = join(c.work, 'bulk.sql');
+  if (opts.workload === 'bulk') {
+    await c.query('CREATE TABLE bulk (id int, pad text)');
+    execFileSync('sh', ['-c', `cat > '${script}' && chmod 644 '${script}'`], { input: "INSERT INTO bulk SELECT g, repeat('x', 200) FROM generate_series(1, 20000) g;\n" });
+  }
+  const load = opts.workload === 'bulk' ? ['-f', script] : [];
+  const bench = spawn('/usr/lib/postgresql/15/bin/pgbench', ['-n', ...load, '-c', opts.clients, '-j', '2', '-T', opts.seconds, ...c.connectionArgs, 'postgres'], { stdio: 'ignore', ...(user ?? {}) });
   const t0 = Date.now();
   let maxLag = 0;
   let last = start;
@@ -67,7 +75,7 @@ try {
   const seconds = (Date.now() - t0) / 1000;
   const written = segNo(last.current) - segNo(start.current);
   const archived = Number(last.archived_count) - Number(start.archived_count);
-  console.log(`\npgbench -c ${opts.clients} for ${opts.seconds} s, scale ${opts.scale}, archive compression ${opts.compress}`);
+  console.log(`\npgbench (${opts.workload}) -c ${opts.clients} for ${opts.seconds} s, scale ${opts.scale}, archive compression ${opts.compress}`);
   console.log(`WAL segments written: ${written} (${(written / Number(opts.seconds)).toFixed(2)}/s); archived: ${archived} (${(archived / seconds).toFixed(2)}/s over ${seconds.toFixed(0)} s incl. ${((Date.now() - drainStart) / 1000).toFixed(0)} s drain); max lag ${maxLag} segments; failures ${last.failed_count}`);
 } finally {
   try {
