@@ -23,12 +23,18 @@ export function planDelete(ctx: RepoContext, instance: string, id: string): Dele
 export async function executeDelete(ctx: RepoContext, instance: string, plan: DeletePlan): Promise<void> {
   const lock = await acquireInstanceLock(ctx.root, instance, 'delete', (o) => ctx.reporter.warn(`breaking the lock left by pid ${o.pid} (${o.command}), which is gone`));
   try {
-    for (const b of plan.backups) {
-      await saveBackup(ctx, { ...b, status: 'DELETING' });
-      await ctx.store.removeTree(backupKey(instance, b.id));
-      ctx.catalog.deleteBackup(instance, b.id);
-    }
+    for (const b of plan.backups) await removeBackup(ctx, b);
   } finally {
     await lock.release();
   }
+}
+
+/**
+ * Removes one backup (the caller holds the instance lock): DELETING in the repository first, so
+ * that an interrupted removal is visible and can be run again, then its files, then its row.
+ */
+export async function removeBackup(ctx: RepoContext, b: BackupRecord): Promise<void> {
+  await saveBackup(ctx, { ...b, status: 'DELETING' });
+  await ctx.store.removeTree(backupKey(b.instance, b.id));
+  ctx.catalog.deleteBackup(b.instance, b.id);
 }

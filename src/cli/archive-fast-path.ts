@@ -9,7 +9,8 @@ import { parseArgs } from 'node:util';
 import { openArchive } from '../app/archive/archive-context.js';
 import { archiveGet } from '../app/archive/archive-get.js';
 import { archivePush } from '../app/archive/archive-push.js';
-import { ExitStatus, isPgkeepError } from '../errors.js';
+import { ExitStatus } from '../errors.js';
+import { reportError } from './report-error.js';
 
 const OPTIONS = {
   'backup-path': { type: 'string', short: 'B' },
@@ -38,12 +39,6 @@ export async function runArchiveFastPath(command: string, argv: string[], env: N
     if (outcome === 'overwritten') process.stderr.write(`WARNING: ${values['wal-file-name']} replaced a different file in the archive\n`);
     return ExitStatus.ok;
   } catch (e) {
-    if (!isPgkeepError(e)) {
-      process.stderr.write(`ERROR: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-      return ExitStatus.error;
-    }
-    process.stderr.write(`ERROR: ${e.message}\n`);
-    if (e.hint) process.stderr.write(`HINT: ${e.hint}\n`);
-    return e.exitStatus;
+    return reportError(e);
   }
 }

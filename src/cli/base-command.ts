@@ -5,7 +5,8 @@
 import { Command, Flags, Interfaces } from '@oclif/core';
 import { openRepo, type RepoContext } from '../app/repo-context.js';
 import type { Reporter } from '../app/reporter.js';
-import { ExitStatus, isPgkeepError } from '../errors.js';
+import { isPgkeepError } from '../errors.js';
+import { reportError } from './report-error.js';
 
 export const repoFlag = Flags.string({
   char: 'B',
@@ -51,18 +52,9 @@ export abstract class BaseCommand extends Command {
   }
 
   override async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<void> {
-    if (isPgkeepError(err)) {
-      process.stderr.write(`ERROR: ${err.message}\n`);
-      if (err.hint) process.stderr.write(`HINT: ${err.hint}\n`);
-      if (process.env.PGKEEP_DEBUG && err.stack) process.stderr.write(`${err.stack}\n`);
-      process.exitCode = err.exitStatus;
-      return;
-    }
     // oclif's own errors (bad flags, --help exits) carry their status; let oclif print them.
-    if (err.oclif?.exit !== undefined) throw err;
-    process.stderr.write(`ERROR: internal error: ${err.message}\n`);
-    if (err.stack) process.stderr.write(`${err.stack}\n`);
-    process.exitCode = ExitStatus.error;
+    if (!isPgkeepError(err) && err.oclif?.exit !== undefined) throw err;
+    process.exitCode = reportError(err);
   }
 
   override async finally(err: Error | undefined): Promise<void> {

@@ -35,7 +35,7 @@ import { readManifest } from '../../repository/manifest.js';
 import { toFileMap } from '../../core/file-plan.js';
 import { assertParentFits, chooseParent } from './choose-parent.js';
 import { copySources, type IncrementalBase } from './copy-sources.js';
-import { waitForArchivedWal } from './wait-for-archive.js';
+import { awaitArchivedSegments } from './await-archived-segments.js';
 import { recordRecoveryPoint } from './recovery-point.js';
 import { walChangeMap } from './change-maps/wal-change-map.js';
 import { serverChangeMap } from './change-maps/server-change-map.js';
@@ -195,7 +195,14 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
     await session.close();
     if (!req.stream) {
       ctx.reporter.info(`waiting for the backup's WAL to reach the archive (up to ${req.archiveTimeoutSeconds ?? 300} s)`);
-      await waitForArchivedWal({ store: ctx.store, instance: instance.name, timeline: record.timeline, startLsn: record.startLsn, stopLsn: stop.stopLsn, walSegSize: id.walSegSize, timeoutSeconds: req.archiveTimeoutSeconds ?? 300 });
+      await awaitArchivedSegments({
+        store: ctx.store,
+        instance: instance.name,
+        names: walFileNamesBetween(record.timeline, record.startLsn, stop.stopLsn - 1n, id.walSegSize),
+        timeoutSeconds: req.archiveTimeoutSeconds ?? 300,
+        purpose: `needed by backup ${record.id}`,
+        gapHint: 'the archive has a gap: check archive_command, or take the backup with --stream',
+      });
     }
 
     await recordRecoveryPoint(ctx, record, entries);

@@ -23,6 +23,7 @@ import { writeManifest } from '../../repository/manifest.js';
 import { StoredFileWriter } from '../../repository/stored-file.js';
 import { fileContent, sourceKey } from '../chain/file-content.js';
 import { loadChain } from '../chain/load-chain.js';
+import { removeBackup } from '../delete-backup.js';
 import { forEachParallel } from '../parallel.js';
 import { saveBackup, type RepoContext } from '../repo-context.js';
 import { readMergeJournal, removeMergeJournal, writeMergeJournal, type MergeJournal } from './merge-journal.js';
@@ -164,9 +165,7 @@ async function cleanUp(ctx: RepoContext, target: BackupRecord, journal: MergeJou
       kept.push(ancestorId);
       continue;
     }
-    await saveBackup(ctx, { ...a, status: 'DELETING' });
-    await ctx.store.removeTree(backupKey(instance, ancestorId));
-    ctx.catalog.deleteBackup(instance, ancestorId);
+    await removeBackup(ctx, a);
     deleted.push(ancestorId);
   }
   return { deleted, kept };

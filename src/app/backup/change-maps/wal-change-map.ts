@@ -25,7 +25,7 @@ import { majorOf, traitsForMajor } from '../../../postgres/server-versions.js';
 import { readWalRecords, type WalReadEnd } from '../../../postgres/wal/wal-reader.js';
 import { readArchivedWal, statArchivedWal } from '../../../repository/wal-archive.js';
 import type { RepoContext } from '../../repo-context.js';
-import { awaitArchivedSegments } from './await-archived-segments.js';
+import { awaitArchivedSegments } from '../await-archived-segments.js';
 import { collectRecord } from './collect-record.js';
 import { WalBlockCollector } from './wal-block-collector.js';
 
@@ -62,7 +62,7 @@ export async function walChangeMap(ctx: RepoContext, req: WalChangeMapRequest): 
   const range = `WAL from the parent ${req.parent.id}'s start ${formatLsn(from)} to ${formatLsn(to)}`;
   const waitStart = Date.now();
   ctx.reporter.info(`PAGE: waiting for ${names.length} segment(s) of ${range} in the archive (up to ${req.archiveTimeoutSeconds} s)`);
-  await awaitArchivedSegments({ store: ctx.store, instance: req.instance, names, timeoutSeconds: req.archiveTimeoutSeconds, purpose: `needed to read ${range}` });
+  await awaitArchivedSegments({ store: ctx.store, instance: req.instance, names, timeoutSeconds: req.archiveTimeoutSeconds, purpose: `needed to read ${range}`, gapHint: 'the archive has a gap since the parent backup: take a FULL or DELTA backup, which does not need it' });
   ctx.reporter.info(`PAGE: all ${names.length} segment(s) archived (waited ${((Date.now() - waitStart) / 1000).toFixed(1)} s)`);
 
   const readStart = Date.now();

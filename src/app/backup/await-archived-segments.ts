@@ -1,15 +1,16 @@
 /**
- * Waits until the archive holds every segment a PAGE backup must read. A gap is fatal: a page
- * changed by a record in a missing segment would be missed without a trace.
+ * Waits until the archive holds every segment a backup needs: the WAL of a backup taken without
+ * --stream, or the WAL a PAGE backup reads. A gap is fatal: a backup without its WAL cannot be
+ * restored, and a PAGE backup would miss the pages changed by records in the missing segment.
  *
  * PostgreSQL hands segments to archive_command in order and retries a failing one without
  * skipping it, so a segment that is missing while a later one of the same timeline is archived
  * will never arrive (it was removed, or archiving started after it): that fails at once. A
  * segment missing with nothing later archived is waited for, up to the archive timeout.
  */
-import { PgkeepError } from '../../../errors.js';
-import { listArchivedWal, statArchivedWal } from '../../../repository/wal-archive.js';
-import type { ByteStore } from '../../../storage/byte-store.js';
+import { PgkeepError } from '../../errors.js';
+import { listArchivedWal, statArchivedWal } from '../../repository/wal-archive.js';
+import type { ByteStore } from '../../storage/byte-store.js';
 
 export interface AwaitSegments {
   store: ByteStore;
@@ -19,6 +20,8 @@ export interface AwaitSegments {
   timeoutSeconds: number;
   /** Why they are needed, for the error message. */
   purpose: string;
+  /** What to do about a gap, for the error's hint. */
+  gapHint: string;
   pollMs?: number;
 }
 
@@ -42,7 +45,7 @@ export async function awaitArchivedSegments(w: AwaitSegments): Promise<void> {
         throw new PgkeepError(
           'WAL_MISSING',
           `WAL segment ${name} is missing from the archive (${w.purpose}), while the later segment ${later} is archived`,
-          'the archive has a gap since the parent backup: take a FULL or DELTA backup, which does not need it',
+          w.gapHint,
         );
       }
       nextGapCheck = Date.now() + GAP_CHECK_MS;
