@@ -4,8 +4,8 @@
  * delete is visible and can be run again; the catalog row goes last.
  */
 import type { BackupRecord } from '../core/backup-types.js';
-import { acquireInstanceLock } from '../repository/instance-lock.js';
 import { backupKey } from '../repository/layout.js';
+import { withInstanceLock } from './instance-locking.js';
 import { saveBackup, type RepoContext } from './repo-context.js';
 
 export interface DeletePlan {
@@ -20,13 +20,19 @@ export function planDelete(ctx: RepoContext, instance: string, id: string): Dele
   return { backups: [...ordered, target] };
 }
 
-export async function executeDelete(ctx: RepoContext, instance: string, plan: DeletePlan): Promise<void> {
-  const lock = await acquireInstanceLock(ctx.root, instance, 'delete', (o) => ctx.reporter.warn(`breaking the lock left by pid ${o.pid} (${o.command}), which is gone`));
-  try {
-    for (const b of plan.backups) await removeBackup(ctx, b);
-  } finally {
-    await lock.release();
-  }
+/**
+ * Deletes under the instance's exclusive lock (`waitSeconds`: --wait). The plan is made again
+ * under the lock, since a backup taken while this waited may have become a child of the target;
+ * returns what was deleted.
+ */
+export async function executeDelete(ctx: RepoContext, instance: string, plan: DeletePlan, waitSeconds?: number): Promise<DeletePlan> {
+  const target = plan.backups[plan.backups.length - 1];
+  if (!target) return plan;
+  return withInstanceLock(ctx, instance, 'delete', waitSeconds, async () => {
+    const now = planDelete(ctx, instance, target.id);
+    for (const b of now.backups) await removeBackup(ctx, b);
+    return now;
+  });
 }
 
 /**

@@ -9,9 +9,9 @@ import type { ConnectionSettings } from '../postgres/connection.js';
 import { assertDataDirectory } from '../postgres/pgdata-walker.js';
 import { removeInstanceConfig, writeInstanceConfig } from '../repository/instance-config.js';
 import { instanceKey, validateInstanceName } from '../repository/layout.js';
-import { acquireInstanceLock } from '../repository/instance-lock.js';
 import { readControlSystemIdentifier } from './backup/read-control.js';
 import { instanceCompression, parseCompressAlg, SETTING_KEYS, type SettingKey } from './instance-settings.js';
+import { lockInstance } from './instance-locking.js';
 import type { RepoContext } from './repo-context.js';
 
 export interface AddInstanceRequest {
@@ -53,9 +53,10 @@ export async function addInstance(ctx: RepoContext, req: AddInstanceRequest): Pr
   return row;
 }
 
-export async function deleteInstance(ctx: RepoContext, name: string): Promise<{ backupsRemoved: number }> {
+/** `waitSeconds`: --wait, how long to wait for the instance's lock (undefined: fail at once). */
+export async function deleteInstance(ctx: RepoContext, name: string, waitSeconds?: number): Promise<{ backupsRemoved: number }> {
   ctx.catalog.requireInstance(name);
-  const lock = await acquireInstanceLock(ctx.root, name, 'del-instance', () => undefined);
+  const lock = await lockInstance(ctx, name, 'del-instance', waitSeconds);
   try {
     const n = ctx.catalog.listBackups(name).length;
     // The catalog row goes first: a crash halfway leaves files that `catalog rebuild` can find again.
