@@ -42,6 +42,7 @@ export interface BackupColumns {
   error: string | null;
   metrics_json: string | null;
   generation: number;
+  expire_time: string | null;
 }
 
 /** Column names in a fixed order, for INSERT statements built once. */
@@ -53,6 +54,7 @@ export const BACKUP_COLUMNS: readonly (keyof BackupColumns)[] = [
   'wal_seg_size', 'checksums_enabled', 'owner_pid', 'owner_host', 'change_source', 'error',
   'metrics_json',
   'generation',
+  'expire_time',
 ];
 
 export function backupToColumns(r: BackupRecord): BackupColumns {
@@ -90,6 +92,7 @@ export function backupToColumns(r: BackupRecord): BackupColumns {
     error: r.error,
     metrics_json: r.metrics === null ? null : JSON.stringify(r.metrics),
     generation: r.generation,
+    expire_time: isoOrNull(r.expireTime ?? null),
   };
 }
 
@@ -129,6 +132,8 @@ export function backupFromColumns(c: BackupColumns): BackupRecord {
     error: c.error,
     metrics: c.metrics_json === null ? null : (JSON.parse(c.metrics_json) as Record<string, number>),
     generation: c.generation,
+    // Set only when pinned, so that a record read back equals the unpinned one written.
+    ...(c.expire_time === null ? {} : { expireTime: new Date(c.expire_time) }),
   };
 }
 

@@ -13,6 +13,9 @@ export default class SetConfig extends BaseCommand {
     pgdata: Flags.string({ char: 'D', description: 'the cluster\'s data directory' }),
     'compress-algorithm': Flags.string({ options: [...COMPRESS_ALGS], description: 'default compression of backups' }),
     'compress-level': Flags.integer({ description: 'default compression level' }),
+    'retention-redundancy': Flags.integer({ min: 0, description: 'retention: keep this many valid FULL backups and what follows them (0: off)', helpValue: 'N' }),
+    'retention-window': Flags.integer({ min: 0, description: 'retention: keep what recovery to any point of the last DAYS days needs (0: off)', helpValue: 'DAYS' }),
+    'wal-depth': Flags.integer({ min: 0, description: 'delete-wal: keep point-in-time recovery from the N newest backups per timeline only (0: from every kept backup)', helpValue: 'N' }),
     ...connectionFlags,
   };
 
@@ -25,8 +28,15 @@ export default class SetConfig extends BaseCommand {
       settings: {
         'compress-algorithm': flags['compress-algorithm'],
         'compress-level': flags['compress-level'] === undefined ? undefined : String(flags['compress-level']),
+        'retention-redundancy': optionalString(flags['retention-redundancy']),
+        'retention-window': optionalString(flags['retention-window']),
+        'wal-depth': optionalString(flags['wal-depth']),
       },
     });
     this.log(`instance ${flags.instance} updated`);
   }
+}
+
+function optionalString(n: number | undefined): string | undefined {
+  return n === undefined ? undefined : String(n);
 }

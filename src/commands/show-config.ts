@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
 import { toConfig } from '../app/instances.js';
+import { instanceRetention } from '../app/instance-settings.js';
 import { BaseCommand, repoFlag } from '../cli/base-command.js';
 
 export default class ShowConfig extends BaseCommand {
@@ -13,9 +14,11 @@ export default class ShowConfig extends BaseCommand {
   async run(): Promise<void> {
     const { flags } = await this.parse(ShowConfig);
     const ctx = await this.openRepo(flags['backup-path']);
-    const cfg = toConfig(ctx.catalog.requireInstance(flags.instance));
+    const row = ctx.catalog.requireInstance(flags.instance);
+    const cfg = toConfig(row);
+    const retention = instanceRetention(row);
     if (flags.format === 'json') {
-      this.printJson(cfg);
+      this.printJson({ ...cfg, retention: { redundancy: retention.redundancy, window_days: retention.windowDays, wal_depth: retention.walDepth } });
       return;
     }
     const lines: [string, unknown][] = [
@@ -31,6 +34,9 @@ export default class ShowConfig extends BaseCommand {
       ['pgdatabase', cfg.connection.dbname ?? '(default)'],
       ['compress-algorithm', cfg.settings['compress-algorithm'] ?? 'none'],
       ['compress-level', cfg.settings['compress-level'] ?? '(default)'],
+      ['retention-redundancy', retention.redundancy === 0 ? '0 (off)' : retention.redundancy],
+      ['retention-window', retention.windowDays === 0 ? '0 (off)' : retention.windowDays],
+      ['wal-depth', retention.walDepth === 0 ? '0 (off)' : retention.walDepth],
     ];
     for (const [k, v] of lines) this.log(`${k} = ${String(v)}`);
   }

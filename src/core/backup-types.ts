@@ -65,6 +65,11 @@ export interface BackupRecord {
    * generation N+1 beside it (`g<N+1>/`) and switches by rewriting backup.json, one atomic step.
    */
   generation: number;
+  /**
+   * Pinned until this time (`set-backup --ttl/--expire-time`): retention keeps the backup and its
+   * ancestors while it lies in the future. Absent or null: not pinned.
+   */
+  expireTime?: Date | null;
 }
 
 /**

@@ -43,6 +43,7 @@ export function backupRecordToJson(r: BackupRecord): Record<string, unknown> {
     error: r.error,
     metrics: r.metrics,
     generation: r.generation,
+    expireTime: r.expireTime?.toISOString() ?? null,
   };
 }
 
@@ -85,6 +86,10 @@ export function backupRecordFromJson(obj: Record<string, unknown>, source: strin
     // Absent in files written before merges existed: generation 0.
     generation: obj.generation === undefined ? 0 : f.count('generation'),
   };
+  // Absent in files written before pinning existed, and null: not pinned. Set only when pinned,
+  // so that a record read back equals the unpinned one written.
+  const expireTime = obj.expireTime === undefined ? null : f.nullableDate('expireTime');
+  if (expireTime !== null) record.expireTime = expireTime;
   if (!isBackupId(record.id)) throw corruptFile(source, `invalid backup id "${record.id}"`);
   if (record.parentId !== null && !isBackupId(record.parentId)) throw corruptFile(source, `invalid parent id "${record.parentId}"`);
   return record;
