@@ -10,7 +10,7 @@ import { openCatalog, type Catalog } from '../catalog/catalog.js';
 import { writeBackupControl } from '../repository/backup-control.js';
 import { openRepositoryRoot } from '../repository/format-file.js';
 import { isProcessAlive } from '../repository/instance-lock.js';
-import { CATALOG_FILE } from '../repository/layout.js';
+import { backupJournalKey, backupKey, CATALOG_FILE } from '../repository/layout.js';
 import type { ByteStore } from '../storage/byte-store.js';
 import { PosixStore } from '../storage/posix-store.js';
 import type { Reporter } from './reporter.js';
@@ -23,10 +23,11 @@ export interface RepoContext {
   close(): void;
 }
 
-export async function openRepo(root: string, reporter: Reporter): Promise<RepoContext> {
+export async function openRepo(root: string, reporter: Reporter, opts: { recreateCatalog?: boolean } = {}): Promise<RepoContext> {
   await openRepositoryRoot(root);
   const store = new PosixStore(root);
-  const catalog = openCatalog(join(root, CATALOG_FILE));
+  // A missing catalog is an error (CATALOG_CORRUPT), except for `catalog rebuild`, which creates it.
+  const catalog = openCatalog(join(root, CATALOG_FILE), { mustExist: opts.recreateCatalog !== true });
   const ctx: RepoContext = { root, store, catalog, reporter, close: () => catalog.close() };
   try {
     await markDeadRunningBackups(ctx);
@@ -48,7 +49,11 @@ async function markDeadRunningBackups(ctx: RepoContext): Promise<void> {
   for (const b of ctx.catalog.listBackups()) {
     if (b.status !== 'RUNNING') continue;
     if (b.ownerHost !== here || b.ownerPid === null || isProcessAlive(b.ownerPid)) continue;
-    ctx.reporter.warn(`backup ${b.id} of instance ${b.instance} was left RUNNING by process ${b.ownerPid}, which is gone: marking it ERROR`);
+    // A backup with a journal kept its stored files: the next backup of its kind resumes it.
+    const resumable = await ctx.store.exists(backupJournalKey(b.instance, b.id));
+    ctx.reporter.warn(`backup ${b.id} of instance ${b.instance} was left RUNNING by process ${b.ownerPid}, which is gone: marking it ERROR${resumable ? ` (the next ${b.mode} backup resumes it; pgkeep delete -i ${b.id} frees its space)` : ''}`);
     await saveBackup(ctx, { ...b, status: 'ERROR', error: `interrupted: process ${b.ownerPid} ended before the backup finished`, ownerPid: null });
+    // Files the killed writers never renamed into place: not journalled, so never reused.
+    await ctx.store.cleanupTemporaries(backupKey(b.instance, b.id));
   }
 }

@@ -9,6 +9,7 @@
  *   instances/<instance>/wal/                     WAL archive
  *   instances/<instance>/backups/<id>/backup.json mutable status record
  *   instances/<instance>/backups/<id>/manifest.jsonl
+ *   instances/<instance>/backups/<id>/resume.jsonl   progress journal while RUNNING (docs/resume.md)
  *   instances/<instance>/backups/<id>/data/<path> stored files
  */
 import { PgkeepError } from '../errors.js';
@@ -84,6 +85,11 @@ export function backupKey(instance: string, id: string): string {
 
 export function backupControlKey(instance: string, id: string): string {
   return `${backupKey(instance, id)}/backup.json`;
+}
+
+/** The progress journal of a backup being written: which stored files are complete (docs/resume.md). */
+export function backupJournalKey(instance: string, id: string): string {
+  return `${backupKey(instance, id)}/resume.jsonl`;
 }
 
 /**

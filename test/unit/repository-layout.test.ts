@@ -3,6 +3,7 @@ import {
   assertSafeRelativePath,
   backupControlKey,
   backupDataKey,
+  backupJournalKey,
   backupKey,
   instanceConfigKey,
   instanceKey,
@@ -19,6 +20,7 @@ describe('repository layout', () => {
     expect(backupControlKey('main', 'T1')).toBe('instances/main/backups/T1/backup.json');
     expect(manifestKey('main', 'T1')).toBe('instances/main/backups/T1/manifest.jsonl');
     expect(backupDataKey('main', 'T1', 'base/5/1259')).toBe('instances/main/backups/T1/data/base/5/1259');
+    expect(backupJournalKey('main', 'T1')).toBe('instances/main/backups/T1/resume.jsonl');
     expect(walArchiveKey('main')).toBe('instances/main/wal');
   });
 
