@@ -12,6 +12,7 @@
  * fail with SQLITE_BUSY without waiting, if another writer committed in between.
  */
 import Database from 'better-sqlite3';
+import { existsSync, renameSync, statSync } from 'node:fs';
 import type { BackupRecord, BackupStatus } from '../core/backup-types.js';
 import { PgkeepError, errnoCode } from '../errors.js';
 import { BACKUP_COLUMNS, type BackupColumns, backupFromColumns, backupToColumns } from './backup-row.js';
@@ -28,6 +29,12 @@ export interface OpenCatalogOptions {
   readonly?: boolean;
   /** Directory of migration files; tests pass their own. */
   migrationsDir?: string;
+  /**
+   * Refuse (CATALOG_CORRUPT) a missing or empty file instead of creating one: a repository's
+   * catalog is created by `init`, and one that vanished must be rebuilt, not silently replaced
+   * by an empty index that would make every backup disappear.
+   */
+  mustExist?: boolean;
 }
 
 /** How long a connection waits for another one's lock before giving up, in milliseconds. */
@@ -37,6 +44,9 @@ const BUSY_TIMEOUT_MS = 10_000;
 export function openCatalog(path: string, opts: OpenCatalogOptions = {}): Catalog {
   const readonly = opts.readonly ?? false;
   const dir = opts.migrationsDir ?? DEFAULT_MIGRATIONS_DIR;
+  if (opts.mustExist && !(statSync(path, { throwIfNoEntry: false })?.size)) {
+    throw new PgkeepError('CATALOG_CORRUPT', `catalog ${path} is missing or empty`, REBUILD_HINT);
+  }
   let db: Database.Database;
   try {
     db = new Database(path, { readonly, fileMustExist: readonly, timeout: BUSY_TIMEOUT_MS });
@@ -55,6 +65,10 @@ export function openCatalog(path: string, opts: OpenCatalogOptions = {}): Catalo
     // them on. Setting it here keeps the instances -> backups cascade independent of that build.
     db.pragma('foreign_keys = ON');
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    // A damaged file must fail here, with the way out, not later as a raw SQLite error. The
+    // catalog is small: checking every page's structure costs milliseconds.
+    const check = db.pragma('quick_check', { simple: true }) as string;
+    if (check !== 'ok') throw new PgkeepError('CATALOG_CORRUPT', `catalog ${path} is damaged: ${check.replace(/\s+/g, ' ').trim()}`, REBUILD_HINT);
     if (readonly) {
       assertCurrentSchema(db, dir);
     } else {
@@ -65,6 +79,28 @@ export function openCatalog(path: string, opts: OpenCatalogOptions = {}): Catalo
     throw openError(e, path);
   }
   return new Catalog(db, readonly);
+}
+
+const REBUILD_HINT = 'recreate it from the repository with `pgkeep catalog rebuild` (it sets the damaged file aside)';
+
+/**
+ * For `catalog rebuild`: if the catalog at `path` cannot be opened (damaged), rename it and its
+ * -wal/-shm files to `<path>.damaged-<time>` so that a new one can be created. Returns the new
+ * name, or undefined when the file opens (or does not exist).
+ */
+export function setAsideDamagedCatalog(path: string): string | undefined {
+  if (!existsSync(path)) return undefined;
+  try {
+    openCatalog(path, { mustExist: true }).close();
+    return undefined;
+  } catch (e) {
+    if (!(e instanceof PgkeepError) || e.code !== 'CATALOG_CORRUPT') throw e;
+  }
+  const aside = `${path}.damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  for (const suffix of ['', '-wal', '-shm']) {
+    if (existsSync(path + suffix)) renameSync(path + suffix, aside + suffix);
+  }
+  return aside;
 }
 
 /** A read-only connection cannot migrate: refuse a catalog that is behind this program. */
@@ -81,8 +117,8 @@ function openError(e: unknown, path: string): unknown {
   if (e instanceof PgkeepError) return e;
   const code = errnoCode(e);
   const detail = e instanceof Error ? e.message : String(e);
-  if (code === 'SQLITE_NOTADB') {
-    return new PgkeepError('REPO_FORMAT_UNSUPPORTED', `catalog ${path} is not a SQLite database`, 'move the file aside and recreate the catalog with `pgkeep catalog rebuild`', { cause: e });
+  if (code === 'SQLITE_NOTADB' || code?.startsWith('SQLITE_CORRUPT')) {
+    return new PgkeepError('CATALOG_CORRUPT', `catalog ${path} is damaged: ${detail}`, REBUILD_HINT, { cause: e });
   }
   if (code === 'SQLITE_BUSY') {
     return new PgkeepError('LOCKED', `catalog ${path} stayed locked by another process for ${BUSY_TIMEOUT_MS / 1000}s`, 'wait for the other pgkeep command to finish, then run this one again', { cause: e });

@@ -32,6 +32,12 @@ export interface BackupStopResult {
 
 export class BackupSession {
   private backupStarted = false;
+  /**
+   * Why the server closed the session between queries (pg_terminate_backend, a restart): pg
+   * emits it as an 'error' event, which would end the process with a raw stack if nobody
+   * listened. It is kept, and every later query fails with it as SERVER_UNREACHABLE.
+   */
+  private lost: unknown;
 
   private constructor(
     private readonly client: pg.Client,
@@ -41,9 +47,16 @@ export class BackupSession {
 
   static async open(settings: ConnectionSettings): Promise<BackupSession> {
     const client = await openClient(settings, 'pgkeep backup');
+    let lost: unknown;
+    const onLost = (e: unknown) => (lost ??= e);
+    client.on('error', onLost);
     try {
       const identity = await readIdentity(client);
-      return new BackupSession(client, identity, traitsFor(identity.serverVersionNum));
+      const session = new BackupSession(client, identity, traitsFor(identity.serverVersionNum));
+      client.off('error', onLost);
+      session.lost = lost;
+      client.on('error', (e: unknown) => (session.lost ??= e));
+      return session;
     } catch (e) {
       await client.end().catch(() => undefined);
       throw e;
@@ -91,13 +104,20 @@ export class BackupSession {
 
   /** Runs a query on the backup session; errors become PgkeepErrors saying what was being done. */
   async query<T>(sql: string, params: unknown[], doing: string): Promise<T[]> {
+    if (this.lost !== undefined) throw connectionLost(this.lost, doing);
     try {
       const r = await this.client.query(sql, params);
       return r.rows as T[];
     } catch (e) {
-      throw serverError(e, doing);
+      throw this.lost !== undefined ? connectionLost(this.lost, doing) : serverError(e, doing);
     }
   }
+}
+
+/** The session was closed by the server (terminated, restarted, crashed) before `doing`. */
+function connectionLost(cause: unknown, doing: string): PgkeepError {
+  const msg = cause instanceof Error ? cause.message : String(cause);
+  return new PgkeepError('SERVER_UNREACHABLE', `the server closed the backup's connection before ${doing} (${msg}); the backup was aborted`, 'the server closed the connection: check its log; take the backup again', { cause });
 }
 
 async function readIdentity(client: pg.Client): Promise<ServerIdentity> {

@@ -78,7 +78,7 @@ export function serverError(e: unknown, doing: string): PgkeepError {
   const msg = e instanceof Error ? e.message : String(e);
   const sqlState = typeof e === 'object' && e !== null && 'code' in e ? String((e as { code: unknown }).code) : '';
   if (sqlState === '57P01' || sqlState === '57P02' || sqlState === '57P03' || /terminat|Connection terminated|ECONNRESET/i.test(msg)) {
-    return new PgkeepError('SERVER_UNREACHABLE', `the server connection was lost while ${doing}: ${msg}`, 'check that the server is up (it may have restarted), then take the backup again', { cause: e });
+    return new PgkeepError('SERVER_UNREACHABLE', `the server connection was lost while ${doing}: ${msg}`, 'the server closed the connection: check its log; take the backup again', { cause: e });
   }
   if (sqlState === '42501') {
     return new PgkeepError('SERVER_AUTH', `permission denied while ${doing}: ${msg}`, 'connect as a superuser or a role with REPLICATION and pg_read_all_settings', { cause: e });

@@ -14,20 +14,10 @@ import { runPgkeep, spawnPgkeep, type PgkeepResult } from '../helpers/cli.js';
 import { TestCluster, type PgMajor } from '../helpers/cluster.js';
 import { makeTempDir, removeTempDir } from '../helpers/tmp.js';
 import { backupIdOf, newRepo, type RepoFixture, type ShowInstance } from './pgkeep-fixture.js';
+import { prng } from '../helpers/random.js';
 
 const execFileAsync = promisify(execFile);
 
-/** mulberry32: a small seeded PRNG, so that a failing run can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** PosixStore's temporary names: `<name>.tmp.<pid>.<random hex>`. */
 const TEMPORARY = /\.tmp\.\d+\.[0-9a-f]+$/;

@@ -8,6 +8,7 @@ import { defaultLevel } from '../../src/repository/codecs.js';
 import { PageDeltaWriter } from '../../src/repository/page-delta.js';
 import { StoredFileWriter } from '../../src/repository/stored-file.js';
 import { PosixStore } from '../../src/storage/posix-store.js';
+import { prng } from '../helpers/random.js';
 
 const BS = 8192;
 const MiB = 1024 * 1024;
@@ -189,7 +190,7 @@ describe('reconstructDataFile', () => {
 
   it('matches the reference model on random chains', { timeout: 600_000 }, async () => {
     const seed = Number(process.env.PGKEEP_TEST_SEED ?? Date.now() % 2 ** 31);
-    const rand = mulberry32(seed);
+    const rand = prng(seed);
     const int = (n: number): number => Math.floor(rand() * n);
     const algs: CompressAlg[] = ['none', 'zstd', 'lz4', 'gzip'];
     for (let round = 0; round < 200; round++) {
@@ -273,14 +274,3 @@ async function flipByte(path: string, at: number): Promise<void> {
   await fh.close();
 }
 
-/** A small seeded PRNG, so that a failing random chain can be replayed. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

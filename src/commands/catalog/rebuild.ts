@@ -1,4 +1,4 @@
-import { rebuildCatalog } from '../../app/rebuild-catalog.js';
+import { openRepoForRebuild, rebuildCatalog } from '../../app/rebuild-catalog.js';
 import { BaseCommand, repoFlag } from '../../cli/base-command.js';
 
 export default class CatalogRebuild extends BaseCommand {
@@ -8,7 +8,8 @@ export default class CatalogRebuild extends BaseCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(CatalogRebuild);
-    const ctx = await this.openRepo(flags['backup-path']);
+    const ctx = await openRepoForRebuild(flags['backup-path'], this.reporter);
+    this.ctx = ctx;
     const r = await rebuildCatalog(ctx);
     this.log(`catalog rebuilt: ${r.instances} instance(s), ${r.backups} backup(s)${r.skipped.length ? `, ${r.skipped.length} skipped` : ''}`);
   }
