@@ -3,9 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
-import { planExport, writeExport, type ExportResult } from '../app/export/export-backup.js';
+import { exportBackup, writeExport, type ExportResult } from '../app/export/export-backup.js';
 import { fromIoError, PgkeepError } from '../errors.js';
-import { BaseCommand, repoFlag } from '../cli/base-command.js';
+import { BaseCommand, progressFlag, repoFlag, waitFlag } from '../cli/base-command.js';
+import type { Meter } from '../app/progress.js';
 
 export default class Export extends BaseCommand {
   static override summary = 'Write the data directory of a backup as a tar archive';
@@ -21,9 +22,11 @@ export default class Export extends BaseCommand {
   static override flags = {
     'backup-path': repoFlag,
     instance: Flags.string({ required: true, description: 'instance name', helpValue: 'NAME' }),
+    wait: waitFlag,
     'backup-id': Flags.string({ char: 'i', required: true, description: 'backup to export (FULL or incremental)', helpValue: 'ID' }),
     output: Flags.string({ char: 'o', default: '-', description: 'archive file to write, or - for standard output', helpValue: 'FILE' }),
     threads: Flags.integer({ char: 'j', aliases: ['threads'], default: 1, min: 1, max: 64, description: 'files read and rebuilt ahead of the one being written' }),
+    progress: progressFlag,
   };
 
   async run(): Promise<void> {
@@ -34,16 +37,27 @@ export default class Export extends BaseCommand {
       throw new PgkeepError('INVALID_ARGUMENT', 'refusing to write a tar archive to a terminal', 'give -o FILE, or pipe the output (for example into `tar -x`)');
     }
     const ctx = await this.openRepo(flags['backup-path']);
-    const plan = await planExport(ctx, { instance: flags.instance, backupId: flags['backup-id'] });
+    const req = { instance: flags.instance, backupId: flags['backup-id'], waitSeconds: flags.wait };
+    const meter = this.openMeter(flags.progress);
     if (toStdout) {
-      const r = await writeExport(ctx, plan, process.stdout, flags.threads);
-      await flushed(process.stdout);
+      const r = await exportBackup(ctx, req, async (plan) => {
+        const written = await writeExport(ctx, plan, process.stdout, flags.threads, meter);
+        await flushed(process.stdout);
+        return written;
+      });
+      this.reportExportFigures(meter, r);
       process.stderr.write(`${summary(r)} to standard output\n`);
       return;
     }
     const file = resolve(flags.output);
-    const r = await writeFileAtomically(file, (sink) => writeExport(ctx, plan, sink, flags.threads));
+    const r = await exportBackup(ctx, req, (plan) => writeFileAtomically(file, (sink) => writeExport(ctx, plan, sink, flags.threads, meter)));
+    this.reportExportFigures(meter, r);
     this.log(`${summary(r)} to ${file}`);
+  }
+
+  private reportExportFigures(meter: Meter, r: ExportResult): void {
+    meter.count({ read: r.bytesRead, written: r.archiveBytes, stored: r.bytesRead });
+    this.reportFigures(meter.figures());
   }
 }
 

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { mergeBackup } from '../app/merge/merge-backup.js';
-import { BaseCommand, repoFlag, threadsFlag } from '../cli/base-command.js';
+import { BaseCommand, progressFlag, repoFlag, threadsFlag, waitFlag } from '../cli/base-command.js';
 
 export default class Merge extends BaseCommand {
   static override summary = 'Fold an incremental backup\'s chain into it, making it a FULL backup';
@@ -8,14 +8,19 @@ export default class Merge extends BaseCommand {
   static override flags = {
     'backup-path': repoFlag,
     instance: Flags.string({ required: true, description: 'instance name', helpValue: 'NAME' }),
+    wait: waitFlag,
     'backup-id': Flags.string({ char: 'i', required: true, description: 'the incremental backup to merge into', helpValue: 'ID' }),
     threads: threadsFlag,
+    progress: progressFlag,
   };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Merge);
     const ctx = await this.openRepo(flags['backup-path']);
-    const r = await mergeBackup(ctx, flags.instance, flags['backup-id'], flags.threads);
+    const meter = this.openMeter(flags.progress);
+    const r = await mergeBackup(ctx, flags.instance, flags['backup-id'], flags.threads, flags.wait, meter);
+    meter.count({ read: r.bytesRead, written: r.bytesWritten, stored: r.backup.storedBytes });
+    this.reportFigures(meter.figures());
     if (r.alreadyMerged) {
       this.log(`backup ${r.backup.id} is already merged (FULL, ${r.backup.status}): nothing to do`);
       return;

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { restoreBackup } from '../app/restore/restore-backup.js';
 import { parseTablespaceMappings } from '../core/tablespace-mapping.js';
 import { PgkeepError } from '../errors.js';
-import { BaseCommand, repoFlag, threadsFlag } from '../cli/base-command.js';
+import { BaseCommand, progressFlag, repoFlag, threadsFlag, waitFlag } from '../cli/base-command.js';
 import { recoveryRequestFromFlags, recoveryTargetFlags } from '../cli/recovery-target-flags.js';
 
 export default class Restore extends BaseCommand {
@@ -17,20 +17,25 @@ export default class Restore extends BaseCommand {
   static override flags = {
     'backup-path': repoFlag,
     instance: Flags.string({ required: true, description: 'instance name', helpValue: 'NAME' }),
+    wait: waitFlag,
     pgdata: Flags.string({ char: 'D', required: true, description: 'empty or new directory to restore into', helpValue: 'DIR' }),
     'backup-id': Flags.string({ char: 'i', description: 'backup to restore (default: the newest OK one)', helpValue: 'ID' }),
     threads: threadsFlag,
+    progress: progressFlag,
     'tablespace-mapping': Flags.string({ char: 'T', multiple: true, description: 'restore the tablespace at OLDDIR into NEWDIR', helpValue: 'OLDDIR=NEWDIR' }),
     ...recoveryTargetFlags,
     'recovery-target-action': Flags.string({ options: ['promote', 'pause', 'shutdown'], default: 'promote', description: 'what the server does at the target' }),
     'archive-mode': Flags.string({ options: ['preserve', 'off'], default: 'preserve', description: 'off: the restored cluster does not archive (a copy must not push into the original\'s archive)' }),
     owner: Flags.string({ description: 'owner of the restored files when run as root (default: as in the source)', helpValue: 'USER[:GROUP]' }),
+    force: Flags.boolean({ default: false, description: 'salvage: restore a CORRUPT/ORPHAN backup or a broken chain, leaving out (and listing) every file that cannot be rebuilt; exits non-zero when anything is missing' }),
   };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Restore);
     const ctx = await this.openRepo(flags['backup-path']);
+    const meter = this.openMeter(flags.progress);
     const r = await restoreBackup(ctx, {
+      progress: meter,
       instance: flags.instance,
       backupId: flags['backup-id'],
       dest: resolve(flags.pgdata),
@@ -43,7 +48,15 @@ export default class Restore extends BaseCommand {
       },
       owner: flags.owner ? lookupOwner(flags.owner) : undefined,
       archiveMode: flags['archive-mode'] as 'off' | 'preserve',
+      waitSeconds: flags.wait,
+      force: flags.force,
     });
+    meter.count({ read: r.bytesRead, written: r.bytesWritten, stored: r.bytesRead });
+    this.reportFigures(meter.figures());
+    if (r.missing.length > 0) {
+      for (const m of r.missing) this.reporter.warn(`not restored: ${m.path}: ${m.problem}`);
+      throw new PgkeepError('RESTORE_INCOMPLETE', `restore of backup ${r.backup.id} into ${resolve(flags.pgdata)} is incomplete: ${r.missing.length} item(s) could not be restored (listed above), ${r.filesWritten} files were`, 'the data directory is incomplete: do not start it as-is before you understand what is lost; restore an intact backup if there is one');
+    }
     this.log(`backup ${r.backup.id} restored into ${resolve(flags.pgdata)} (${r.filesWritten} files, ${r.bytesWritten} bytes)`);
   }
 }

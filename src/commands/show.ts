@@ -6,6 +6,7 @@ import { showArchive, type InstanceArchiveJson } from '../app/show/archive-view.
 import { resolveChain } from '../core/chain.js';
 import { isPgkeepError } from '../errors.js';
 import { BaseCommand, repoFlag } from '../cli/base-command.js';
+import { figuresFromMetrics, figuresLine } from '../cli/progress-display.js';
 
 export default class Show extends BaseCommand {
   static override summary = 'List backups, or every detail of one';
@@ -88,6 +89,8 @@ export default class Show extends BaseCommand {
         this.log(`restore_chain = ${Array.isArray(v) ? v.join(' <- ') : String(v)}`);
       } else if (k === 'metrics' && v) {
         for (const [mk, mv] of Object.entries(v as Record<string, number>)) this.log(`metrics.${mk} = ${mv}`);
+        const figures = figuresFromMetrics(v as Record<string, number>);
+        if (figures) this.log(`figures = ${figuresLine(figures)}`);
       } else {
         this.log(`${k} = ${v === null ? '' : String(v)}`);
       }

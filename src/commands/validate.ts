@@ -1,9 +1,10 @@
 import { Flags } from '@oclif/core';
+import { findUnowned } from '../app/validate/find-unowned.js';
 import { validateBackups } from '../app/validate/validate-many.js';
 import { validateTarget } from '../app/validate/validate-target.js';
 import { formatLsn } from '../core/lsn.js';
 import { ExitStatus } from '../errors.js';
-import { BaseCommand, repoFlag, threadsFlag } from '../cli/base-command.js';
+import { BaseCommand, progressFlag, repoFlag, threadsFlag, waitFlag } from '../cli/base-command.js';
 import { recoveryRequestFromFlags, recoveryTargetFlags } from '../cli/recovery-target-flags.js';
 
 export default class Validate extends BaseCommand {
@@ -13,6 +14,8 @@ export default class Validate extends BaseCommand {
     instance: Flags.string({ description: 'only this instance', helpValue: 'NAME' }),
     'backup-id': Flags.string({ char: 'i', description: 'only this backup', helpValue: 'ID' }),
     threads: threadsFlag,
+    progress: progressFlag,
+    wait: waitFlag,
     // With a target, validate checks instead that a restore could reach it.
     ...recoveryTargetFlags,
   };
@@ -34,7 +37,11 @@ export default class Validate extends BaseCommand {
       this.log(`recovery target ${r.target} is reachable from backup ${r.backup.id} (${r.backup.mode}, timeline ${r.backup.timeline}, following timeline ${c.timeline}): ${wal}${stop}`);
       return;
     }
-    const results = await validateBackups(ctx, { instance: flags.instance, backupId: flags['backup-id'], threads: flags.threads });
+    const meter = this.openMeter(flags.progress);
+    const results = await validateBackups(ctx, { instance: flags.instance, backupId: flags['backup-id'], threads: flags.threads, waitSeconds: flags.wait, progress: meter });
+    const checked = results.reduce((n, r) => n + r.bytesChecked, 0);
+    meter.count({ read: checked, stored: checked });
+    this.reportFigures(meter.figures());
     let failed = 0;
     for (const r of results) {
       if (r.ok) {
@@ -44,6 +51,12 @@ export default class Validate extends BaseCommand {
         for (const p of r.problems) process.stderr.write(`ERROR: backup ${r.backupId}: ${p.path}: ${p.problem}\n`);
         process.stderr.write(`ERROR: backup ${r.backupId} is CORRUPT\n`);
       }
+    }
+    if (!flags['backup-id']) {
+      // Leftovers: files no catalog row or manifest owns (a crash, a full disk, a hand-made copy).
+      const unowned = await findUnowned(ctx, flags.instance);
+      for (const u of unowned) this.reporter.warn(`unowned ${u.path}: ${u.reason}`);
+      if (unowned.length > 0) this.reporter.warn(`${unowned.length} path(s) in the repository belong to no backup or instance: remove them once you know where they came from`);
     }
     if (failed > 0) {
       process.stderr.write(`HINT: restore from another backup, or take a new one; \`pgkeep delete -i ID\` removes a corrupt backup\n`);

@@ -5,12 +5,33 @@
  * that several chunks of one file, or several files, compress in parallel while the event loop
  * keeps reading. Chunks are independent: each one decompresses on its own.
  */
+import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
-import { compress as zstdCompress, decompress as zstdDecompress } from '@mongodb-js/zstd';
-import { compress as lz4Compress, uncompress as lz4Uncompress } from 'lz4-napi';
 import type { CompressAlg } from '../core/backup-types.js';
 import { PgkeepError } from '../errors.js';
+
+interface ZstdBinding {
+  compress(data: Buffer, level?: number): Promise<Buffer>;
+  decompress(data: Buffer): Promise<Buffer>;
+}
+
+const requireNative = createRequire(import.meta.url);
+let zstdLoaded: ZstdBinding | undefined;
+let lz4Loaded: typeof import('lz4-napi') | undefined;
+
+/**
+ * The native codecs load on first use: each costs tens of milliseconds of start-up, and a command
+ * uses one or none. zstd goes to the package's native binding directly: its index.js wrapper
+ * (1.2.2) drops the level argument, so every level used to compress at the binding's default.
+ */
+function zstd(): ZstdBinding {
+  return (zstdLoaded ??= requireNative('@mongodb-js/zstd/bindings.js') as ZstdBinding);
+}
+
+function lz4(): typeof import('lz4-napi') {
+  return (lz4Loaded ??= requireNative('lz4-napi') as typeof import('lz4-napi'));
+}
 
 const gzipAsync = promisify(gzip);
 const gunzipAsync = promisify(gunzip);
@@ -20,7 +41,8 @@ const LEVELS: Record<CompressAlg, { min: number; max: number; default: number }>
   none: { min: 0, max: 0, default: 0 },
   gzip: { min: 1, max: 9, default: 6 },
   lz4: { min: 1, max: 1, default: 1 },
-  zstd: { min: 1, max: 22, default: 3 },
+  // 1, not zstd's own 3: on pgbench data level 1 is as small and a quarter faster (docs/benchmarks.md).
+  zstd: { min: 1, max: 22, default: 1 },
 };
 
 export function defaultLevel(alg: CompressAlg): number {
@@ -42,9 +64,9 @@ export async function compressChunk(alg: CompressAlg, level: number, raw: Uint8A
     case 'gzip':
       return gzipAsync(raw, { level });
     case 'lz4':
-      return lz4Compress(raw);
+      return lz4().compress(asBuffer(raw));
     case 'zstd':
-      return zstdCompress(asBuffer(raw), level);
+      return zstd().compress(asBuffer(raw), level);
   }
 }
 
@@ -69,10 +91,10 @@ export async function decompressChunk(alg: CompressAlg, stored: Uint8Array, rawL
         if (stored.length < 4 || Buffer.from(stored.buffer, stored.byteOffset, 4).readUInt32LE(0) !== rawLength) {
           throw new Error('length prefix does not match the frame');
         }
-        raw = await lz4Uncompress(stored);
+        raw = await lz4().uncompress(stored);
         break;
       case 'zstd':
-        raw = await zstdDecompress(asBuffer(stored));
+        raw = await zstd().decompress(asBuffer(stored));
         break;
     }
   } catch (e) {

@@ -42,8 +42,8 @@ function checkBlockSize(blockSize: number): void {
 }
 
 export class PageDeltaWriter {
-  /** The run being collected: pages copied in, because a later call may extend it. */
-  private readonly run: Buffer;
+  /** The run being collected: pages copied in, because a later call may extend it. Allocated on first use: most files of a DELTA backup change nowhere. */
+  private run: Buffer | undefined;
   private runStart = 0;
   private runCount = 0;
   /** First block number a new page may have (the end of the last page added). */
@@ -56,9 +56,7 @@ export class PageDeltaWriter {
     private readonly out: StoredFileWriter,
     readonly key: string,
     readonly blockSize: number,
-  ) {
-    this.run = Buffer.allocUnsafe(MAX_RUN_PAGES * blockSize);
-  }
+  ) {}
 
   static async open(store: ByteStore, key: string, alg: CompressAlg, level: number, blockSize: number): Promise<PageDeltaWriter> {
     checkBlockSize(blockSize);
@@ -118,7 +116,7 @@ export class PageDeltaWriter {
       }
       if (this.runCount === 0) this.runStart = block;
       const take = Math.min(left, MAX_RUN_PAGES - this.runCount);
-      this.run.set(pages.subarray(off, off + take * bs), this.runCount * bs);
+      (this.run ??= Buffer.allocUnsafe(MAX_RUN_PAGES * bs)).set(pages.subarray(off, off + take * bs), this.runCount * bs);
       this.runCount += take;
       block += take;
       off += take * bs;
@@ -161,7 +159,7 @@ export class PageDeltaWriter {
   private async flushRun(): Promise<void> {
     const count = this.runCount;
     this.runCount = 0;
-    await this.writeRun(this.runStart, count, this.run.subarray(0, count * this.blockSize));
+    await this.writeRun(this.runStart, count, (this.run as Buffer).subarray(0, count * this.blockSize));
   }
 
   private async writeRun(start: number, count: number, bytes: Uint8Array): Promise<void> {

@@ -2,7 +2,8 @@
  * One stored file in a backup: writing it (compressed or not) with its checksums.
  *
  * Design note. 'none' stores the content as is, so a stored file can be copied out by hand and
- * its stored checksum equals its content checksum. Compressed algorithms cut the content into
+ * its stored checksum equals its content checksum: it is hashed once, and large writes go
+ * straight to the store (small ones are gathered first). Compressed algorithms cut the content into
  * independent 1 MiB frames (stored-file-format.ts). The writer compresses up to
  * MAX_IN_FLIGHT frames at once on background threads and writes them back in order; `write`
  * waits while that many are in flight, so memory stays bounded whatever the file size.
@@ -19,6 +20,8 @@ export { readStoredFile, verifyStoredFile, type ReadStoredFileOptions } from './
 
 /** Compressions of one file running at once. */
 const MAX_IN_FLIGHT = 3;
+/** With 'none', writes at least this large skip the chunk; smaller ones (page-delta headers, single pages) are gathered. */
+const DIRECT_WRITE_BYTES = 64 * 1024;
 
 export interface StoredFileResult {
   /** Content bytes. */
@@ -31,15 +34,31 @@ export interface StoredFileResult {
   storedChecksum: string;
 }
 
+/**
+ * Chunk buffers of finished writers, kept for the next file of this thread: a backup writes
+ * thousands of small files, and a fresh 1 MiB buffer for each costs more in allocation and
+ * garbage collection than the copy itself.
+ */
+const chunkPool: Buffer[] = [];
+const CHUNK_POOL_MAX = 2 * MAX_IN_FLIGHT + 2;
+
+function takeChunk(): Buffer {
+  return chunkPool.pop() ?? Buffer.allocUnsafe(STORED_CHUNK_SIZE);
+}
+
+function giveChunk(b: Buffer): void {
+  if (chunkPool.length < CHUNK_POOL_MAX) chunkPool.push(b);
+}
+
 export class StoredFileWriter {
-  private chunk: Buffer = Buffer.allocUnsafe(STORED_CHUNK_SIZE);
+  /** Compressed: the frame being filled. 'none': small writes gathered before they go out. */
+  private chunk: Buffer | undefined;
   private fill = 0;
-  /** Chunk buffers whose compression finished, kept for reuse. */
-  private readonly spare: Buffer[] = [];
   /** Frames being compressed, in file order; each resolves to the bytes to write. */
   private readonly pending: Promise<Buffer[]>[] = [];
   private readonly contentHasher: Hasher = createHasher();
-  private readonly storedHasher: Hasher = createHasher();
+  /** With 'none' the stored bytes are the content: one hash serves both checksums. */
+  private readonly storedHasher: Hasher;
   private size = 0;
   private state: 'open' | 'finished' | 'failed' | 'aborted' = 'open';
 
@@ -48,7 +67,9 @@ export class StoredFileWriter {
     readonly key: string,
     readonly alg: CompressAlg,
     readonly level: number,
-  ) {}
+  ) {
+    this.storedHasher = alg === 'none' ? this.contentHasher : createHasher();
+  }
 
   /**
    * `prefix` bytes, if given, go first, outside the stored file proper (not in its checksums):
@@ -70,16 +91,23 @@ export class StoredFileWriter {
     return writer;
   }
 
-  /** Append content. `raw` is copied: the caller may reuse it once the promise resolves. */
+  /** Append content. The caller may reuse `raw` once the promise resolves (it is written or copied). */
   async write(raw: Uint8Array): Promise<void> {
     this.assertOpen('write');
     try {
       this.contentHasher.update(raw);
       this.size += raw.length;
+      if (this.alg === 'none' && raw.length >= DIRECT_WRITE_BYTES) {
+        // Large pieces go straight out, hashed once above (stored bytes = content): no copy.
+        await this.flushChunk();
+        await this.out.write(raw);
+        return;
+      }
       let off = 0;
       while (off < raw.length) {
+        const chunk = (this.chunk ??= takeChunk());
         const n = Math.min(STORED_CHUNK_SIZE - this.fill, raw.length - off);
-        this.chunk.set(raw.subarray(off, off + n), this.fill);
+        chunk.set(raw.subarray(off, off + n), this.fill);
         this.fill += n;
         off += n;
         if (this.fill === STORED_CHUNK_SIZE) await this.flushChunk();
@@ -94,11 +122,12 @@ export class StoredFileWriter {
   async finish(): Promise<StoredFileResult> {
     this.assertOpen('finish');
     try {
-      if (this.fill > 0) await this.flushChunk();
+      await this.flushChunk();
       while (this.pending.length > 0) await this.drainOne();
       if (this.alg !== 'none') await this.writeStored(END_MARKER);
       await this.out.commit();
       this.state = 'finished';
+      this.releaseChunk();
     } catch (e) {
       this.state = 'failed';
       await this.abort();
@@ -118,21 +147,31 @@ export class StoredFileWriter {
     this.state = 'aborted';
     // Let running compressions settle so that nothing touches the buffers afterwards.
     await Promise.allSettled(this.pending.splice(0));
+    this.releaseChunk();
     await this.out.abort();
   }
 
+  private releaseChunk(): void {
+    if (this.chunk) giveChunk(this.chunk);
+    this.chunk = undefined;
+  }
+
+  /**
+   * 'none': writes out the small pieces gathered in the chunk, which is kept. Compressed: hands
+   * the chunk to compression (at most MAX_IN_FLIGHT at once); the next write takes a new one.
+   */
   private async flushChunk(): Promise<void> {
     const len = this.fill;
+    const buf = this.chunk;
+    if (!buf || len === 0) return;
     this.fill = 0;
     if (this.alg === 'none') {
-      // Written before the buffer is refilled, so no copy is needed.
-      await this.writeStored(this.chunk.subarray(0, len));
+      await this.out.write(buf.subarray(0, len));
       return;
     }
+    this.chunk = undefined;
     while (this.pending.length >= MAX_IN_FLIGHT) await this.drainOne();
-    const buf = this.chunk;
-    this.chunk = this.spare.pop() ?? Buffer.allocUnsafe(STORED_CHUNK_SIZE);
-    const job = this.encodeFrame(buf.subarray(0, len)).finally(() => this.spare.push(buf));
+    const job = this.encodeFrame(buf.subarray(0, len)).finally(() => giveChunk(buf));
     // Marked handled now; the error surfaces when drainOne awaits it, in file order.
     job.catch(() => undefined);
     this.pending.push(job);

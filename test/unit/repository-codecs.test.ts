@@ -41,3 +41,14 @@ describe('hash', () => {
     expect(hashHex(Buffer.from('a'))).not.toBe(hashHex(Buffer.from('b')));
   });
 });
+
+describe('zstd levels', () => {
+  it('compresses at the level asked for (the package wrapper used to drop it)', async () => {
+    const raw = Buffer.from(Array.from({ length: 20000 }, (_, i) => `row ${i} value ${(i * 7919) % 1000} name${i % 97};`).join('\n'));
+    const fast = await compressChunk('zstd', 1, raw);
+    const small = await compressChunk('zstd', 9, raw);
+    expect(small.length).toBeLessThan(fast.length);
+    expect(await decompressChunk('zstd', fast, raw.length)).toEqual(raw);
+    expect(await decompressChunk('zstd', small, raw.length)).toEqual(raw);
+  });
+});

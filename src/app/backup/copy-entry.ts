@@ -12,7 +12,6 @@
 import { open, stat } from 'node:fs/promises';
 import type { CompressAlg, FileEntry } from '../../core/backup-types.js';
 import { errnoCode, fromIoError } from '../../errors.js';
-import { readPageLsn } from '../../postgres/page.js';
 import type { SourceEntry } from '../../postgres/pgdata-walker.js';
 import { RELSEG_BLOCKS, parseRelationPath } from '../../postgres/relation-file.js';
 import { createHasher } from '../../repository/hash.js';
@@ -34,6 +33,45 @@ export interface CopyTarget {
   verifyPages: boolean;
   uid: number;
   gid: number;
+}
+
+/** A CopyTarget without its store: what a worker thread is given (it opens its own store). */
+export type CopySettings = Omit<CopyTarget, 'store'>;
+
+/**
+ * One file's copy as plain data, so that it can be sent to a worker thread: the source entry,
+ * how to copy it (copy-sources.ts decides), and what that way needs of the parent.
+ */
+export type CopyJob =
+  | { how: 'full'; src: SourceEntry }
+  | { how: 'delta'; src: SourceEntry; parent: FileEntry; sinceLsn: bigint }
+  | { how: 'mapped-delta'; src: SourceEntry; parent: FileEntry; sinceLsn: bigint; blocks: readonly number[] }
+  | { how: 'if-changed'; src: SourceEntry; parent: FileEntry };
+
+/** What a worker thread (copy-worker.ts) is started with: it opens its own store over `root`. */
+export interface CopyWorkerData {
+  root: string;
+  settings: CopySettings;
+}
+
+/** What a worker sends back for one job. */
+export interface CopyJobResult {
+  entry: FileEntry | null;
+  counters: PageCheckCounters;
+}
+
+/** Runs one job: the manifest entry, or null when the file vanished. */
+export function runCopyJob(job: CopyJob, t: CopyTarget, buffer: Buffer, counters: PageCheckCounters): Promise<FileEntry | null> {
+  switch (job.how) {
+    case 'full':
+      return copyFull(job.src, t, buffer, counters);
+    case 'delta':
+      return copyDelta(job.src, t, job.parent, job.sinceLsn, buffer, counters);
+    case 'mapped-delta':
+      return copyMappedDelta(job.src, t, job.parent, job.sinceLsn, job.blocks, buffer, counters);
+    case 'if-changed':
+      return copyIfChanged(job.src, t, job.parent, buffer, counters);
+  }
 }
 
 /** Describes entries that hold no bytes (directories, links). */
@@ -100,6 +138,7 @@ export async function copyFull(src: SourceEntry, t: CopyTarget, buffer: Buffer, 
 /** Changed pages of a relation file since `sinceLsn` (the parent's start LSN). */
 export async function copyDelta(src: SourceEntry, t: CopyTarget, parent: FileEntry, sinceLsn: bigint, buffer: Buffer, counters: PageCheckCounters): Promise<FileEntry | null> {
   const bs = t.blockSize;
+  const since = lsnHalves(sinceLsn);
   const writer = await PageDeltaWriter.open(t.store, backupDataKey(t.instance, t.backupId, src.path), t.compressAlg, t.compressLevel, bs);
   const content = createHasher();
   let blocks = 0;
@@ -112,7 +151,7 @@ export async function copyDelta(src: SourceEntry, t: CopyTarget, parent: FileEnt
       // Collect runs of consecutive changed pages and hand each run over at once.
       let runStart = -1;
       for (let i = 0; i <= n; i++) {
-        const changed = i < n && isChanged(pages, i * bs, sinceLsn);
+        const changed = i < n && isChanged(pages, i * bs, since);
         if (changed && runStart < 0) runStart = i;
         if (!changed && runStart >= 0) {
           await writer.addPages(blocks + runStart, pages.subarray(runStart * bs, i * bs));
@@ -147,6 +186,7 @@ export async function copyDelta(src: SourceEntry, t: CopyTarget, parent: FileEnt
  */
 export async function copyMappedDelta(src: SourceEntry, t: CopyTarget, parent: FileEntry, sinceLsn: bigint, listed: readonly number[], buffer: Buffer, counters: PageCheckCounters): Promise<FileEntry | null> {
   const bs = t.blockSize;
+  const since = lsnHalves(sinceLsn);
   const size = await currentSize(src.absPath);
   if (size === undefined) return null;
   const blocks = Math.floor(size / bs);
@@ -159,7 +199,7 @@ export async function copyMappedDelta(src: SourceEntry, t: CopyTarget, parent: F
       const n = run.pages.length / bs;
       let runStart = -1;
       for (let i = 0; i <= n; i++) {
-        const changed = i < n && isChanged(run.pages, i * bs, sinceLsn);
+        const changed = i < n && isChanged(run.pages, i * bs, since);
         if (changed && runStart < 0) runStart = i;
         if (!changed && runStart >= 0) {
           await writer.addPages(run.start + runStart, run.pages.subarray(runStart * bs, i * bs));
@@ -205,10 +245,22 @@ function mergeAscending(a: readonly number[], b: readonly number[]): number[] {
   return out;
 }
 
+/** An LSN as its two 32-bit halves, as pd_lsn stores it: compared per page without a bigint. */
+interface LsnHalves {
+  hi: number;
+  lo: number;
+}
+
+function lsnHalves(lsn: bigint): LsnHalves {
+  return { hi: Number(lsn >> 32n), lo: Number(lsn & 0xffff_ffffn) };
+}
+
 /** A page belongs in the delta when it changed since the parent began, or carries no LSN (new or zero pages). */
-function isChanged(pages: Buffer, offset: number, sinceLsn: bigint): boolean {
-  const lsn = readPageLsn(pages, offset);
-  return lsn >= sinceLsn || lsn === 0n;
+function isChanged(pages: Buffer, offset: number, since: LsnHalves): boolean {
+  const hi = pages.readUInt32LE(offset);
+  const lo = pages.readUInt32LE(offset + 4);
+  if (hi === 0 && lo === 0) return true;
+  return hi > since.hi || (hi === since.hi && lo >= since.lo);
 }
 
 /** A non-relation file known to the parent: stored again only when its content changed. */

@@ -12,6 +12,9 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { errnoCode, fromIoError, PgkeepError } from '../../errors.js';
 import { readPageLsn, verifyPage } from '../../postgres/page.js';
 
+/** Bytes per sequential read of a data file: 128 pages of 8 KiB, one buffer per worker. */
+export const READ_BUFFER_BYTES = 1024 * 1024;
+
 export interface PageCheckOptions {
   blockSize: number;
   checksumsEnabled: boolean;

@@ -12,8 +12,10 @@
  *   7. seal      write the manifest durably, then mark the backup DONE
  *   8. validate  re-read what was stored; OK (unless --no-validate)
  *
- * A failure anywhere marks the backup ERROR, removes its data, and rethrows: the repository
- * never holds a DONE backup whose bytes are not all durable.
+ * A failure anywhere marks the backup ERROR and rethrows: the repository never holds a DONE
+ * backup whose bytes are not all durable. While copying, each stored file is journalled
+ * (resume.jsonl); a failed backup keeps the files its journal names, so that the next backup of
+ * the same kind can resume it (resume-plan.ts, docs/resume.md), and removes the rest.
  */
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -25,16 +27,19 @@ import { BackupSession, timelineFromLabel } from '../../postgres/backup-session.
 import type { ConnectionSettings } from '../../postgres/connection.js';
 import { readControlSystemIdentifier } from './read-control.js';
 import { assertDataDirectory, readPgdataOwner, walkPgdata, type SourceEntry } from '../../postgres/pgdata-walker.js';
-import { acquireInstanceLock } from '../../repository/instance-lock.js';
-import { backupDataKey, backupKey } from '../../repository/layout.js';
+import { backupDataKey, backupJournalKey, backupKey } from '../../repository/layout.js';
+import { BackupJournalWriter } from '../../repository/backup-journal.js';
+import { describeReuse } from '../../core/resume-rules.js';
+import { chooseResume, describeResumeStart, FileReuse, finishResume, keepJournalledFiles } from './resume-plan.js';
 import { writeManifest } from '../../repository/manifest.js';
 import { StoredFileWriter } from '../../repository/stored-file.js';
+import { lockInstance } from '../instance-locking.js';
 import { saveBackup, type RepoContext } from '../repo-context.js';
 import { PROGRAM_VERSION } from '../program-version.js';
 import { readManifest } from '../../repository/manifest.js';
 import { toFileMap } from '../../core/file-plan.js';
 import { assertParentFits, chooseParent } from './choose-parent.js';
-import { copySources, type IncrementalBase } from './copy-sources.js';
+import { copySources, type CopyHooks, type IncrementalBase } from './copy-sources.js';
 import { awaitArchivedSegments } from './await-archived-segments.js';
 import { recordRecoveryPoint } from './recovery-point.js';
 import { walChangeMap } from './change-maps/wal-change-map.js';
@@ -43,6 +48,7 @@ import { instanceConnection, instanceCompression } from '../instance-settings.js
 import { validateBackup } from '../validate/validate-backup.js';
 import { type CopyTarget } from './copy-entry.js';
 import type { PageCheckCounters } from './read-data-file.js';
+import { figuresToMetrics, Meter, type OperationProgress } from '../progress.js';
 
 export interface BackupRequest {
   instance: string;
@@ -58,7 +64,13 @@ export interface BackupRequest {
   validate: boolean;
   /** Without --stream: how long to wait for the backup's WAL to reach the archive. */
   archiveTimeoutSeconds?: number | undefined;
+  /** --wait: seconds to wait for the instance's lock (Infinity: no limit); undefined fails at once. */
+  waitSeconds?: number | undefined;
+  /** --resume (true), --no-resume (false), or undefined: resume a fitting interrupted backup if there is one. */
+  resume?: boolean | undefined;
   connection: ConnectionSettings;
+  /** Told each file as it is copied (and the validation's), for --progress. */
+  progress?: OperationProgress | undefined;
 }
 
 export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<BackupRecord> {
@@ -69,6 +81,7 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
   const session = await BackupSession.open(instanceConnection(instance, req.connection));
   let lock: { release(): Promise<void> } | undefined;
   let record: BackupRecord | undefined;
+  let journal: BackupJournalWriter | undefined;
   try {
     const id = session.identity;
     if (id.systemIdentifier !== instance.systemIdentifier) {
@@ -95,9 +108,18 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
     }
 
     // 2. begin
-    lock = await acquireInstanceLock(ctx.root, instance.name, 'backup', (o) => ctx.reporter.warn(`breaking the lock of instance ${instance.name} left by pid ${o.pid} (${o.command}), which is gone`));
+    lock = await lockInstance(ctx, instance.name, 'backup', req.waitSeconds);
+    // While it waited for the lock, a merge or delete may have changed or removed the parent chosen above.
+    if (parent && ctx.catalog.getBackup(parent.instance, parent.id)?.generation !== parent.generation) {
+      throw new PgkeepError('PARENT_INVALID', `parent backup ${parent.id} was merged or deleted while this backup waited for the lock`, 'run the backup again');
+    }
+    const resume = await chooseResume(ctx, instance.name, req.resume, {
+      mode: req.mode, parentId: parent?.id ?? null, timeline: id.timeline, systemIdentifier: id.systemIdentifier,
+      compressAlg: compression.alg, compressLevel: compression.level, blockSize: id.blockSize,
+    });
     const taken = new Set(ctx.catalog.listBackups(instance.name).map((b) => b.id));
     const startTime = new Date();
+    const meter = new Meter(req.progress);
     record = {
       id: newBackupId(startTime, taken),
       instance: instance.name,
@@ -140,6 +162,10 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
     // Recorded RUNNING before anything that takes a while or may fail (reading a change map,
     // copying): a failure then leaves the backup ERROR, which needs its record to exist.
     await saveBackup(ctx, record);
+    journal = await BackupJournalWriter.create(ctx.root, {
+      backupId: record.id, instance: instance.name, mode: req.mode, parentId: record.parentId, startLsn: record.startLsn, timeline: record.timeline,
+      systemIdentifier: id.systemIdentifier, compressAlg: compression.alg, compressLevel: compression.level, blockSize: id.blockSize, resumedFrom: resume?.backup.id ?? null,
+    });
     if (base && parent) {
       // Which pages changed since the parent: DELTA finds out by reading everything, PAGE and
       // PTRACK ask the archived WAL or the server, now that the new start LSN is known.
@@ -156,6 +182,10 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
       await saveBackup(ctx, record);
     }
     ctx.reporter.info(`backup ${record.id} started at LSN ${formatLsn(record.startLsn)}`);
+    if (resume) {
+      ctx.reporter.info(describeResumeStart(resume));
+      await ctx.store.cleanupTemporaries(`${backupKey(instance.name, resume.backup.id)}/data`);
+    }
 
     // 4. copy
     const target: CopyTarget = {
@@ -172,8 +202,14 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
       gid: owner.gid,
     };
     const counters: PageCheckCounters = { pagesRead: 0, pagesReread: 0, pagesTornAccepted: 0 };
+    const reuse = resume ? new FileReuse(resume, target) : undefined;
+    const out = journal;
+    const resuming: CopyHooks = { stored: (e) => out.add(e), ...(reuse ? { reuse: (src, c) => reuse.reuse(src, c) } : {}) };
     const sources = await walkPgdata(instance.pgdata);
-    const entries = await copySources(sources, target, req.threads, base, counters);
+    const copied = sources.filter((s) => s.kind === 'data' || s.kind === 'file');
+    meter.start(copied.length, copied.reduce((n, s) => n + s.size, 0));
+    const entries = await copySources(sources, target, req.threads, base, counters, { progress: meter, ...resuming });
+    meter.finish();
 
     // 5. stop
     const stop = await session.stopBackup();
@@ -186,7 +222,9 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
     if (req.stream) {
       const names = walFileNamesBetween(record.timeline, record.startLsn, stop.stopLsn - 1n, id.walSegSize);
       const walSources: SourceEntry[] = names.map((n) => ({ path: `pg_wal/${n}`, absPath: join(instance.pgdata, 'pg_wal', n), kind: 'file', size: id.walSegSize, mode: 0o600, mtimeMs: Date.now() }));
-      const walEntries = await copySources(walSources, target, req.threads, undefined, counters);
+      meter.start(walSources.length, walSources.length * id.walSegSize, 'wal');
+      const walEntries = await copySources(walSources, target, req.threads, undefined, counters, { progress: meter });
+      meter.finish();
       if (walEntries.length !== names.length) {
         throw new PgkeepError('IO_ERROR', `WAL needed by the backup vanished from ${instance.pgdata}/pg_wal before it could be copied`, 'check that nothing removes WAL files by hand; take the backup again');
       }
@@ -211,6 +249,11 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
     entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     const endTime = new Date();
     const sum = (pred: (e: FileEntry) => boolean, f: (e: FileEntry) => number) => entries.filter(pred).reduce((n, e) => n + f(e), 0);
+    // Read: every page of a relation file read (counted as read), plus every other file read
+    // whole (stored, or hashed against the parent's). Written and stored: the stored bytes.
+    const storedBytes = sum(() => true, (e) => e.storedSize);
+    meter.count({ read: counters.pagesRead * id.blockSize + sum((e) => e.kind !== 'data' && (e.storage === 'full' || e.storage === 'parent'), (e) => e.size), written: storedBytes - (reuse?.storedBytesReused ?? 0), stored: storedBytes });
+    const figures = meter.figures();
     Object.assign(record, {
       status: 'DONE',
       endTime,
@@ -225,26 +268,46 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
         pagesRead: counters.pagesRead,
         pagesReread: counters.pagesReread,
         pagesTornAccepted: counters.pagesTornAccepted,
-        peakRssBytes: process.resourceUsage().maxRSS * 1024,
+        peakRssBytes: figures.peakRssBytes,
+        ...figuresToMetrics(figures),
+        ...(reuse ? { filesReused: reuse.filesReused, bytesReused: reuse.bytesReused } : {}),
       },
     } satisfies Partial<BackupRecord>);
     await writeManifest(ctx.store, record, entries);
     await saveBackup(ctx, record);
     ctx.reporter.info(`backup ${record.id} completed: ${entries.length} files, stop LSN ${formatLsn(stop.stopLsn)}`);
+    // DONE: the manifest says which files are complete; the journal and the resumed backup have
+    // served. Failing to remove them leaves clutter, not a failed backup.
+    await journal.close().catch(() => undefined);
+    const doneId = record.id;
+    await ctx.store.remove(backupJournalKey(instance.name, doneId)).catch((e: unknown) => ctx.reporter.warn(`could not remove the journal of backup ${doneId}: ${errorText(e)}`));
+    if (resume && reuse) {
+      ctx.reporter.info(describeReuse(reuse.filesReused, reuse.bytesReused, resume.backup.id, resume.journal.attempt.startLsn));
+      try {
+        const removed = await finishResume(ctx, resume);
+        if (removed.length > 0) ctx.reporter.info(`removed interrupted backup ${removed.join(', ')}, resumed by backup ${doneId}`);
+      } catch (e) {
+        ctx.reporter.warn(`could not remove interrupted backup ${resume.backup.id}: ${errorText(e)}; pgkeep delete --instance ${instance.name} -i ${resume.backup.id} removes it`);
+      }
+    }
 
     // 8. validate
     if (req.validate) {
-      await validateBackup(ctx, record, req.threads);
+      await validateBackup(ctx, record, req.threads, req.progress);
       record = ctx.catalog.requireBackup(instance.name, record.id);
     }
     return record;
   } catch (e) {
     await session.close();
-    if (record && record.status === 'RUNNING') await abandon(ctx, record, e);
+    if (record && record.status === 'RUNNING') await abandon(ctx, record, e, journal);
     throw e;
   } finally {
     await lock?.release();
   }
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
 }
 
 async function storeBytes(t: CopyTarget, relPath: string, bytes: Buffer, mode: number): Promise<FileEntry> {
@@ -257,12 +320,26 @@ async function storeBytes(t: CopyTarget, relPath: string, bytes: Buffer, mode: n
   };
 }
 
-async function abandon(ctx: RepoContext, record: BackupRecord, cause: unknown): Promise<void> {
+/**
+ * Marks a failed backup ERROR. What its journal names (stored files known complete) is kept for
+ * a resume, everything else of its data removed; without a journal entry, all of its data.
+ */
+async function abandon(ctx: RepoContext, record: BackupRecord, cause: unknown, journal: BackupJournalWriter | undefined): Promise<void> {
   const message = isPgkeepError(cause) ? cause.message : cause instanceof Error ? cause.message : String(cause);
   try {
+    // Lines queued for files already committed reach the disk (a full disk may refuse: then
+    // what is there counts).
+    await journal?.close().catch(() => undefined);
     // ERROR first: if removing the data is interrupted, the backup is still known as failed.
     await saveBackup(ctx, { ...record, status: 'ERROR', error: message, ownerPid: null, endTime: new Date() });
-    await ctx.store.removeTree(`${backupKey(record.instance, record.id)}/data`);
+    if (!journal) {
+      await ctx.store.removeTree(`${backupKey(record.instance, record.id)}/data`);
+      return;
+    }
+    const kept = await keepJournalledFiles(ctx, record);
+    if (kept > 0) {
+      ctx.reporter.warn(`backup ${record.id} failed; the ${kept} files it stored are kept: the next ${record.mode} backup resumes it (or run backup --resume), or free the space with pgkeep delete --instance ${record.instance} -i ${record.id}`);
+    }
   } catch (e) {
     ctx.reporter.warn(`could not mark backup ${record.id} ERROR: ${e instanceof Error ? e.message : String(e)}`);
   }

@@ -26,6 +26,8 @@ import { majorOf } from '../../postgres/server-versions.js';
 import { assertSafeRelativePath } from '../../repository/layout.js';
 import { fileContent } from '../chain/file-content.js';
 import { loadChain } from '../chain/load-chain.js';
+import { withInstanceLock } from '../instance-locking.js';
+import { silentProgress, type OperationProgress } from '../progress.js';
 import type { RepoContext } from '../repo-context.js';
 
 /** What pack.entry() takes: a name, and whatever else is known. */
@@ -34,6 +36,8 @@ export type Headers = Partial<Header> & Pick<Header, 'name'>;
 export interface ExportRequest {
   instance: string;
   backupId: string;
+  /** --wait: seconds to wait for the instance's shared lock (Infinity: no limit); undefined fails at once. */
+  waitSeconds?: number | undefined;
 }
 
 /** What `planExport` resolved: everything `writeExport` needs, read before any output exists. */
@@ -63,6 +67,8 @@ export interface ExportResult {
   bytes: number;
   /** Bytes of the archive itself, headers and padding included. */
   archiveBytes: number;
+  /** Stored bytes read from the repository (every source of every file). */
+  bytesRead: number;
 }
 
 /**
@@ -77,6 +83,15 @@ const AUTO_CONF = 'postgresql.auto.conf';
 
 /** Bytes of one file's content read ahead of the tar writer (per file in flight). */
 const READ_AHEAD_BYTES = 2 * 1024 * 1024;
+
+/**
+ * Plans the export and hands the plan to `write` (which calls writeExport), all under the
+ * instance's shared lock: no merge or delete can change the chain between plan and last byte.
+ */
+export async function exportBackup<T>(ctx: RepoContext, req: ExportRequest, write: (plan: ExportPlan) => Promise<T>): Promise<T> {
+  ctx.catalog.requireInstance(req.instance);
+  return withInstanceLock(ctx, req.instance, 'export', req.waitSeconds, async () => write(await planExport(ctx, req)));
+}
 
 export async function planExport(ctx: RepoContext, req: ExportRequest): Promise<ExportPlan> {
   ctx.catalog.requireInstance(req.instance);
@@ -144,7 +159,7 @@ export async function planExport(ctx: RepoContext, req: ExportRequest): Promise<
  * written is cut before its last chunk and no end-of-archive marker follows, so `tar -x` reports
  * an unexpected end rather than unpacking a wrong file.
  */
-export async function writeExport(ctx: RepoContext, plan: ExportPlan, sink: Writable, threads: number): Promise<ExportResult> {
+export async function writeExport(ctx: RepoContext, plan: ExportPlan, sink: Writable, threads: number, progress: OperationProgress = silentProgress): Promise<ExportResult> {
   const { backup } = plan;
   const pack = tarPack();
   // Whichever side fails first stops the other: a sink error (EPIPE, ENOSPC) destroys the pack,
@@ -175,7 +190,10 @@ export async function writeExport(ctx: RepoContext, plan: ExportPlan, sink: Writ
     }
   };
 
-  const result: ExportResult = { backup, chain: plan.chain, directories: 0, symlinks: 0, files: 0, bytes: 0, archiveBytes: 0 };
+  const bytesRead = files.reduce((n, e) => n + e.plan!.sources.reduce((m, src) => m + src.entry.storedSize, 0), 0);
+  const result: ExportResult = { backup, chain: plan.chain, directories: 0, symlinks: 0, files: 0, bytes: 0, archiveBytes: 0, bytesRead };
+  const fileEntries = plan.entries.filter(isFile);
+  progress.start(fileEntries.length, fileEntries.reduce((n, e) => n + (e.header.size ?? 0), 0));
   try {
     for (const entry of plan.entries) {
       if (!isFile(entry)) {
@@ -193,9 +211,11 @@ export async function writeExport(ctx: RepoContext, plan: ExportPlan, sink: Writ
       }
       result.files++;
       result.bytes += entry.header.size ?? 0;
+      progress.advance(1, entry.header.size ?? 0);
     }
     pack.finalize();
     await pump;
+    progress.finish();
   } catch (e) {
     pack.destroy(e as Error);
     await pump.catch(() => undefined);

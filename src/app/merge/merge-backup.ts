@@ -17,14 +17,15 @@ import type { BackupRecord, FileEntry } from '../../core/backup-types.js';
 import { planFile, needsReconstruction } from '../../core/file-plan.js';
 import { PgkeepError } from '../../errors.js';
 import { readBackupControl, writeBackupControl } from '../../repository/backup-control.js';
-import { acquireInstanceLock } from '../../repository/instance-lock.js';
 import { backupDataKey, backupDataPrefix, backupKey, generationKey, manifestKey } from '../../repository/layout.js';
 import { writeManifest } from '../../repository/manifest.js';
 import { StoredFileWriter } from '../../repository/stored-file.js';
 import { fileContent, sourceKey } from '../chain/file-content.js';
 import { loadChain } from '../chain/load-chain.js';
 import { removeBackup } from '../delete-backup.js';
+import { lockInstance } from '../instance-locking.js';
 import { forEachParallel } from '../parallel.js';
+import { silentProgress, type OperationProgress } from '../progress.js';
 import { saveBackup, type RepoContext } from '../repo-context.js';
 import { readMergeJournal, removeMergeJournal, writeMergeJournal, type MergeJournal } from './merge-journal.js';
 
@@ -38,25 +39,29 @@ export interface MergeResult {
   filesLinked: number;
   filesRebuilt: number;
   resumed: boolean;
+  /** Stored bytes read to rebuild files, and stored bytes written for them (linked files: neither). */
+  bytesRead: number;
+  bytesWritten: number;
 }
 
-export async function mergeBackup(ctx: RepoContext, instance: string, id: string, threads: number): Promise<MergeResult> {
+/** `waitSeconds`: --wait, how long to wait for the instance's lock (undefined: fail at once). */
+export async function mergeBackup(ctx: RepoContext, instance: string, id: string, threads: number, waitSeconds?: number, progress: OperationProgress = silentProgress): Promise<MergeResult> {
   ctx.catalog.requireInstance(instance);
-  const lock = await acquireInstanceLock(ctx.root, instance, 'merge', (o) => ctx.reporter.warn(`breaking the lock left by pid ${o.pid} (${o.command}), which is gone`));
+  const lock = await lockInstance(ctx, instance, 'merge', waitSeconds);
   try {
     let journal = await readMergeJournal(ctx.store, instance, id);
     const resumed = journal !== undefined;
     // The repository is the truth: after a crash the catalog may lag behind backup.json.
     let target = await readBackupControl(ctx.store, instance, id);
     ctx.catalog.upsertBackup(target);
-    let counts = { linked: 0, rebuilt: 0 };
+    let counts = { linked: 0, rebuilt: 0, read: 0, written: 0 };
 
     // A writer killed mid-rename leaves its temporary (merge.json.tmp.*, backup.json.tmp.*).
     await ctx.store.cleanupTemporaries(backupKey(instance, id));
     if (!journal) {
       if (target.mode === 'FULL' && target.metrics?.mergedBackups !== undefined) {
         // An earlier run finished just before it was interrupted: running it again is a success.
-        return { backup: target, alreadyMerged: true, merged: [], deleted: [], kept: [], filesLinked: 0, filesRebuilt: 0, resumed: false };
+        return { backup: target, alreadyMerged: true, merged: [], deleted: [], kept: [], filesLinked: 0, filesRebuilt: 0, resumed: false, bytesRead: 0, bytesWritten: 0 };
       }
       if (target.mode === 'FULL') throw new PgkeepError('INVALID_ARGUMENT', `backup ${id} is a FULL backup: there is nothing to merge`, 'name an incremental backup');
       if (target.status !== 'OK' && target.status !== 'DONE') {
@@ -75,7 +80,7 @@ export async function mergeBackup(ctx: RepoContext, instance: string, id: string
     if (target.generation !== journal.newGeneration) {
       // 2. build (from scratch: a half-built generation from an earlier attempt is discarded),
       // 3. commit (buildGeneration ends by rewriting backup.json with the new generation)
-      counts = await buildGeneration(ctx, target, journal, threads);
+      counts = await buildGeneration(ctx, target, journal, threads, progress);
       target = await readBackupControl(ctx.store, instance, id);
     }
     if (target.status === 'MERGING') {
@@ -87,13 +92,13 @@ export async function mergeBackup(ctx: RepoContext, instance: string, id: string
     const { deleted, kept } = await cleanUp(ctx, target, journal);
     // 5. done
     await removeMergeJournal(ctx.store, instance, id);
-    return { backup: target, alreadyMerged: false, merged: journal.ancestors, deleted, kept, filesLinked: counts.linked, filesRebuilt: counts.rebuilt, resumed };
+    return { backup: target, alreadyMerged: false, merged: journal.ancestors, deleted, kept, filesLinked: counts.linked, filesRebuilt: counts.rebuilt, resumed, bytesRead: counts.read, bytesWritten: counts.written };
   } finally {
     await lock.release();
   }
 }
 
-async function buildGeneration(ctx: RepoContext, target: BackupRecord, journal: MergeJournal, threads: number): Promise<{ linked: number; rebuilt: number }> {
+async function buildGeneration(ctx: RepoContext, target: BackupRecord, journal: MergeJournal, threads: number, progress: OperationProgress): Promise<{ linked: number; rebuilt: number; read: number; written: number }> {
   const g = journal.newGeneration;
   await ctx.store.removeTree(generationKey(target.instance, target.id, g));
   const chain = await loadChain(ctx, target);
@@ -103,6 +108,10 @@ async function buildGeneration(ctx: RepoContext, target: BackupRecord, journal: 
   const entries: FileEntry[] = [];
   let linked = 0;
   let rebuilt = 0;
+  let read = 0;
+  let written = 0;
+  const withData = chain.targetFiles.filter((e) => e.storage !== 'none');
+  progress.start(withData.length, withData.reduce((n, e) => n + e.size, 0), 'merge');
   await forEachParallel(chain.targetFiles, threads, async (entry) => {
     if (entry.storage === 'none') {
       entries.push(entry);
@@ -115,6 +124,7 @@ async function buildGeneration(ctx: RepoContext, target: BackupRecord, journal: 
       await ctx.store.link(sourceKey(target.instance, src), dest);
       entries.push({ ...entry, storage: 'full', storedSize: src.entry.storedSize, storedChecksum: src.entry.storedChecksum, compressAlg: src.entry.compressAlg, checksum: entry.checksum ?? src.entry.checksum });
       linked++;
+      progress.advance(1, entry.size);
       return;
     }
     const writer = await StoredFileWriter.open(ctx.store, dest, target.compressAlg, target.compressLevel);
@@ -124,6 +134,9 @@ async function buildGeneration(ctx: RepoContext, target: BackupRecord, journal: 
       const { deltaBlocks: _dropped, ...rest } = entry;
       entries.push({ ...rest, storage: 'full', size: r.size, storedSize: r.storedSize, storedChecksum: r.storedChecksum, checksum: r.checksum, compressAlg: target.compressAlg });
       rebuilt++;
+      read += plan.sources.reduce((n, src) => n + src.entry.storedSize, 0);
+      written += r.storedSize;
+      progress.advance(1, r.size);
     } catch (e) {
       await writer.abort().catch(() => undefined);
       throw e;
@@ -135,12 +148,13 @@ async function buildGeneration(ctx: RepoContext, target: BackupRecord, journal: 
     parentId: null,
     generation: g,
     storedBytes: entries.reduce((n, e) => n + e.storedSize, 0),
-    metrics: { ...(target.metrics ?? {}), mergedBackups: journal.ancestors.length, filesLinked: linked, filesRebuilt: rebuilt },
+    metrics: { ...(target.metrics ?? {}), mergedBackups: journal.ancestors.length, filesLinked: linked, filesRebuilt: rebuilt, mergeBytesRead: read, mergeBytesWritten: written },
   };
   await writeManifest(ctx.store, merged, entries);
   // backup.json is the commit point; write it here, with the merged record, still MERGING.
   await writeBackupControl(ctx.store, merged);
-  return { linked, rebuilt };
+  progress.finish();
+  return { linked, rebuilt, read, written };
 }
 
 async function cleanUp(ctx: RepoContext, target: BackupRecord, journal: MergeJournal): Promise<{ deleted: string[]; kept: string[] }> {

@@ -14,21 +14,25 @@
  *
  * Run as root, every path is given the owner it had in the source (or --owner).
  */
-import { chmod, lchown, mkdir, open, readdir, symlink, appendFile, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { chmod, lchown, mkdir, open, readdir, symlink, appendFile, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { BackupRecord, FileEntry } from '../../core/backup-types.js';
 import { recoveryConfigLines, type RecoveryRequest } from '../../core/recovery-settings.js';
 import { assertMappingsUsed, mapLocation, remapTablespaceMap, type TablespaceMapping } from '../../core/tablespace-mapping.js';
-import { errnoCode, fromIoError, PgkeepError } from '../../errors.js';
+import { errnoCode, fromIoError, isPgkeepError, PgkeepError } from '../../errors.js';
 import { walDirectoriesToCreate } from '../../postgres/pgdata-rules.js';
 import { majorOf } from '../../postgres/server-versions.js';
 import { assertSafeRelativePath } from '../../repository/layout.js';
-import { planFile, type FilePlan } from '../../core/file-plan.js';
-import { fileContent } from '../chain/file-content.js';
-import { loadChain } from '../chain/load-chain.js';
+import { planFile, toFileMap, type ChainMember, type FilePlan } from '../../core/file-plan.js';
+import { readManifest } from '../../repository/manifest.js';
+import { loadChain, type LoadedChain } from '../chain/load-chain.js';
 import { forEachParallel } from '../parallel.js';
+import { silentProgress, type OperationProgress } from '../progress.js';
 import { checkArchiveForTarget } from './check-archive-for-target.js';
 import { selectBackupForTarget } from './select-backup-for-target.js';
+import { checkArchivedWal } from '../validate/validate-backup.js';
+import { openRestoreWriter, writeRestoredFile } from './write-restored-file.js';
+import { withInstanceLock } from '../instance-locking.js';
 import type { RepoContext } from '../repo-context.js';
 
 export interface RestoreRequest {
@@ -44,6 +48,22 @@ export interface RestoreRequest {
    * not push its own timeline into the original's archive. 'preserve' keeps the source's setting.
    */
   archiveMode?: 'off' | 'preserve' | undefined;
+  /** Told each file as it is written (--progress). */
+  progress?: OperationProgress | undefined;
+  /** --wait: seconds to wait for the instance's shared lock (Infinity: no limit); undefined fails at once. */
+  waitSeconds?: number | undefined;
+  /**
+   * --force: salvage. A CORRUPT or ORPHAN backup may be named with -i, a broken chain or archive
+   * does not stop the restore, and a file that cannot be rebuilt to its checksum is left out
+   * (never written wrong) and listed in `missing`.
+   */
+  force?: boolean | undefined;
+}
+
+/** What a --force restore left out, and why. */
+export interface MissingFile {
+  path: string;
+  problem: string;
 }
 
 export interface RestoreResult {
@@ -52,19 +72,55 @@ export interface RestoreResult {
   chain: string[];
   filesWritten: number;
   bytesWritten: number;
+  /** Stored bytes read from the repository (every source of every file written). */
+  bytesRead: number;
+  /** --force only: what could not be restored; empty means the restore is complete. */
+  missing: MissingFile[];
 }
 
 
+/** Under the instance's shared lock, taken before the backup is chosen: no merge or delete can change the chain while it is read. */
 export async function restoreBackup(ctx: RepoContext, req: RestoreRequest): Promise<RestoreResult> {
-  // 1. select
   ctx.catalog.requireInstance(req.instance);
-  const backup = await selectBackupForTarget(ctx, req.instance, req.backupId, req.recovery);
+  return withInstanceLock(ctx, req.instance, 'restore', req.waitSeconds, () => restoreLocked(ctx, req));
+}
+
+async function restoreLocked(ctx: RepoContext, req: RestoreRequest): Promise<RestoreResult> {
+  // 1. select
+  const missing: MissingFile[] = [];
+  const backup = req.force && req.backupId ? salvageTarget(ctx, req.instance, req.backupId) : await selectBackupForTarget(ctx, req.instance, req.backupId, req.recovery);
   // Before anything is written: the archive must hold the WAL from the backup to the target.
-  await checkArchiveForTarget(ctx, backup, req.recovery);
-  const chain = await loadChain(ctx, backup);
+  await checkArchiveForTarget(ctx, backup, req.recovery).catch((e: unknown) => {
+    if (!req.force) throw e;
+    missing.push({ path: 'WAL archive', problem: messageOf(e) });
+  });
+  // --force: also read back the archived WAL the backup needs to become consistent.
+  if (req.force && !backup.stream) for (const p of await checkArchivedWal(ctx, backup)) missing.push(p);
+  const chain = req.force ? await loadSalvageChain(ctx, backup, missing) : await loadChain(ctx, backup);
   const files = chain.targetFiles;
   for (const f of files) assertSafeRelativePath(f.path);
-  const plans = new Map<string, FilePlan>(files.map((f) => [f.path, planFile(f, chain.members)]));
+  const plans = new Map<string, FilePlan>();
+  for (const f of files) {
+    try {
+      plans.set(f.path, planFile(f, chain.members));
+    } catch (e) {
+      if (!req.force) throw e;
+      missing.push({ path: f.path, problem: messageOf(e) });
+    }
+  }
+  /** --force: a file that cannot be written whole and right is removed and listed instead. */
+  const salvage = async (path: string, write: () => Promise<number>): Promise<number | undefined> => {
+    if (!req.force) return write();
+    try {
+      return await write();
+    } catch (e) {
+      await unlink(join(req.dest, path)).catch(() => undefined);
+      // A full or unwritable target is no loss in the repository: stop, as without --force.
+      if (isPgkeepError(e) && (e.code === 'DISK_FULL' || e.code === 'REPO_NOT_WRITABLE' || e.code === 'INTERRUPTED')) throw e;
+      missing.push({ path, problem: messageOf(e) });
+      return undefined;
+    }
+  };
 
   // 2. check
   const links = files.filter((f) => f.kind === 'symlink' && f.path.startsWith('pg_tblspc/'));
@@ -109,12 +165,21 @@ export async function restoreBackup(ctx: RepoContext, req: RestoreRequest): Prom
   const regular = files.filter((f) => (f.kind === 'data' || f.kind === 'file' || f.kind === 'wal') && f !== control);
   regular.sort((a, b) => b.size - a.size);
   let bytesWritten = 0;
-  await forEachParallel(regular, req.threads, async (e) => {
+  const progress = req.progress ?? silentProgress;
+  progress.start(regular.length + 1, regular.reduce((n, e) => n + e.size, control.size));
+  const writer = openRestoreWriter(ctx.store, backup, req.threads, regular);
+  await forEachParallel(regular, req.threads, async (e, _i, slot) => {
     let transform: ((b: Buffer) => Buffer) | undefined;
     if (e.path === 'tablespace_map' && req.tablespaceMapping.size > 0) transform = (b) => Buffer.from(remapTablespaceMap(b.toString('utf8'), req.tablespaceMapping));
-    bytesWritten += await writeEntry(ctx, backup, plans.get(e.path)!, req.dest, transform);
+    const plan = plans.get(e.path);
+    if (!plan) return; // --force: listed as missing
+    const written = await salvage(e.path, () => writer.write(plan, req.dest, slot, transform));
+    progress.advance(1, written ?? 0);
+    if (written === undefined) return;
+    bytesWritten += written;
     await setOwner(join(req.dest, e.path), e);
   });
+  await writer.close();
 
   // 5. recovery
   const recoveryLines = recoveryConfigLines(req.recovery, !backup.stream);
@@ -131,12 +196,59 @@ export async function restoreBackup(ctx: RepoContext, req: RestoreRequest): Prom
   }
 
   // 6. control
-  bytesWritten += await writeEntry(ctx, backup, plans.get(control.path)!, req.dest);
-  await setOwner(join(req.dest, control.path), control);
+  const controlPlan = plans.get(control.path);
+  const controlBytes = controlPlan ? await salvage(control.path, () => writeRestoredFile(ctx.store, backup.instance, backup.blockSize, controlPlan, req.dest)) : undefined;
+  bytesWritten += controlBytes ?? 0;
+  progress.advance(1, controlBytes ?? 0);
+  progress.finish();
+  if (controlBytes !== undefined) await setOwner(join(req.dest, control.path), control);
 
   // 7. sync
   await syncDirectories(req.dest, files);
-  return { backup, chain: chain.members.map((m) => m.backup.id), filesWritten: regular.length + 1, bytesWritten };
+  const bytesRead = [...regular, control].reduce((n, e) => n + (plans.get(e.path)?.sources ?? []).reduce((m, src) => m + src.entry.storedSize, 0), 0);
+  const left = new Set(missing.map((m) => m.path));
+  const filesWritten = [...regular, control].filter((e) => !left.has(e.path)).length;
+  return { backup, chain: chain.members.map((m) => m.backup.id), filesWritten, bytesWritten, bytesRead, missing };
+}
+
+/** --force -i: any backup whose files were completely written, CORRUPT and ORPHAN included. */
+function salvageTarget(ctx: RepoContext, instance: string, id: string): BackupRecord {
+  const b = ctx.catalog.requireBackup(instance, id);
+  if (!['OK', 'DONE', 'CORRUPT', 'ORPHAN', 'MERGING'].includes(b.status)) {
+    throw new PgkeepError('BACKUP_NOT_RESTORABLE', `backup ${b.id} is ${b.status}: it never completed, even --force has nothing to restore`, 'choose another backup (see `pgkeep show`)');
+  }
+  return b;
+}
+
+/**
+ * --force: the chain as far as it goes, whatever the members' status. A member whose manifest
+ * cannot be read, or a parent that is gone, is listed as missing; the files that needed it are
+ * then listed one by one by planFile. Only the target's own manifest is indispensable.
+ */
+async function loadSalvageChain(ctx: RepoContext, target: BackupRecord, missing: MissingFile[]): Promise<LoadedChain> {
+  const members: ChainMember[] = [];
+  let targetFiles: FileEntry[] = [];
+  for (let b: BackupRecord | undefined = target; b !== undefined; ) {
+    let entries: FileEntry[] = [];
+    try {
+      entries = (await readManifest(ctx.store, b.instance, b.id, b.generation)).files;
+    } catch (e) {
+      if (b === target) throw e;
+      missing.push({ path: `manifest of backup ${b.id}`, problem: messageOf(e) });
+    }
+    if (b === target) targetFiles = entries;
+    members.push({ backup: b, files: toFileMap(entries) });
+    if (b.mode === 'FULL' || b.parentId === null) break;
+    const parentId: string = b.parentId;
+    b = ctx.catalog.getBackup(b.instance, parentId);
+    if (!b) missing.push({ path: `backup ${parentId}`, problem: 'the parent is not in the catalog' });
+    else if (members.some((m) => m.backup.id === parentId)) break;
+  }
+  return { members, targetFiles };
+}
+
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
 }
 
 async function assertEmptyOrMissing(dir: string, what: string): Promise<void> {
@@ -160,42 +272,6 @@ async function ensureWalDirectories(dest: string, backup: BackupRecord, setOwner
     await mkdir(p, { recursive: true, mode: 0o700 });
     await setOwner(p, undefined);
   }
-}
-
-async function writeEntry(ctx: RepoContext, backup: BackupRecord, plan: FilePlan, dest: string, transform?: (b: Buffer) => Buffer): Promise<number> {
-  const e = plan.entry;
-  const path = join(dest, e.path);
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  let fh;
-  try {
-    fh = await open(path, 'wx', e.mode & 0o777);
-  } catch (err) {
-    throw fromIoError(err, 'create', path);
-  }
-  let written = 0;
-  try {
-    const content = fileContent(ctx.store, backup.instance, plan, backup.blockSize);
-    if (transform) {
-      // Only tablespace_map is transformed: a few lines, read whole.
-      const parts: Buffer[] = [];
-      for await (const chunk of content) parts.push(Buffer.from(chunk));
-      const out = transform(Buffer.concat(parts));
-      await fh.write(out);
-      written = out.length;
-    } else {
-      for await (const chunk of content) {
-        await fh.write(chunk, 0, chunk.length, written);
-        written += chunk.length;
-      }
-    }
-    await fh.chmod(e.mode & 0o7777);
-    await fh.sync();
-  } catch (err) {
-    throw fromIoError(err, 'write', path);
-  } finally {
-    await fh.close().catch(() => undefined);
-  }
-  return written;
 }
 
 async function syncDirectories(dest: string, files: FileEntry[]): Promise<void> {

@@ -34,6 +34,8 @@ export interface BackupJson {
   change_source: string | null;
   error: string | null;
   metrics: Record<string, number> | null;
+  /** Pinned until then (retention keeps it); null: not pinned. */
+  expire_time: string | null;
 }
 
 export interface InstanceBackupsJson {
@@ -71,6 +73,7 @@ export function backupToJson(b: BackupRecord): BackupJson {
     change_source: b.changeSource,
     error: b.error,
     metrics: b.metrics,
+    expire_time: b.expireTime?.toISOString() ?? null,
   };
 }
 

@@ -9,15 +9,15 @@
  */
 import type { BackupRecord, FileEntry } from '../../core/backup-types.js';
 import { isPgkeepError, PgkeepError } from '../../errors.js';
-import { readPageLsn, verifyPage } from '../../postgres/page.js';
-import { RELSEG_BLOCKS, parseRelationPath } from '../../postgres/relation-file.js';
-import { createHasher } from '../../repository/hash.js';
-import { backupDataKey } from '../../repository/layout.js';
+import { walFileNamesBetween } from '../../core/lsn.js';
+import { readBackupControl } from '../../repository/backup-control.js';
+import { walArchiveKey } from '../../repository/layout.js';
+import { readArchivedWal, statArchivedWal } from '../../repository/wal-archive.js';
 import { readManifest } from '../../repository/manifest.js';
-import { PageDeltaReader } from '../../repository/page-delta.js';
-import { readStoredFile } from '../../repository/stored-file.js';
 import { forEachParallel } from '../parallel.js';
+import { silentProgress, type OperationProgress } from '../progress.js';
 import { saveBackup, type RepoContext } from '../repo-context.js';
+import { checkStoredEntry } from './check-stored-file.js';
 
 export interface ValidationProblem {
   path: string;
@@ -34,7 +34,7 @@ export interface ValidationResult {
 
 const VALIDATABLE = new Set(['DONE', 'OK', 'CORRUPT', 'ORPHAN']);
 
-export async function validateBackup(ctx: RepoContext, record: BackupRecord, threads: number): Promise<ValidationResult> {
+export async function validateBackup(ctx: RepoContext, record: BackupRecord, threads: number, progress: OperationProgress = silentProgress): Promise<ValidationResult> {
   if (!VALIDATABLE.has(record.status)) {
     throw new PgkeepError('BACKUP_NOT_RESTORABLE', `backup ${record.id} is ${record.status} and cannot be validated`, record.status === 'RUNNING' ? 'wait for it to finish' : 'delete it with `pgkeep delete -i ID`');
   }
@@ -45,14 +45,31 @@ export async function validateBackup(ctx: RepoContext, record: BackupRecord, thr
   } catch (e) {
     result.problems.push({ path: 'manifest.jsonl', problem: isPgkeepError(e) ? e.message : String(e) });
   }
+  try {
+    await readBackupControl(ctx.store, record.instance, record.id);
+  } catch (e) {
+    // The catalog row still holds the record: marking the backup below rewrites backup.json from it.
+    result.problems.push({ path: 'backup.json', problem: isPgkeepError(e) ? e.message : String(e) });
+  }
 
   const stored = files.filter((f) => f.storage === 'full' || f.storage === 'delta');
+  // Content of a delta entry: the pages it holds (the file's other pages are elsewhere in the chain).
+  const content = (e: FileEntry) => (e.storage === 'delta' ? (e.deltaBlocks ?? 0) * record.blockSize : e.size);
+  progress.start(stored.length, stored.reduce((n, e) => n + content(e), 0), `validate ${record.id}`);
   await forEachParallel(stored, threads, async (entry) => {
-    const problem = await checkEntry(ctx, record, entry);
+    const problem = await checkStoredEntry(ctx.store, record, entry);
     result.filesChecked++;
     result.bytesChecked += entry.storedSize;
     if (problem) result.problems.push({ path: entry.path, problem });
+    progress.advance(1, content(entry));
   });
+  progress.finish();
+  if (!record.stream) {
+    result.problems.push(...(await checkArchivedWal(ctx, record, (storedSize) => {
+      result.filesChecked++;
+      result.bytesChecked += storedSize;
+    })));
+  }
 
   result.ok = result.problems.length === 0;
   result.problems.sort((a, b) => (a.path < b.path ? -1 : 1));
@@ -60,106 +77,30 @@ export async function validateBackup(ctx: RepoContext, record: BackupRecord, thr
   return result;
 }
 
-async function checkEntry(ctx: RepoContext, record: BackupRecord, entry: FileEntry): Promise<string | undefined> {
-  if (entry.storage === 'delta') return checkDeltaEntry(ctx, record, entry);
-  const key = backupDataKey(record.instance, record.id, entry.path, record.generation);
-  const rel = entry.kind === 'data' ? parseRelationPath(entry.path) : undefined;
-  const pages = rel ? new PageChecker(record, (rel.segNo ?? 0) * RELSEG_BLOCKS) : undefined;
-  const hasher = await createHasher();
-  let size = 0;
-  try {
-    const stat = await ctx.store.stat(key);
-    if (!stat) return 'file missing from the repository';
-    if (stat.size !== entry.storedSize) return `stored size ${stat.size} differs from the manifest's ${entry.storedSize}`;
-    for await (const chunk of readStoredFile(ctx.store, key, entry.compressAlg, { verifyStoredChecksum: entry.storedChecksum ?? undefined })) {
-      hasher.update(chunk);
-      size += chunk.length;
-      const bad = pages?.feed(chunk);
-      if (bad) return bad;
-    }
-  } catch (e) {
-    return isPgkeepError(e) ? e.message : e instanceof Error ? e.message : String(e);
-  }
-  if (size !== entry.size) return `content is ${size} bytes, the manifest says ${entry.size}`;
-  if (entry.checksum !== null && hasher.digestHex() !== entry.checksum) return 'content checksum differs from the manifest';
-  return undefined;
-}
-
 /**
- * A page-delta file: stored size and checksum, its structure, every page it holds, and its
- * trailer against the manifest (block count at backup time, number of pages). The content
- * checksum of the whole file can only be checked when the chain is rebuilt (restore does).
+ * A backup without --stream is consistent only with the archived WAL from its start to its stop
+ * LSN: each of those segments must be in the archive, whole and matching its checksum.
  */
-async function checkDeltaEntry(ctx: RepoContext, record: BackupRecord, entry: FileEntry): Promise<string | undefined> {
-  const key = backupDataKey(record.instance, record.id, entry.path, record.generation);
-  const rel = parseRelationPath(entry.path);
-  const firstBlock = (rel?.segNo ?? 0) * RELSEG_BLOCKS;
-  const bs = record.blockSize;
-  try {
-    const stat = await ctx.store.stat(key);
-    if (!stat) return 'file missing from the repository';
-    if (stat.size !== entry.storedSize) return `stored size ${stat.size} differs from the manifest's ${entry.storedSize}`;
-    const reader = new PageDeltaReader(ctx.store, key, entry.compressAlg, { blockSize: bs, verifyStoredChecksum: entry.storedChecksum ?? undefined });
-    for await (const run of reader.runs()) {
-      for (let i = 0; i < run.count; i++) {
-        const block = run.start + i;
-        const v = verifyPage(run.pages, i * bs, bs, firstBlock + block, record.checksumsEnabled);
-        if (v === 'valid' || v === 'zero' || v === 'new') continue;
-        if (readPageLsn(run.pages, i * bs) >= record.startLsn) continue;
-        return `block ${block}: ${v === 'bad-checksum' ? 'page checksum mismatch' : 'invalid page header'}`;
-      }
-    }
-    if (entry.blocks !== undefined && reader.fileBlocks !== entry.blocks) return `holds a block count of ${reader.fileBlocks}, the manifest says ${entry.blocks}`;
-    if (entry.deltaBlocks !== undefined && reader.pageCount !== entry.deltaBlocks) return `holds ${reader.pageCount} pages, the manifest says ${entry.deltaBlocks}`;
-  } catch (e) {
-    return isPgkeepError(e) ? e.message : e instanceof Error ? e.message : String(e);
-  }
-  return undefined;
-}
-
-/** Checks pages as content streams by, carrying a partial page across chunk boundaries. */
-class PageChecker {
-  private readonly page: Buffer;
-  private filled = 0;
-  private block = 0;
-
-  constructor(
-    private readonly record: BackupRecord,
-    private readonly firstBlock: number,
-  ) {
-    this.page = Buffer.alloc(record.blockSize);
-  }
-
-  feed(chunk: Buffer): string | undefined {
-    const bs = this.record.blockSize;
-    let off = 0;
-    while (off < chunk.length) {
-      if (this.filled === 0 && chunk.length - off >= bs) {
-        const bad = this.check(chunk, off);
-        if (bad) return bad;
-        off += bs;
+export async function checkArchivedWal(ctx: RepoContext, record: BackupRecord, checked?: (storedSize: number) => void): Promise<ValidationProblem[]> {
+  if (record.stopLsn === null) return [];
+  const problems: ValidationProblem[] = [];
+  for (const name of walFileNamesBetween(record.timeline, record.startLsn, record.stopLsn - 1n, record.walSegSize)) {
+    const path = `${walArchiveKey(record.instance)}/${name}`;
+    try {
+      const info = await statArchivedWal(ctx.store, record.instance, name);
+      if (!info) {
+        problems.push({ path, problem: 'WAL segment the backup needs is missing from the archive' });
         continue;
       }
-      const n = Math.min(bs - this.filled, chunk.length - off);
-      chunk.copy(this.page, this.filled, off, off + n);
-      this.filled += n;
-      off += n;
-      if (this.filled === bs) {
-        this.filled = 0;
-        const bad = this.check(this.page, 0);
-        if (bad) return bad;
-      }
+      let size = 0;
+      for await (const chunk of readArchivedWal(ctx.store, record.instance, info)) size += chunk.length;
+      if (size !== record.walSegSize) problems.push({ path, problem: `archived segment is ${size} bytes, not ${record.walSegSize}` });
+      checked?.(info.storedSize);
+    } catch (e) {
+      problems.push({ path, problem: isPgkeepError(e) ? e.message : e instanceof Error ? e.message : String(e) });
     }
-    return undefined;
   }
-
-  private check(buf: Buffer, off: number): string | undefined {
-    const block = this.block++;
-    const v = verifyPage(buf, off, this.record.blockSize, this.firstBlock + block, this.record.checksumsEnabled);
-    if (v === 'valid' || v === 'zero' || v === 'new') return undefined;
-    if (readPageLsn(buf, off) >= this.record.startLsn) return undefined; // torn while copied; replay rewrites it
-    return `block ${block}: ${v === 'bad-checksum' ? 'page checksum mismatch' : 'invalid page header'}`;
-  }
+  return problems;
 }
 
 async function recordOutcome(ctx: RepoContext, record: BackupRecord, result: ValidationResult): Promise<void> {

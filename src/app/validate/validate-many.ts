@@ -1,4 +1,6 @@
 import type { BackupRecord } from '../../core/backup-types.js';
+import { withInstanceLock } from '../instance-locking.js';
+import type { OperationProgress } from '../progress.js';
 import type { RepoContext } from '../repo-context.js';
 import { validateBackup, type ValidationResult } from './validate-backup.js';
 
@@ -6,6 +8,10 @@ export interface ValidateRequest {
   instance?: string | undefined;
   backupId?: string | undefined;
   threads: number;
+  /** --wait: seconds to wait for each instance's shared lock (Infinity: no limit); undefined fails at once. */
+  waitSeconds?: number | undefined;
+  /** Told each file as it is checked, backup by backup (--progress). */
+  progress?: OperationProgress | undefined;
 }
 
 const SKIPPED = new Set(['RUNNING', 'ERROR', 'DELETING', 'MERGING']);
@@ -19,10 +25,19 @@ export async function validateBackups(ctx: RepoContext, req: ValidateRequest): P
     if (req.instance) ctx.catalog.requireInstance(req.instance);
     targets = ctx.catalog.listBackups(req.instance).filter((b) => !SKIPPED.has(b.status)).reverse();
   }
+  // One instance at a time, under its shared lock, so that no merge or delete changes a chain
+  // while it is read; another instance's writer is not waited for meanwhile.
+  const byInstance = new Map<string, BackupRecord[]>();
+  for (const t of targets) byInstance.set(t.instance, [...(byInstance.get(t.instance) ?? []), t]);
   const results: ValidationResult[] = [];
-  for (const t of targets) {
-    const current = ctx.catalog.requireBackup(t.instance, t.id);
-    results.push(await validateBackup(ctx, current, req.threads));
+  for (const [instance, backups] of byInstance) {
+    await withInstanceLock(ctx, instance, 'validate', req.waitSeconds, async () => {
+      for (const t of backups) {
+        // Listed before the lock: a backup deleted meanwhile is skipped, unless it was asked for by id.
+        const current = req.backupId ? ctx.catalog.requireBackup(t.instance, t.id) : ctx.catalog.getBackup(t.instance, t.id);
+        if (current) results.push(await validateBackup(ctx, current, req.threads, req.progress));
+      }
+    });
   }
   return results;
 }
