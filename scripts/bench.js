@@ -1,177 +1,376 @@
 #!/usr/bin/env node
-// `npm run bench -- --scale N [--threads J] [--major M] [--write]`
+// `npm run bench -- --scale N [-j 2] [--repeat R] [--no-write]`
 //
-// Builds a pgbench database of scale N on a throwaway cluster and, on the same data in the same
-// run, times pgkeep beside its peers: pgkeep FULL (none, zstd), validate and restore; pg_basebackup
-// plain and tar+gzip; cp -a. Seconds, MB/s of the data directory and peak RSS (GNU time) go into
-// one table, with each pgkeep figure as a ratio to its peer. --write saves it in
-// docs/benchmarks.md with the machine description. `--scales 20,80` instead measures how pgkeep's
-// FULL backup memory changes with database size.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+// Builds a pgbench database of scale N on a throwaway PostgreSQL 15 cluster and, on the same data
+// in the same run, times pgkeep beside its peers: pgkeep FULL (none, zstd), validate, restore,
+// DELTA after a ~1% change and merge of that DELTA; pg_basebackup plain and tar+gzip, pgbackrest
+// full (none, zst), verify and restore (pgbackrest is installed from Debian's packages when
+// missing), cp -a. PTRACK needs PostgreSQL 17's WAL summaries, which neither Debian's
+// pg_basebackup 15 nor pgbackrest 2.45 can back up, so a second throwaway cluster of the same
+// scale on PostgreSQL 17 (node_modules/pg17) times FULL, DELTA and PTRACK after the same ~1%
+// change. Each row: median seconds of R runs, MB/s of the data directory, peak RSS (GNU time),
+// stored MB, and the time as a ratio to its peer. The table, a Targets table and the machine
+// description go to docs/benchmarks.md (unless --no-write), between markers.
+//
+// `npm run bench -- --scales 10,50,100,200`: pgkeep FULL (none, zstd) and restore peak RSS per
+// scale, to show memory is flat as the database grows.
+// `npm run bench -- --delta --scale N`: DELTA size after 1% of rows changed, clustered or spread.
+import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ThrowawayCluster, postgresOsUser } from './lib/throwaway-cluster.js';
+import { machineDescription } from './lib/machine.js';
+import { dirBytes, ensureGnuTime, repeated, warm } from './lib/measure.js';
+import { copyDataDirectory, pgBasebackup } from './lib/peers.js';
+import { ensurePgbackrest, PgbackrestRepo } from './lib/pgbackrest.js';
+import { PgkeepRepo } from './lib/pgkeep.js';
+import { resultsTable, targetsTable, timeTarget, writeSection } from './lib/report.js';
+import { serverBinDir } from './lib/throwaway-cluster.js';
+import { buildDatabase, changeRows, countAccounts, initPgbench, setArchiveCommand, waitArchiverIdle } from './lib/workload.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const pgkeep = join(here, '..', 'bin', 'run.js');
 const { values: opts } = parseArgs({
   options: {
-    scale: { type: 'string', default: '20' },
+    scale: { type: 'string', default: '10' },
     scales: { type: 'string' },
-    threads: { type: 'string', default: '2' },
-    major: { type: 'string', default: '15' },
-    write: { type: 'boolean', default: false },
+    threads: { type: 'string', short: 'j', default: '2' },
+    repeat: { type: 'string', default: '1' },
+    percent: { type: 'string', default: '1' },
+    'no-write': { type: 'boolean', default: false },
     delta: { type: 'boolean', default: false },
   },
 });
 const threads = opts.threads;
+const repeat = Math.max(1, Number(opts.repeat));
+const docsFile = join(dirname(fileURLToPath(import.meta.url)), '..', 'docs', 'benchmarks.md');
+const started = Date.now();
+// The command line as the report shows it (--no-write changes nothing in the figures).
+const commandLine = process.argv.slice(2).filter((a) => a !== '--no-write').join(' ');
+const log = (msg) => console.error(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${msg}`);
 
-if (!existsSync('/usr/bin/time')) {
-  console.error('GNU time is needed for peak RSS: installing it (apt-get install -y time)');
-  execFileSync('apt-get', ['install', '-y', '-q', 'time'], { stdio: 'inherit' });
+/** Bytes backed up as data: the data directory less pg_wal. */
+function dataBytes(c) {
+  return dirBytes(c.pgdata) - dirBytes(join(c.pgdata, 'pg_wal'));
 }
 
-/** Runs a command under GNU time; returns seconds and peak RSS in MB. */
-function measure(cmd, args, { asPostgres = false, env = {} } = {}) {
-  const user = asPostgres ? postgresOsUser() : undefined;
-  const r = spawnSync('/usr/bin/time', ['-f', '%e %M', cmd, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, ...(user ?? {}), maxBuffer: 64 * 1024 * 1024 });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed:\n${r.stdout}\n${r.stderr}`);
-  const last = r.stderr.trim().split('\n').pop();
-  const [seconds, kb] = last.split(' ').map(Number);
-  return { seconds, rssMb: kb / 1024, stdout: r.stdout };
+function stopAndDestroy(c) {
+  try {
+    c.stop('immediate');
+  } catch {
+    /* not running */
+  }
+  c.destroy();
 }
 
-function dirBytes(path) {
-  return Number(execFileSync('du', ['-sb', path], { encoding: 'utf8' }).split('\t')[0]);
-}
-
-async function buildDatabase(scale, port) {
-  const c = ThrowawayCluster.create({ major: Number(opts.major), port, settings: { shared_buffers: '256MB', max_wal_size: '4GB', checkpoint_timeout: '30min' } });
-  c.start();
-  const pgbench = '/usr/lib/postgresql/15/bin/pgbench';
-  spawnSync(pgbench, ['-i', '-q', '-s', String(scale), ...c.connectionArgs, 'postgres'], { stdio: 'ignore', ...(postgresOsUser() ?? {}) });
-  await c.query('CHECKPOINT');
-  return c;
-}
-
-function pgkeepRun(repo, args) {
-  return measure(process.execPath, [pgkeep, ...args], { env: { PGKEEP_REPO: repo } });
-}
-
-async function memoryByScale(scales) {
+/**
+ * The main table: PostgreSQL 15 against pg_basebackup, pgbackrest and cp -a; PTRACK on 17.
+ * Returns the rows in order and, by key, the ones the targets compare.
+ */
+async function comparePeers(scale) {
+  const pgbackrest = ensurePgbackrest();
+  const percent = Number(opts.percent);
   const rows = [];
-  for (const [i, scale] of scales.entries()) {
-    const c = await buildDatabase(scale, 55441 + i);
-    const repo = join(c.work, 'repo');
+  const k = {};
+  const checks = [];
+  const add = (key, row) => {
+    rows.push(row);
+    k[key] = row;
+    if (row.skip) log(`${row.what} (PostgreSQL ${row.pg}): skipped: ${row.skip}`);
+    else log(`${row.what} (PostgreSQL ${row.pg}): ${row.seconds.toFixed(2)} s, ${row.rssMb.toFixed(0)} MB RSS${row.pagesRead === undefined ? '' : `, ${row.pagesRead} pages read`}`);
+    return row;
+  };
+
+  log(`building a pgbench database of scale ${scale} on PostgreSQL 15`);
+  const c = await buildDatabase({ major: 15, scale, port: 55451 });
+  const bytes15 = dataBytes(c);
+  const row15 = (what, m, peer) => ({ what, pg: 15, dataBytes: bytes15, peer, ...m });
+  try {
+    const out = (name) => join(c.work, name);
+    const fresh = (dir) => () => {
+      rmSync(out(dir), { recursive: true, force: true });
+      warm(c.pgdata);
+    };
+
+    const pk = new PgkeepRepo(c, { threads });
+    pk.setUp();
+    const br = pgbackrest.version ? new PgbackrestRepo(c, { processMax: Number(threads) }) : undefined;
+    br?.stanzaCreate();
+
+    add('pgbb', row15('pg_basebackup plain', repeated(repeat, () => pgBasebackup(c, out('pgbb')), fresh('pgbb'))));
+    add('pgbbTgz', row15('pg_basebackup tar gzip', repeated(repeat, () => pgBasebackup(c, out('pgbb-tgz'), { tarGzip: true }), fresh('pgbb-tgz'))));
+    add('cp', row15('cp -a', repeated(repeat, () => copyDataDirectory(c, out('cp')), fresh('cp'))));
+    for (const d of ['pgbb', 'pgbb-tgz', 'cp']) rmSync(out(d), { recursive: true, force: true });
+
+    // Each tool's backups run while the cluster archives through that tool's own archive-push.
+    let brZstLabel;
+    if (br) {
+      await setArchiveCommand(c, br.archiveCommand);
+      for (const compress of ['none', 'zst']) {
+        const runs = [];
+        for (let i = 0; i < repeat; i++) {
+          await waitArchiverIdle(c);
+          warm(c.pgdata);
+          runs.push(br.backupFull(compress));
+        }
+        add(compress === 'zst' ? 'brZst' : 'brNone', row15(`pgbackrest full ${compress}`, repeated(runs.length, (i) => runs[i])));
+        if (compress === 'zst') brZstLabel = runs[runs.length - 1].label;
+      }
+      add('brVerify', row15('pgbackrest verify', repeated(repeat, () => br.verify(), () => warm(br.repoPath))));
+      add('brRestore', row15('pgbackrest restore (zst)', repeated(repeat, () => br.restore(brZstLabel, out('br-restored')), () => {
+        rmSync(out('br-restored'), { recursive: true, force: true });
+        warm(br.repoPath);
+      })));
+      rmSync(out('br-restored'), { recursive: true, force: true });
+    } else {
+      for (const [key, what] of [['brNone', 'pgbackrest full none'], ['brZst', 'pgbackrest full zst'], ['brVerify', 'pgbackrest verify'], ['brRestore', 'pgbackrest restore (zst)']]) {
+        add(key, { what, pg: 15, skip: pgbackrest.skip });
+      }
+    }
+
+    await setArchiveCommand(c, pk.archiveCommand);
+    const pkBackups = async (mode, compress, parent) => {
+      const runs = [];
+      for (let i = 0; i < repeat; i++) {
+        await waitArchiverIdle(c);
+        warm(c.pgdata);
+        runs.push(pk.backup(mode, { compress, parent }));
+      }
+      return { m: repeated(runs.length, (i) => runs[i]), ids: runs.map((r) => r.id) };
+    };
+    const fullNone = await pkBackups('FULL', 'none');
+    add('full', row15('pgkeep FULL none', fullNone.m, k.pgbb));
+    const fullZstd = await pkBackups('FULL', 'zstd');
+    add('fullZstd', row15('pgkeep FULL zstd', fullZstd.m, br ? k.brZst : k.pgbbTgz));
+    add('validate', row15('pgkeep validate', repeated(repeat, () => pk.validate(), () => warm(pk.root)), br ? k.brVerify : undefined));
+    const zstdId = fullZstd.ids[fullZstd.ids.length - 1];
+    add('restore', row15('pgkeep restore (zstd)', repeated(repeat, () => pk.restore(zstdId, out('restored')), () => {
+      rmSync(out('restored'), { recursive: true, force: true });
+      warm(pk.root);
+    }), br ? k.brRestore : k.cp));
+    // The restore is real: start it and compare the data with the source's.
+    const expected = await countAccounts(c);
+    const r = c.adopt(out('restored'), c.port + 1);
+    r.start();
     try {
-      pgkeepRun(repo, ['init']);
-      pgkeepRun(repo, ['add-instance', '--instance', 'b', '-D', c.pgdata, ...c.connectionArgs]);
-      const m = pgkeepRun(repo, ['backup', '--instance', 'b', '-b', 'FULL', '--stream', '-j', threads, '--no-validate']);
-      rows.push({ scale, dataMb: dirBytes(c.pgdata) / 1e6, seconds: m.seconds, rssMb: m.rssMb });
+      const got = await countAccounts(r);
+      if (got.rows !== expected.rows || got.balance !== expected.balance) {
+        throw new Error(`the restored cluster's pgbench_accounts differs from the source: ${JSON.stringify(got)} against ${JSON.stringify(expected)}`);
+      }
+      checks.push(`the cluster pgkeep restored started and its pgbench_accounts matches the source (${got.rows} rows, same sum of abalance)`);
     } finally {
-      c.stop('immediate');
-      c.destroy();
+      r.stop('fast');
+      rmSync(out('restored'), { recursive: true, force: true });
+    }
+
+    await changeRows(c, scale, percent);
+    const delta = await pkBackups('DELTA', 'none', fullNone.ids[fullNone.ids.length - 1]);
+    add('delta', row15(`pgkeep DELTA after ${percent}% change`, delta.m, k.full));
+    add('merge', row15('pgkeep merge of the DELTA', repeated(repeat, (i) => pk.merge(delta.ids[i]), () => warm(pk.root)), k.full));
+  } finally {
+    stopAndDestroy(c);
+  }
+
+  // PTRACK: PostgreSQL 17 with WAL summaries, same scale, same change; its DELTA and FULL too.
+  let pg17;
+  try {
+    pg17 = serverBinDir(17);
+  } catch (e) {
+    for (const [key, what] of [['full17', 'pgkeep FULL none'], ['delta17', `pgkeep DELTA after ${percent}% change`], ['ptrack17', `pgkeep PTRACK after ${percent}% change`]]) {
+      add(key, { what, pg: 17, skip: e.message });
     }
   }
-  const lines = ['| pgbench scale | PGDATA MB | pgkeep FULL s | peak RSS MB |', '|---:|---:|---:|---:|'];
-  for (const r of rows) lines.push(`| ${r.scale} | ${r.dataMb.toFixed(0)} | ${r.seconds.toFixed(2)} | ${r.rssMb.toFixed(1)} |`);
-  const spread = (Math.max(...rows.map((r) => r.rssMb)) / Math.min(...rows.map((r) => r.rssMb)) - 1) * 100;
-  lines.push('', `peak RSS differs by ${spread.toFixed(1)}% between the smallest and the largest scale`);
-  return lines.join('\n');
+  let bytes17;
+  if (pg17) {
+    log(`building a pgbench database of scale ${scale} on PostgreSQL 17 for PTRACK`);
+    const c17 = await buildDatabase({ major: 17, scale, port: 55461, settings: { summarize_wal: 'on' } });
+    try {
+      bytes17 = dataBytes(c17);
+      const pk = new PgkeepRepo(c17, { threads });
+      pk.setUp();
+      await setArchiveCommand(c17, pk.archiveCommand);
+      const series = async (mode, parent) => {
+        const runs = [];
+        for (let i = 0; i < repeat; i++) {
+          await waitArchiverIdle(c17);
+          warm(c17.pgdata);
+          runs.push(pk.backup(mode, { parent }));
+        }
+        return { m: repeated(runs.length, (i) => runs[i]), ids: runs.map((r) => r.id) };
+      };
+      const row17 = (what, m, peer) => ({ what, pg: 17, dataBytes: bytes17, peer, ...m });
+      const full = await series('FULL');
+      add('full17', row17('pgkeep FULL none', full.m));
+      const parent = full.ids[full.ids.length - 1];
+      await changeRows(c17, scale, percent);
+      add('delta17', row17(`pgkeep DELTA after ${percent}% change`, (await series('DELTA', parent)).m, k.full17));
+      add('ptrack17', row17(`pgkeep PTRACK after ${percent}% change`, (await series('PTRACK', parent)).m, k.full17));
+    } finally {
+      stopAndDestroy(c17);
+    }
+  }
+  return { rows, k, checks, bytes15, bytes17, pgbackrest, pg17 };
 }
 
-async function comparePeers(scale) {
-  const c = await buildDatabase(scale, 55451);
-  const repo = join(c.work, 'repo');
-  const out = (name) => join(c.work, name);
-  const dataMb = dirBytes(c.pgdata) / 1e6;
+function peersReport(scale, { rows, k, checks, bytes15, bytes17, pgbackrest, pg17 }) {
+  const ratio = (a, b) => (a && b && !a.skip && !b.skip ? a.seconds / b.seconds : undefined);
+  const percent = opts.percent;
+  const pkRows = rows.filter((r) => r.what.startsWith('pgkeep') && !r.skip);
+  const maxRss = Math.max(...pkRows.map((r) => r.rssMb));
+  const worst = pkRows.find((r) => r.rssMb === maxRss);
+  const targets = [
+    timeTarget('FULL uncompressed at least as fast as pg_basebackup (plain)', ratio(k.full, k.pgbb), 1, 'pg_basebackup plain'),
+    timeTarget('FULL zstd at least as fast as pgbackrest --compress-type=zst, same process-max', ratio(k.fullZstd, k.brZst), 1, 'pgbackrest full zst'),
+    timeTarget('restore at least as fast as pgbackrest restore', ratio(k.restore, k.brRestore), 1, 'pgbackrest restore'),
+    timeTarget(`DELTA after a ${percent}% change under 1/4 of FULL`, ratio(k.delta, k.full), 0.25, 'FULL (PostgreSQL 15)'),
+    timeTarget(`PTRACK after a ${percent}% change under 1/20 of FULL`, ratio(k.ptrack17, k.full17), 0.05, 'FULL (PostgreSQL 17)'),
+    { target: 'peak RSS under 200 MB', measured: `${maxRss.toFixed(1)} MB at most (${worst?.what}, PostgreSQL ${worst?.pg})`, met: maxRss < 200, note: maxRss < 200 ? undefined : `${(maxRss - 200).toFixed(0)} MB over` },
+    { target: 'peak RSS flat from scale 10 to 200', measured: 'see "Memory by scale"', met: undefined, note: 'measured by `--scales`' },
+  ];
+  const sizes = `${(bytes15 / 1e6).toFixed(0)} MB on PostgreSQL 15${bytes17 ? `, ${(bytes17 / 1e6).toFixed(0)} MB on 17` : ''}`;
+  return [
+    `## pgkeep against its peers, pgbench scale ${scale}`,
+    '',
+    `Generated by \`npm run bench -- ${commandLine}\` on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC (the whole run: ${((Date.now() - started) / 60000).toFixed(1)} minutes).`,
+    '',
+    ...machineDescription({ binDirs: { 15: serverBinDir(15), ...(pg17 ? { 17: pg17 } : {}) }, pgbackrest: pgbackrest.version ?? pgbackrest.skip }).map((l) => `- ${l}`),
+    '',
+    `Data directory less pg_wal: ${sizes} (MB/s is of this size). -j ${threads} for pgkeep, process-max=${threads} for pgbackrest; ` +
+      `warm cache (every file read once before each run); median of ${repeat} run${repeat > 1 ? 's' : ''}, peak RSS the largest of them. ` +
+      `The change is an UPDATE of ${percent}% of pgbench_accounts rows with consecutive aids, then CHECKPOINT; DELTA and PTRACK have the uncompressed FULL as parent. ` +
+      '"time vs peer" is the time over the peer\'s: below 1 is faster.',
+    '',
+    resultsTable(rows),
+    '',
+    ...checks.map((l) => `Check: ${l}.`),
+    '',
+    '### Targets',
+    '',
+    targetsTable(targets),
+  ].join('\n');
+}
+
+/** FULL (none, zstd) and restore peak RSS at each scale, on one cluster re-initialised per scale. */
+async function memoryByScale(scales) {
   const rows = [];
-  const add = (what, m, peer) => rows.push({ what, ...m, peer });
+  const c = await buildDatabase({ major: 15, scale: scales[0], port: 55441 });
   try {
-    pgkeepRun(repo, ['init']);
-    pgkeepRun(repo, ['add-instance', '--instance', 'b', '-D', c.pgdata, ...c.connectionArgs]);
-    const pgbb = '/usr/lib/postgresql/15/bin/pg_basebackup';
-    add('pg_basebackup plain', measure(pgbb, ['-D', out('pgbb'), '-X', 'stream', '-c', 'fast', ...c.connectionArgs], { asPostgres: true }));
-    add('pg_basebackup tar gzip', measure(pgbb, ['-D', out('pgbb-tgz'), '-Ft', '-z', '-X', 'stream', '-c', 'fast', ...c.connectionArgs], { asPostgres: true }));
-    add('cp -a', measure('cp', ['-a', c.pgdata, out('cp')]));
-    add('pgkeep FULL none', pgkeepRun(repo, ['backup', '--instance', 'b', '-b', 'FULL', '--stream', '-j', threads, '--no-validate']), 'pg_basebackup plain');
-    add('pgkeep FULL zstd', pgkeepRun(repo, ['backup', '--instance', 'b', '-b', 'FULL', '--stream', '-j', threads, '--no-validate', '--compress-algorithm', 'zstd']), 'pg_basebackup tar gzip');
-    add('pgkeep validate (zstd backup)', pgkeepRun(repo, ['validate', '--instance', 'b', '-j', threads]));
-    add('pgkeep restore (zstd backup)', pgkeepRun(repo, ['restore', '--instance', 'b', '-D', out('restored'), '-j', threads]), 'cp -a');
+    for (const [i, scale] of scales.entries()) {
+      if (i > 0) {
+        log(`pgbench scale ${scale}`);
+        await initPgbench(c, scale);
+      }
+      const pk = new PgkeepRepo(c, { name: `repo-${scale}`, threads });
+      pk.setUp();
+      await setArchiveCommand(c, pk.archiveCommand);
+      const bytes = dataBytes(c);
+      const once = async (compress) => {
+        const runs = [];
+        for (let k = 0; k < repeat; k++) {
+          await waitArchiverIdle(c);
+          warm(c.pgdata);
+          runs.push(pk.backup('FULL', { compress }));
+        }
+        return { best: repeated(runs.length, (k) => runs[k]), id: runs[runs.length - 1].id };
+      };
+      const none = await once('none');
+      const zstd = await once('zstd');
+      const target = join(c.work, 'restored');
+      const restore = repeated(repeat, () => pk.restore(zstd.id, target), () => {
+        rmSync(target, { recursive: true, force: true });
+        warm(pk.root);
+      });
+      rmSync(target, { recursive: true, force: true });
+      rows.push({ scale, bytes, none: none.best, zstd: zstd.best, restore });
+      log(`scale ${scale}: FULL ${none.best.rssMb.toFixed(0)} MB, FULL zstd ${zstd.best.rssMb.toFixed(0)} MB, restore ${restore.rssMb.toFixed(0)} MB RSS`);
+      await setArchiveCommand(c, '/bin/true');
+      rmSync(pk.root, { recursive: true, force: true });
+    }
   } finally {
-    c.stop('immediate');
-    for (const d of ['pgbb', 'pgbb-tgz', 'cp', 'restored']) rmSync(out(d), { recursive: true, force: true });
-    c.destroy();
+    stopAndDestroy(c);
   }
   const lines = [
-    `pgbench scale ${scale}, PGDATA ${dataMb.toFixed(0)} MB, PostgreSQL ${opts.major}, -j ${threads}, warm cache`,
+    '## Memory by scale',
     '',
-    '| operation | seconds | MB/s | peak RSS MB | vs peer |',
-    '|---|---:|---:|---:|---|',
+    `Generated by \`npm run bench -- ${commandLine}\` on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${((Date.now() - started) / 60000).toFixed(1)} minutes.`,
+    '',
+    ...machineDescription({ binDirs: { 15: serverBinDir(15) }, peers: false }).map((l) => `- ${l}`),
+    '',
+    `PostgreSQL 15, -j ${threads}, median of ${repeat} run${repeat > 1 ? 's' : ''}; peak RSS from GNU time.`,
+    '',
+    '| pgbench scale | data MB | FULL none s | FULL none peak RSS MB | FULL zstd s | FULL zstd peak RSS MB | restore s | restore peak RSS MB |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of rows) {
-    const peer = r.peer ? rows.find((p) => p.what === r.peer) : undefined;
-    const ratio = peer ? `${(r.seconds / peer.seconds).toFixed(2)}× the time of ${peer.what}` : '';
-    lines.push(`| ${r.what} | ${r.seconds.toFixed(2)} | ${(dataMb / Math.max(r.seconds, 0.01)).toFixed(0)} | ${r.rssMb.toFixed(1)} | ${ratio} |`);
+    lines.push(`| ${r.scale} | ${(r.bytes / 1e6).toFixed(0)} | ${r.none.seconds.toFixed(2)} | ${r.none.rssMb.toFixed(1)} | ${r.zstd.seconds.toFixed(2)} | ${r.zstd.rssMb.toFixed(1)} | ${r.restore.seconds.toFixed(2)} | ${r.restore.rssMb.toFixed(1)} |`);
   }
+  const all = rows.flatMap((r) => [r.none.rssMb, r.zstd.rssMb, r.restore.rssMb]);
+  const max = Math.max(...all);
+  // Flat: at every scale, each operation's peak RSS within 20% of its value at the smallest scale.
+  const growth = Math.max(...['none', 'zstd', 'restore'].map((k) => Math.max(...rows.map((r) => r[k].rssMb)) / rows[0][k].rssMb - 1));
+  const span = `scale ${rows[0].scale} to ${rows[rows.length - 1].scale}`;
+  const targets = [
+    { target: 'peak RSS under 200 MB', measured: `${max.toFixed(1)} MB at most`, met: max < 200, note: max < 200 ? undefined : `${(max - 200).toFixed(0)} MB over` },
+    {
+      target: 'peak RSS flat from scale 10 to 200 (no operation grows more than 20% over its smallest-scale figure)',
+      measured: `grows at most ${(growth * 100).toFixed(1)}% from ${span}`,
+      met: growth <= 0.2,
+      note: growth <= 0.2 ? undefined : `${((growth - 0.2) * 100).toFixed(0)} points over`,
+    },
+  ];
+  lines.push('', '### Targets', '', targetsTable(targets));
   return lines.join('\n');
 }
 
-/** FULL against DELTA after changing 1% of pgbench_accounts rows, clustered and spread. */
+/** FULL against DELTA after changing 1% of pgbench_accounts rows, clustered and spread (issue 3). */
 async function deltaSizes(scale) {
-  const c = await buildDatabase(scale, 55461);
-  const repo = join(c.work, 'repo');
+  const c = await buildDatabase({ major: 15, scale, port: 55491 });
   const rows = [];
-  const showBackup = () => JSON.parse(spawnSync(process.execPath, [pgkeep, 'show', '--instance', 'b', '--format', 'json'], { encoding: 'utf8', env: { ...process.env, PGKEEP_REPO: repo } }).stdout)[0].backups[0];
-  const step = (what, args) => {
-    const m = pgkeepRun(repo, args);
-    const b = showBackup();
-    rows.push({ what, seconds: m.seconds, dataMb: b.data_bytes / 1e6, storedMb: b.stored_bytes / 1e6, walMb: b.wal_bytes / 1e6, rssMb: m.rssMb });
-  };
   try {
-    pgkeepRun(repo, ['init']);
-    pgkeepRun(repo, ['add-instance', '--instance', 'b', '-D', c.pgdata, ...c.connectionArgs]);
-    step('FULL', ['backup', '--instance', 'b', '-b', 'FULL', '--stream', '-j', threads, '--no-validate']);
-    const n = scale * 100000;
-    await c.query(`UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid <= ${n / 100}`);
-    await c.query('CHECKPOINT');
-    step('DELTA after 1% of rows changed (consecutive aids)', ['backup', '--instance', 'b', '-b', 'DELTA', '--stream', '-j', threads, '--no-validate']);
+    const pk = new PgkeepRepo(c, { threads });
+    pk.setUp();
+    await setArchiveCommand(c, pk.archiveCommand);
+    const step = async (what, mode, parent) => {
+      await waitArchiverIdle(c);
+      warm(c.pgdata);
+      const m = pk.backup(mode, { parent });
+      const b = pk.show(m.id);
+      rows.push({ what, seconds: m.seconds, dataMb: b.data_bytes / 1e6, storedMb: b.stored_bytes / 1e6, walMb: b.wal_bytes / 1e6, rssMb: m.rssMb });
+      return m.id;
+    };
+    const full = await step('FULL', 'FULL');
+    await changeRows(c, scale, 1);
+    const delta = await step('DELTA after 1% of rows changed (consecutive aids)', 'DELTA', full);
     await c.query('UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid % 100 = 0');
     await c.query('CHECKPOINT');
-    step('DELTA after 1% of rows changed (every 100th aid)', ['backup', '--instance', 'b', '-b', 'DELTA', '--stream', '-j', threads, '--no-validate']);
+    await step('DELTA after 1% of rows changed (every 100th aid)', 'DELTA', delta);
   } finally {
-    c.stop('immediate');
-    c.destroy();
+    stopAndDestroy(c);
   }
   const lines = [
-    `pgbench scale ${scale}, PostgreSQL ${opts.major}, -j ${threads}; stored includes the backup's WAL`,
+    `pgbench scale ${scale}, PostgreSQL 15, -j ${threads}; each backup is the parent of the next; stored includes the backup's WAL`,
     '',
     '| backup | seconds | data MB | stored MB | of which WAL MB | peak RSS MB |',
     '|---|---:|---:|---:|---:|---:|',
   ];
   for (const r of rows) lines.push(`| ${r.what} | ${r.seconds.toFixed(2)} | ${r.dataMb.toFixed(0)} | ${r.storedMb.toFixed(1)} | ${r.walMb.toFixed(1)} | ${r.rssMb.toFixed(1)} |`);
-  lines.push('', 'With about 61 rows per page, every 100th row touches about half the pages of the table (1 - 0.99^61); consecutive rows touch about 1% of them, plus the pages the new row versions go to.');
   return lines.join('\n');
 }
 
-function machine() {
-  const cpu = cpus()[0]?.model ?? 'unknown CPU';
-  return `${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}`;
+ensureGnuTime();
+let key;
+let report;
+if (opts.scales) {
+  key = 'scales';
+  report = await memoryByScale(opts.scales.split(',').map(Number));
+} else if (opts.delta) {
+  report = await deltaSizes(Number(opts.scale));
+} else {
+  key = 'peers';
+  const scale = Number(opts.scale);
+  report = peersReport(scale, await comparePeers(scale));
 }
-
-const report = opts.scales
-  ? await memoryByScale(opts.scales.split(',').map(Number))
-  : opts.delta
-    ? await deltaSizes(Number(opts.scale))
-    : await comparePeers(Number(opts.scale));
-const text = `Machine: ${machine()}\nDate: ${new Date().toISOString()}\nCommand: npm run bench -- ${process.argv.slice(2).join(' ')}\n\n${report}\n`;
-console.log(text);
-if (opts.write) {
-  const file = join(here, '..', 'docs', 'benchmarks.md');
-  const head = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
-  const title = opts.scales ? 'Memory by scale' : opts.delta ? `DELTA size at scale ${opts.scale}` : `Scale ${opts.scale}`;
-  writeFileSync(file, `${head.trimEnd()}\n\n## ${title}\n\n${text}`);
+console.log(report);
+if (key && !opts['no-write']) {
+  writeSection(docsFile, key, report);
+  log(`written to ${docsFile}`);
 }
+log('done');
