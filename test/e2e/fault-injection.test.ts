@@ -287,7 +287,15 @@ describe('fault injection on PostgreSQL 15', () => {
       execFileSync('mount', ['-o', `remount,size=${sizeMb}m`, mnt]);
       const before = await freeBytes(mnt);
       await burst(300);
-      const r = await pk(['backup', '--instance', 'main', '-b', 'FULL', '-j', '2', '--stream'], small);
+      // The pre-flight check refuses at once, with both figures, and records nothing.
+      const refused = await pk(['backup', '--instance', 'main', '-b', 'FULL', '-j', '2', '--stream'], small);
+      expect(refused.code, refused.stderr).toBe(1);
+      expect(refused.stderr).toMatch(/^ERROR: the repository has [\d.]+ [KMG]iB free, but this FULL backup needs about [\d.]+ [KMG]iB \(.*backup .+\)$/m);
+      expect(refused.stderr).toContain('--skip-space-check');
+      expect((await show(small)).map((b) => b.id)).toEqual([first]);
+      expect(before - (await freeBytes(mnt)), "nothing written").toBeLessThanOrEqual(64 * 1024);
+      // Past the check, the disk fills mid-backup.
+      const r = await pk(['backup', '--instance', 'main', '-b', 'FULL', '-j', '2', '--stream', '--skip-space-check'], small);
       totals.fault('disk full during a backup');
       expect(r.code, r.stderr).toBe(1);
       expect(r.stderr).toMatch(/^ERROR: no space left while trying to .+$/m);

@@ -39,6 +39,7 @@ import { PROGRAM_VERSION } from '../program-version.js';
 import { readManifest } from '../../repository/manifest.js';
 import { toFileMap } from '../../core/file-plan.js';
 import { assertParentFits, chooseParent } from './choose-parent.js';
+import { checkFreeSpace } from './check-free-space.js';
 import { copySources, type CopyHooks, type IncrementalBase } from './copy-sources.js';
 import { awaitArchivedSegments } from './await-archived-segments.js';
 import { recordRecoveryPoint } from './recovery-point.js';
@@ -64,6 +65,8 @@ export interface BackupRequest {
   validate: boolean;
   /** Without --stream: how long to wait for the backup's WAL to reach the archive. */
   archiveTimeoutSeconds?: number | undefined;
+  /** --skip-space-check: do not compare the estimated size with the repository's free space. */
+  skipSpaceCheck?: boolean | undefined;
   /** --wait: seconds to wait for the instance's lock (Infinity: no limit); undefined fails at once. */
   waitSeconds?: number | undefined;
   /** --resume (true), --no-resume (false), or undefined: resume a fitting interrupted backup if there is one. */
@@ -117,6 +120,9 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
       mode: req.mode, parentId: parent?.id ?? null, timeline: id.timeline, systemIdentifier: id.systemIdentifier,
       compressAlg: compression.alg, compressLevel: compression.level, blockSize: id.blockSize,
     });
+    if (!req.skipSpaceCheck) {
+      await checkFreeSpace(ctx, { instance: instance.name, pgdata: instance.pgdata, mode: req.mode, compressAlg: compression.alg, walSegSize: id.walSegSize });
+    }
     const taken = new Set(ctx.catalog.listBackups(instance.name).map((b) => b.id));
     const startTime = new Date();
     const meter = new Meter(req.progress);
