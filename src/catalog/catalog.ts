@@ -12,7 +12,7 @@
  * fail with SQLITE_BUSY without waiting, if another writer committed in between.
  */
 import Database from 'better-sqlite3';
-import { existsSync, renameSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, openSync, renameSync, statSync } from 'node:fs';
 import type { BackupRecord, BackupStatus } from '../core/backup-types.js';
 import { PgkeepError, errnoCode } from '../errors.js';
 import { BACKUP_COLUMNS, type BackupColumns, backupFromColumns, backupToColumns } from './backup-row.js';
@@ -49,6 +49,7 @@ export function openCatalog(path: string, opts: OpenCatalogOptions = {}): Catalo
   }
   let db: Database.Database;
   try {
+    if (!readonly) ensurePrivateFile(path);
     db = new Database(path, { readonly, fileMustExist: readonly, timeout: BUSY_TIMEOUT_MS });
   } catch (e) {
     throw openError(e, path);
@@ -79,6 +80,18 @@ export function openCatalog(path: string, opts: OpenCatalogOptions = {}): Catalo
     throw openError(e, path);
   }
   return new Catalog(db, readonly);
+}
+
+/**
+ * The catalog names every backup and the data directory: only the repository's owner reads it.
+ * SQLite creates files with the process umask (0644 as a rule) and gives its -wal and -shm files
+ * the database file's mode, so the file is created 0600 before SQLite opens it, and a catalog
+ * written by an older pgkeep is tightened.
+ */
+function ensurePrivateFile(path: string): void {
+  const st = statSync(path, { throwIfNoEntry: false });
+  if (!st) closeSync(openSync(path, 'a', 0o600));
+  else if ((st.mode & 0o077) !== 0) chmodSync(path, 0o600);
 }
 
 const REBUILD_HINT = 'recreate it from the repository with `pgkeep catalog rebuild` (it sets the damaged file aside)';

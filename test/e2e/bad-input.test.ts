@@ -141,6 +141,35 @@ describe('bad input', () => {
     expect(await readdir(dir)).toEqual(['stuff']);
   });
 
+  it('keeps the repository private (directories 0700, files 0600) and writes no password anywhere', async () => {
+    const secret = `pw-${process.pid}-${Date.now()}-never-stored`;
+    const env = { PGPASSWORD: secret };
+    const outputs: string[] = [];
+    for (const args of [['backup', '--instance', 'main', '-b', 'DELTA', '--stream'], ['show', '-i', backupId, '--instance', 'main'], ['show-config', '--instance', 'main', '--format', 'json']]) {
+      const r = await fx.ok(args, { env });
+      outputs.push(r.stdout, r.stderr);
+    }
+    const loose: string[] = [];
+    const leaks: string[] = [];
+    const walk = async (d: string): Promise<void> => {
+      for (const name of await readdir(d)) {
+        const p = join(d, name);
+        const s = await stat(p);
+        if (s.isDirectory()) {
+          if ((s.mode & 0o777) !== 0o700) loose.push(`${p} ${(s.mode & 0o777).toString(8)}`);
+          await walk(p);
+        } else {
+          if ((s.mode & 0o777) !== 0o600) loose.push(`${p} ${(s.mode & 0o777).toString(8)}`);
+          if ((await readFile(p)).includes(secret)) leaks.push(p);
+        }
+      }
+    };
+    await walk(fx.repo);
+    expect(loose).toEqual([]);
+    expect(leaks).toEqual([]);
+    expect(outputs.join('\n')).not.toContain(secret);
+  });
+
   it('names the backup and the file when validation finds a corrupt file, and marks it CORRUPT', async () => {
     const dataDir = join(fx.repo, 'instances', 'main', 'backups', backupId, 'data');
     const victim = execFileSync('find', [join(dataDir, 'base'), '-type', 'f', '-size', '+16k'], { encoding: 'utf8' }).split('\n')[0]!;
