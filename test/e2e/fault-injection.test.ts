@@ -17,12 +17,12 @@ import { statfsSync } from 'node:fs';
 import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PGKEEP_BIN, runPgkeep, spawnPgkeep, type PgkeepResult } from '../helpers/cli.js';
+import { runPgkeep, spawnPgkeep, type PgkeepResult } from '../helpers/cli.js';
 import { TestCluster } from '../helpers/cluster.js';
 import { FaultTotals, findTemporaries, freeBytes, killPgkeepAfter, mountTmpfs, prng, seedFrom, sleep, unmount, unownedReported } from '../helpers/faults.js';
 import { postgresUser } from '../helpers/run-as-postgres.js';
 import { makeTempDir, removeTempDir } from '../helpers/tmp.js';
-import { backupIdOf, connectionArgs, type ShowBackup, type ShowInstance } from './pgkeep-fixture.js';
+import { backupIdOf, connectionArgs, type ShowBackup, type ShowInstance, pgkeepArchiveCommand } from './pgkeep-fixture.js';
 
 const ITERATIONS = 24;
 const RESTORE_EVERY = 4;
@@ -110,7 +110,7 @@ describe('fault injection on PostgreSQL 15', () => {
   beforeAll(async () => {
     work = await makeTempDir('fault', { owner: 'postgres' });
     repo = join(work, 'repo');
-    const archiveCommand = `"${process.execPath}" "${PGKEEP_BIN}" archive-push -B "${repo}" --instance main --wal-file-path "%p" --wal-file-name "%f"`;
+    const archiveCommand = pgkeepArchiveCommand(repo);
     source = await TestCluster.create({ major: 15, name: 'fault', settings: { archive_mode: 'on', archive_command: archiveCommand } });
     await ok(['init']);
     await ok(['add-instance', '--instance', 'main', '-D', source.pgdata, ...connectionArgs(source)]);

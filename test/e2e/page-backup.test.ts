@@ -5,14 +5,13 @@
 // would restore as the parent's version and show up here. The workload covers the ways relation
 // files change (see delta-byte-identical.test.ts, which holds DELTA itself to a FULL backup).
 // A gap in the archive and a server without archiving must fail the backup, never degrade it.
-import { readdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PGKEEP_BIN, runPgkeep, type PgkeepResult } from '../helpers/cli.js';
 import { TestCluster, type PgMajor } from '../helpers/cluster.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { fileDigests } from '../helpers/file-digests.js';
-import { backupIdOf, connectionArgs, type ShowBackup, type ShowInstance } from './pgkeep-fixture.js';
+import { backupIdOf, connectionArgs, type ShowBackup, type ShowInstance, postgresRunner, pgkeepArchiveCommand } from './pgkeep-fixture.js';
 
 
 const count = async (c: TestCluster, table: string, db = 'postgres'): Promise<number> => Number((await c.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`, [], db))[0]!.n);
@@ -22,18 +21,12 @@ describe.each([15, 17] as PgMajor[])('PAGE backups on PostgreSQL %i', (major) =>
   let source: TestCluster;
   let fullId: string;
   const others: TestCluster[] = [];
-  const pgkeep = (args: string[]) => runPgkeep(args, { asPostgres: true, env: { PGKEEP_REPO: repo } });
-  const ok = async (args: string[]): Promise<PgkeepResult> => {
-    const r = await pgkeep(args);
-    expect(r.code, `pgkeep ${args.join(' ')}:\n${r.stdout}\n${r.stderr}`).toBe(0);
-    return r;
-  };
+  const { pgkeep, ok, archived } = postgresRunner(() => repo);
   const backups = async (): Promise<ShowBackup[]> => (JSON.parse((await ok(['show', '--format', 'json'])).stdout) as ShowInstance[])[0]!.backups;
-  const archived = async () => (await readdir(join(repo, 'instances', 'main', 'wal')).catch(() => [] as string[])).sort();
 
   beforeAll(async () => {
     repo = join(await makeTempDir('pagerepo', { owner: 'postgres' }), 'repo');
-    const archiveCommand = `"${process.execPath}" "${PGKEEP_BIN}" archive-push -B "${repo}" --instance main --wal-file-path "%p" --wal-file-name "%f"`;
+    const archiveCommand = pgkeepArchiveCommand(repo);
     // No autovacuum: nothing may write between the DELTA and the PAGE backup.
     source = await TestCluster.create({
       major,

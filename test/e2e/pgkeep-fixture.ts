@@ -1,7 +1,9 @@
 // A repository with one registered instance, and a runner bound to it: the common start of
 // every end-to-end test.
 import { expect } from 'vitest';
-import { runPgkeep, type PgkeepResult, type PgkeepRunOptions } from '../helpers/cli.js';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PGKEEP_BIN, runPgkeep, type PgkeepResult, type PgkeepRunOptions } from '../helpers/cli.js';
 import type { TestCluster } from '../helpers/cluster.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -60,4 +62,35 @@ export function backupIdOf(r: PgkeepResult): string {
   const m = /^backup ([0-9A-Z]+) /m.exec(r.stdout);
   if (!m) throw new Error(`no backup id in output:\n${r.stdout}\n${r.stderr}`);
   return m[1]!;
+}
+
+/** The archive_command that pushes a server's WAL into `repo` with pgkeep (quoted for its shell). */
+export function pgkeepArchiveCommand(repo: string, instance = 'main'): string {
+  return `"${process.execPath}" "${PGKEEP_BIN}" archive-push -B "${repo}" --instance ${instance} --wal-file-path "%p" --wal-file-name "%f"`;
+}
+
+export interface PostgresRunner {
+  /** Runs pgkeep as the postgres OS user (the owner of an archiving repository) on `repoDir`. */
+  pgkeep(args: string[], repoDir?: string): Promise<PgkeepResult>;
+  /** The same, failing the test with the output unless it exits 0. */
+  ok(args: string[]): Promise<PgkeepResult>;
+  /** The sorted names in the instance's WAL archive (none when it does not exist yet). */
+  archived(instance?: string): Promise<string[]>;
+}
+
+/**
+ * pgkeep bound to a repository that the server's archive_command also writes to, so run as the
+ * postgres OS user. `repo` is read at each call: tests assign it in beforeAll.
+ */
+export function postgresRunner(repo: () => string): PostgresRunner {
+  const pgkeep = (args: string[], repoDir = repo()) => runPgkeep(args, { asPostgres: true, env: { PGKEEP_REPO: repoDir } });
+  return {
+    pgkeep,
+    ok: async (args) => {
+      const r = await pgkeep(args);
+      expect(r.code, `pgkeep ${args.join(' ')}:\n${r.stdout}\n${r.stderr}`).toBe(0);
+      return r;
+    },
+    archived: async (instance = 'main') => (await readdir(join(repo(), 'instances', instance, 'wal')).catch(() => [] as string[])).sort(),
+  };
 }

@@ -5,13 +5,12 @@
 // copy that archives into the same archive) restores too.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PGKEEP_BIN, runPgkeep, type PgkeepResult } from '../helpers/cli.js';
 import { TestCluster, type PgMajor } from '../helpers/cluster.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { backupIdOf, connectionArgs, type ShowInstance } from './pgkeep-fixture.js';
+import { backupIdOf, connectionArgs, type ShowInstance, postgresRunner, pgkeepArchiveCommand } from './pgkeep-fixture.js';
 
 interface ArchiveJson {
   instance: string;
@@ -24,13 +23,7 @@ describe.each([15, 17] as PgMajor[])('point-in-time restore on PostgreSQL %i', (
   let repo: string;
   let source: TestCluster;
   const others: TestCluster[] = [];
-  const pgkeep = (args: string[], repoDir = repo) => runPgkeep(args, { asPostgres: true, env: { PGKEEP_REPO: repoDir } });
-  const ok = async (args: string[]): Promise<PgkeepResult> => {
-    const r = await pgkeep(args);
-    expect(r.code, `pgkeep ${args.join(' ')}:\n${r.stdout}\n${r.stderr}`).toBe(0);
-    return r;
-  };
-  const archived = async () => (await readdir(join(repo, 'instances', 'main', 'wal')).catch(() => [] as string[])).sort();
+  const { pgkeep, ok, archived } = postgresRunner(() => repo);
   const waitArchived = async (name: string) => {
     for (let i = 0; i < 300 && !(await archived()).includes(name); i++) await sleep(100);
     expect(await archived()).toContain(name);
@@ -58,7 +51,7 @@ describe.each([15, 17] as PgMajor[])('point-in-time restore on PostgreSQL %i', (
 
   beforeAll(async () => {
     repo = join(await makeTempDir('pitrrepo', { owner: 'postgres' }), 'repo');
-    const archiveCommand = `"${process.execPath}" "${PGKEEP_BIN}" archive-push -B "${repo}" --instance main --wal-file-path "%p" --wal-file-name "%f"`;
+    const archiveCommand = pgkeepArchiveCommand(repo);
     source = await TestCluster.create({ major, name: `pitr${major}`, settings: { archive_mode: 'on', archive_command: archiveCommand, archive_timeout: 0 } });
     await ok(['init']);
     await ok(['add-instance', '--instance', 'main', '-D', source.pgdata, ...connectionArgs(source)]);

@@ -4,14 +4,12 @@
 // go, the newest backup still restores); pinning keeps a chain; --merge-expired on `backup` folds
 // an expired FULL into its pinned child. The window policy needs backups days old: it is held to
 // its rules by the planner's unit tests (test/unit/retention.test.ts), not here.
-import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseLsn, segmentNumber, walFileName } from '../../src/core/lsn.js';
-import { PGKEEP_BIN, runPgkeep, type PgkeepResult } from '../helpers/cli.js';
 import { TestCluster } from '../helpers/cluster.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { backupIdOf, connectionArgs, type ShowBackup, type ShowInstance } from './pgkeep-fixture.js';
+import { backupIdOf, connectionArgs, type ShowBackup, type ShowInstance, postgresRunner, pgkeepArchiveCommand } from './pgkeep-fixture.js';
 
 const SEG = 16 * 1024 * 1024;
 
@@ -20,13 +18,7 @@ describe('retention: delete-expired, delete-wal, pinning, merge-expired (Postgre
   let source: TestCluster;
   let restored: TestCluster | undefined;
   const ids: Record<string, string> = {};
-  const pgkeep = (args: string[]) => runPgkeep(args, { asPostgres: true, env: { PGKEEP_REPO: repo } });
-  const ok = async (args: string[]): Promise<PgkeepResult> => {
-    const r = await pgkeep(args);
-    expect(r.code, `pgkeep ${args.join(' ')}:\n${r.stdout}\n${r.stderr}`).toBe(0);
-    return r;
-  };
-  const archived = async () => (await readdir(join(repo, 'instances', 'main', 'wal')).catch(() => [] as string[])).sort();
+  const { pgkeep, ok, archived } = postgresRunner(() => repo);
   const backups = async (): Promise<ShowBackup[]> => (JSON.parse((await ok(['show', '--instance', 'main', '--format', 'json'])).stdout) as ShowInstance[])[0]!.backups;
   const write = async (n: number) => {
     await source.query('INSERT INTO t SELECT g FROM generate_series($1::int, $2::int) g', [n * 1000, n * 1000 + 999]);
@@ -37,7 +29,7 @@ describe('retention: delete-expired, delete-wal, pinning, merge-expired (Postgre
 
   beforeAll(async () => {
     repo = join(await makeTempDir('retrepo', { owner: 'postgres' }), 'repo');
-    const archiveCommand = `"${process.execPath}" "${PGKEEP_BIN}" archive-push -B "${repo}" --instance main --wal-file-path "%p" --wal-file-name "%f"`;
+    const archiveCommand = pgkeepArchiveCommand(repo);
     source = await TestCluster.create({ major: 15, name: 'retention15', settings: { archive_mode: 'on', archive_command: archiveCommand, archive_timeout: 0 } });
     await ok(['init']);
     await ok(['add-instance', '--instance', 'main', '-D', source.pgdata, ...connectionArgs(source)]);

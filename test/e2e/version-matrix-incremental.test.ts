@@ -11,11 +11,10 @@
 // (the archive_command writes to it as postgres), and restores use --archive-mode off.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PGKEEP_BIN, runPgkeep, type PgkeepResult } from '../helpers/cli.js';
 import { TestCluster, majorsUnderTest, type PgMajor } from '../helpers/cluster.js';
 import { relationDigests } from '../helpers/file-digests.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { backupIdOf, connectionArgs, type ShowBackup, type ShowInstance } from './pgkeep-fixture.js';
+import { backupIdOf, connectionArgs, type ShowBackup, type ShowInstance, postgresRunner, pgkeepArchiveCommand } from './pgkeep-fixture.js';
 
 const MAJORS = majorsUnderTest();
 const durations = new Map<PgMajor, string>();
@@ -35,18 +34,13 @@ describe.each(MAJORS)('PAGE (and PTRACK on 17+) against DELTA on PostgreSQL %i',
   const timings: string[] = [];
   const others: TestCluster[] = [];
 
-  const pgkeep = (args: string[]) => runPgkeep(args, { asPostgres: true, env: { PGKEEP_REPO: repo } });
-  const ok = async (args: string[]): Promise<PgkeepResult> => {
-    const r = await pgkeep(args);
-    expect(r.code, `pgkeep ${args.join(' ')}:\n${r.stdout}\n${r.stderr}`).toBe(0);
-    return r;
-  };
+  const { ok } = postgresRunner(() => repo);
   const lap = (what: string, since: number) => timings.push(`${what} ${((Date.now() - since) / 1000).toFixed(1)} s`);
 
   beforeAll(async () => {
     started = Date.now();
     repo = join(await makeTempDir(`imatrixrepo${major}`, { owner: 'postgres' }), 'repo');
-    const archiveCommand = `"${process.execPath}" "${PGKEEP_BIN}" archive-push -B "${repo}" --instance main --wal-file-path "%p" --wal-file-name "%f"`;
+    const archiveCommand = pgkeepArchiveCommand(repo);
     source = await TestCluster.create({
       major,
       name: `imatrix${major}`,

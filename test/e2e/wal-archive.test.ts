@@ -3,25 +3,19 @@
 // without --stream wait for their WAL in the archive, and restores replay from it through
 // `pgkeep archive-get`, to the end of the archive or to a point in time.
 import { execFileSync } from 'node:child_process';
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PGKEEP_BIN, runPgkeep, spawnPgkeep, type PgkeepResult } from '../helpers/cli.js';
+import { spawnPgkeep } from '../helpers/cli.js';
 import { TestCluster, type PgMajor } from '../helpers/cluster.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { backupIdOf, connectionArgs } from './pgkeep-fixture.js';
+import { backupIdOf, connectionArgs, postgresRunner, pgkeepArchiveCommand } from './pgkeep-fixture.js';
 
 describe.each([15, 17] as PgMajor[])('WAL archive and point-in-time restore on PostgreSQL %i', (major) => {
   let repo: string;
   let source: TestCluster;
   const others: TestCluster[] = [];
-  const pgkeep = (args: string[]) => runPgkeep(args, { asPostgres: true, env: { PGKEEP_REPO: repo } });
-  const ok = async (args: string[]): Promise<PgkeepResult> => {
-    const r = await pgkeep(args);
-    expect(r.code, `pgkeep ${args.join(' ')}:\n${r.stdout}\n${r.stderr}`).toBe(0);
-    return r;
-  };
-  const archived = async () => (await readdir(join(repo, 'instances', 'main', 'wal')).catch(() => [] as string[])).sort();
+  const { pgkeep, ok, archived } = postgresRunner(() => repo);
   const waitArchived = async (name: string) => {
     for (let i = 0; i < 200 && !(await archived()).includes(name); i++) await new Promise((r) => setTimeout(r, 100));
     expect(await archived()).toContain(name);
@@ -36,7 +30,7 @@ describe.each([15, 17] as PgMajor[])('WAL archive and point-in-time restore on P
 
   beforeAll(async () => {
     repo = join(await makeTempDir('walrepo', { owner: 'postgres' }), 'repo');
-    const archiveCommand = `"${process.execPath}" "${PGKEEP_BIN}" archive-push -B "${repo}" --instance main --wal-file-path "%p" --wal-file-name "%f"`;
+    const archiveCommand = pgkeepArchiveCommand(repo);
     source = await TestCluster.create({ major, name: `wal${major}`, settings: { archive_mode: 'on', archive_command: archiveCommand, archive_timeout: 0 } });
     await ok(['init']);
     await ok(['add-instance', '--instance', 'main', '-D', source.pgdata, ...connectionArgs(source)]);
