@@ -15,6 +15,8 @@ import { TestCluster, type PgMajor } from '../helpers/cluster.js';
 import { makeTempDir, removeTempDir } from '../helpers/tmp.js';
 import { backupIdOf, newRepo, type RepoFixture, type ShowInstance } from './pgkeep-fixture.js';
 import { prng } from '../helpers/random.js';
+import { writeMergeJournal } from '../../src/app/merge/merge-journal.js';
+import { PosixStore } from '../../src/storage/posix-store.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -155,6 +157,18 @@ describe.each(CASES)('merge killed with -9 on PostgreSQL $major', ({ major, scal
     console.log(`PostgreSQL ${major}: an uninterrupted merge (process start to exit) takes ${mergeMs} ms, committing after ~${commitMs || '?'} ms; ${r.stdout.trim()}`);
     await checkMerged(copy, 'after an uninterrupted merge');
     await restoreMatches(copy, 'after an uninterrupted merge');
+  });
+
+  it('completes a merge killed between writing its journal and marking the backup MERGING', async () => {
+    // The one moment random kills rarely hit: merge.json exists, backup.json is still OK with its
+    // parent. The re-run must still leave the catalog row FULL, or the clean-up keeps the chain.
+    const copy = await copyRepo();
+    await writeMergeJournal(new PosixStore(copy), 'main', { formatVersion: 1, target, ancestors: [...deltas.slice(0, -1)].reverse().concat(full), newGeneration: 1, previousStatus: 'OK' });
+    expect((await readControl(copy, target)).status).toBe('OK');
+    const again = await okIn(copy, ['merge', '--instance', 'main', '-i', target, '-j', '2']);
+    expect(again.stderr).toContain(`resuming the merge of backup ${target}`);
+    expect(again.stdout).toContain(`backup ${target} is now FULL`);
+    await checkMerged(copy, 'after a merge killed before it marked the backup MERGING');
   });
 
   it(`keeps the chain restorable when merge is killed at random moments (${iterations} kills)`, async () => {

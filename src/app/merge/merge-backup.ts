@@ -83,10 +83,11 @@ export async function mergeBackup(ctx: RepoContext, instance: string, id: string
       counts = await buildGeneration(ctx, target, journal, threads, progress);
       target = await readBackupControl(ctx.store, instance, id);
     }
-    if (target.status === 'MERGING') {
-      target = { ...target, status: journal.previousStatus };
-      await saveBackup(ctx, target);
-    }
+    if (target.status === 'MERGING') target = { ...target, status: journal.previousStatus };
+    // Always, not only when MERGING: the commit rewrote backup.json alone, and a run killed between
+    // writing the journal and marking the backup MERGING leaves it OK there while the catalog row
+    // still names the old parent, which would make the clean-up below keep the whole chain.
+    await saveBackup(ctx, target);
 
     // 4. clean
     const { deleted, kept } = await cleanUp(ctx, target, journal);
