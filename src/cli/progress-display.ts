@@ -10,6 +10,7 @@
  */
 import cliProgress from 'cli-progress';
 import type { OperationFigures, OperationProgress } from '../app/progress.js';
+import { formatBytes, formatBytesOf } from '../core/byte-units.js';
 
 /** Plain lines come this often at most (and a phase's last one when it ends). */
 export const PLAIN_INTERVAL_MS = 5000;
@@ -55,30 +56,8 @@ export class ProgressState {
   }
 }
 
-const UNITS = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
-
-function unitFor(n: number): number {
-  let u = 0;
-  while (n >= 1000 ** (u + 1) && u < UNITS.length - 1) u++;
-  return u;
-}
-
-function scaled(n: number, u: number): string {
-  const v = n / 1000 ** u;
-  return u === 0 ? String(Math.round(v)) : v < 100 ? v.toFixed(1) : String(Math.round(v));
-}
-
-/** 1234567 → "1.2 MB". */
-export function formatBytes(n: number): string {
-  const u = unitFor(n);
-  return `${scaled(n, u)} ${UNITS[u]!}`;
-}
-
-/** done of total in the total's unit: "1.2/3.4 GB". */
-export function formatBytesOf(done: number, total: number): string {
-  const u = unitFor(Math.max(done, total));
-  return `${scaled(done, u)}/${scaled(total, u)} ${UNITS[u]!}`;
-}
+// Re-exported: the figures line and the tests read sizes through this module.
+export { formatBytes, formatBytesOf };
 
 /** Bytes per second as "85 MB/s" (decimal MB, one decimal below 10). */
 export function formatRate(bps: number): string {

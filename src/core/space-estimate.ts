@@ -10,6 +10,7 @@
  * with no history the ratio is 1, as if nothing compressed.
  */
 import type { BackupMode, BackupRecord, CompressAlg } from './backup-types.js';
+import { formatBytes } from './byte-units.js';
 
 export interface SpaceEstimateInput {
   mode: BackupMode;
@@ -44,13 +45,6 @@ export function estimateBackupSpace(input: SpaceEstimateInput): SpaceEstimate {
     ? `${formatPercent(ratio)} of the ${formatBytes(input.pgdataBytes)} data directory, as backup ${reference.id} (${reference.mode}, ${input.compressAlg}) stored, plus a fifth`
     : `the ${formatBytes(input.pgdataBytes)} data directory uncompressed (no earlier ${input.compressAlg} backup to learn a ratio from), plus a fifth`;
   return { bytes, basis };
-}
-
-export function formatBytes(n: number): string {
-  if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(1)} GiB`;
-  if (n >= 2 ** 20) return `${(n / 2 ** 20).toFixed(1)} MiB`;
-  if (n >= 2 ** 10) return `${(n / 2 ** 10).toFixed(1)} KiB`;
-  return `${n} B`;
 }
 
 function formatPercent(r: number): string {

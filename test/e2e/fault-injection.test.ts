@@ -290,7 +290,7 @@ describe('fault injection on PostgreSQL 15', () => {
       // The pre-flight check refuses at once, with both figures, and records nothing.
       const refused = await pk(['backup', '--instance', 'main', '-b', 'FULL', '-j', '2', '--stream'], small);
       expect(refused.code, refused.stderr).toBe(1);
-      expect(refused.stderr).toMatch(/^ERROR: the repository has [\d.]+ [KMG]iB free, but this FULL backup needs about [\d.]+ [KMG]iB \(.*backup .+\)$/m);
+      expect(refused.stderr).toMatch(/^ERROR: the repository has [\d.]+ (B|kB|MB|GB|TB) free, but this FULL backup needs about [\d.]+ (B|kB|MB|GB|TB) \(.*backup .+\)$/m);
       expect(refused.stderr).toContain('--skip-space-check');
       expect((await show(small)).map((b) => b.id)).toEqual([first]);
       expect(before - (await freeBytes(mnt)), "nothing written").toBeLessThanOrEqual(64 * 1024);

@@ -5,7 +5,8 @@
  */
 import { statfs } from 'node:fs/promises';
 import type { BackupMode, CompressAlg } from '../../core/backup-types.js';
-import { estimateBackupSpace, formatBytes } from '../../core/space-estimate.js';
+import { formatBytes } from '../../core/byte-units.js';
+import { estimateBackupSpace } from '../../core/space-estimate.js';
 import { fromIoError, PgkeepError } from '../../errors.js';
 import { walkPgdata } from '../../postgres/pgdata-walker.js';
 import type { RepoContext } from '../repo-context.js';
