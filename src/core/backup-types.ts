@@ -114,6 +114,25 @@ export interface FileEntry {
   /** Owner in the source data directory, so that a restore run as root leaves it as it was. */
   uid?: number;
   gid?: number;
+  /**
+   * Set when `checksum` is the part-tree form (docs/repository-format.md, "Parts"): the content
+   * cut into parts of this many bytes (the last shorter), `checksum` the xxh64 of their xxh64s.
+   * Kept wherever the checksum is carried (an unchanged file of a child backup), so that any
+   * reader knows how to check it.
+   */
+  partSize?: number;
+  /** storage 'full' with partSize: the parts stored in this backup, in order (at least two). */
+  parts?: StoredPart[];
+}
+
+/** One part of a file stored in parts: copied, stored and checked on its own. */
+export interface StoredPart {
+  /** xxh64 of this part's content. */
+  checksum: string;
+  /** Bytes stored for this part. */
+  storedSize: number;
+  /** xxh64 of this part's stored bytes. */
+  storedChecksum: string;
 }
 
 /** Keys in `show --format json` use these names; the catalog and repository use camelCase. */

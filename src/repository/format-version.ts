@@ -7,10 +7,16 @@ import { corruptFile } from './json-fields.js';
 
 export const FILE_FORMAT_VERSION = 1;
 
-export function checkFormatVersion(obj: Record<string, unknown>, source: string): void {
+/**
+ * Manifests: 2 when an entry is stored in parts (or carries a part-tree checksum), which a
+ * version-1 reader would misread; 1 otherwise, so that other backups stay readable by it.
+ */
+export const MANIFEST_FORMAT_VERSION = 2;
+
+export function checkFormatVersion(obj: Record<string, unknown>, source: string, newest = FILE_FORMAT_VERSION): void {
   const v = obj.formatVersion;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw corruptFile(source, 'missing or invalid formatVersion');
-  if (v > FILE_FORMAT_VERSION) {
-    throw new PgkeepError('REPO_FORMAT_UNSUPPORTED', `${source} has format version ${v}, this pgkeep reads up to ${FILE_FORMAT_VERSION}`, 'upgrade pgkeep');
+  if (v > newest) {
+    throw new PgkeepError('REPO_FORMAT_UNSUPPORTED', `${source} has format version ${v}, this pgkeep reads up to ${newest}`, 'upgrade pgkeep');
   }
 }

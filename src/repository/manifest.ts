@@ -14,7 +14,7 @@ import { PgkeepError } from '../errors.js';
 import { isMissingObjectError, type ByteStore } from '../storage/byte-store.js';
 import { backupRecordFromJson, backupRecordToJson } from './backup-record-json.js';
 import { fileEntryFromJson, fileEntryToJson } from './file-entry-json.js';
-import { checkFormatVersion, FILE_FORMAT_VERSION } from './format-version.js';
+import { checkFormatVersion, FILE_FORMAT_VERSION, MANIFEST_FORMAT_VERSION } from './format-version.js';
 import { createHasher, initHashing } from './hash.js';
 import { corruptFile, JsonFields, parseJsonObject } from './json-fields.js';
 import { manifestKey } from './layout.js';
@@ -57,7 +57,8 @@ export async function writeManifest(store: ByteStore, record: BackupRecord, entr
     if (batchLength >= WRITE_BATCH) await flush();
   };
   try {
-    await push({ formatVersion: FILE_FORMAT_VERSION, kind: MANIFEST_KIND, backup: backupRecordToJson(record) });
+    const version = sorted.some((e) => e.partSize !== undefined) ? MANIFEST_FORMAT_VERSION : FILE_FORMAT_VERSION;
+    await push({ formatVersion: version, kind: MANIFEST_KIND, backup: backupRecordToJson(record) });
     for (const entry of sorted) await push(fileEntryToJson(entry));
     await flush();
     await out.write(Buffer.from(`${JSON.stringify({ end: true, files: sorted.length, xxh64: hasher.digestHex() })}\n`, 'utf8'));
@@ -107,7 +108,7 @@ async function* parseManifest(store: ByteStore, instance: string, id: string, ge
       if (trailer) throw corruptFile(key, `line ${lineNo} follows the trailer`);
       const obj = parseJsonObject(bytes.toString('utf8'), where);
       if (lineNo === 1) {
-        checkFormatVersion(obj, key);
+        checkFormatVersion(obj, key, MANIFEST_FORMAT_VERSION);
         const header = new JsonFields(obj, where);
         if (header.string('kind') !== MANIFEST_KIND) throw corruptFile(key, 'line 1 is not a pgkeep manifest header');
         const backup = backupRecordFromJson(header.object('backup').obj, `${where} (backup)`);

@@ -14,10 +14,10 @@ import type { CompressAlg, FileEntry } from '../../core/backup-types.js';
 import { errnoCode, fromIoError } from '../../errors.js';
 import type { SourceEntry } from '../../postgres/pgdata-walker.js';
 import { RELSEG_BLOCKS, parseRelationPath } from '../../postgres/relation-file.js';
-import { createHasher } from '../../repository/hash.js';
 import { backupDataKey } from '../../repository/layout.js';
 import { PageDeltaWriter } from '../../repository/page-delta.js';
 import { StoredFileWriter } from '../../repository/stored-file.js';
+import { createContentHasher, partKey } from '../../repository/stored-parts.js';
 import type { ByteStore } from '../../storage/byte-store.js';
 import { readDataFilePages, readSelectedPages, type PageCheckCounters } from './read-data-file.js';
 
@@ -48,15 +48,32 @@ export type CopyJob =
   | { how: 'mapped-delta'; src: SourceEntry; parent: FileEntry; sinceLsn: bigint; blocks: readonly number[] }
   | { how: 'if-changed'; src: SourceEntry; parent: FileEntry };
 
+/** One part of a large file copied in parts (copy-sources.ts): bytes [index × partSize, +partSize). */
+export interface PartJob {
+  how: 'part';
+  src: SourceEntry;
+  index: number;
+  partSize: number;
+}
+
+/** What one part's copy stored (repository/stored-parts.ts). */
+export interface CopiedPart {
+  size: number;
+  checksum: string;
+  storedSize: number;
+  storedChecksum: string;
+}
+
 /** What a worker thread (copy-worker.ts) is started with: it opens its own store over `root`. */
 export interface CopyWorkerData {
   root: string;
   settings: CopySettings;
 }
 
-/** What a worker sends back for one job. */
+/** What a worker sends back for one job: `part` for a PartJob, `entry` for the others. */
 export interface CopyJobResult {
   entry: FileEntry | null;
+  part?: CopiedPart | null;
   counters: PageCheckCounters;
 }
 
@@ -71,6 +88,32 @@ export function runCopyJob(job: CopyJob, t: CopyTarget, buffer: Buffer, counters
       return copyMappedDelta(job.src, t, job.parent, job.sinceLsn, job.blocks, buffer, counters);
     case 'if-changed':
       return copyIfChanged(job.src, t, job.parent, buffer, counters);
+  }
+}
+
+/**
+ * One part of a relation file, stored as its own stored file at `partKey(<data key>, index)`:
+ * null when the file vanished. A file that shrank since the walk gives a short or empty part;
+ * copy-sources.ts makes the entry from the parts.
+ */
+export async function copyPart(job: PartJob, t: CopyTarget, buffer: Buffer, counters: PageCheckCounters): Promise<CopiedPart | null> {
+  const { src, index, partSize } = job;
+  const writer = await StoredFileWriter.open(t.store, partKey(backupDataKey(t.instance, t.backupId, src.path), index), t.compressAlg, t.compressLevel);
+  try {
+    let any = false;
+    for await (const pages of readDataFilePages(src.absPath, src.path, buffer, pageOptions(src, t), counters, { offset: index * partSize, length: partSize })) {
+      any = true;
+      await writer.write(pages);
+    }
+    if (!any && !(await exists(src.absPath))) {
+      await writer.abort();
+      return null;
+    }
+    const r = await writer.finish();
+    return { size: r.size, checksum: r.checksum, storedSize: r.storedSize, storedChecksum: r.storedChecksum };
+  } catch (e) {
+    await writer.abort().catch(() => undefined);
+    throw e;
   }
 }
 
@@ -140,7 +183,8 @@ export async function copyDelta(src: SourceEntry, t: CopyTarget, parent: FileEnt
   const bs = t.blockSize;
   const since = lsnHalves(sinceLsn);
   const writer = await PageDeltaWriter.open(t.store, backupDataKey(t.instance, t.backupId, src.path), t.compressAlg, t.compressLevel, bs);
-  const content = createHasher();
+  // In the parent's checksum form, so that an unchanged file has the parent's very checksum.
+  const content = createContentHasher(parent);
   let blocks = 0;
   let any = false;
   try {
@@ -165,7 +209,7 @@ export async function copyDelta(src: SourceEntry, t: CopyTarget, parent: FileEnt
       return null;
     }
     const checksum = content.digestHex();
-    const base = { ...entryWithoutData(src, t), size: blocks * bs, blocks, checksum };
+    const base = { ...entryWithoutData(src, t), size: blocks * bs, blocks, checksum, ...(parent.partSize !== undefined ? { partSize: parent.partSize } : {}) };
     if (writer.pageCount === 0 && blocks === parent.blocks) {
       await writer.abort();
       return { ...base, storage: 'parent' };
@@ -210,7 +254,7 @@ export async function copyMappedDelta(src: SourceEntry, t: CopyTarget, parent: F
     const base = { ...entryWithoutData(src, t), size: blocks * bs, blocks, checksum: null };
     if (writer.pageCount === 0 && blocks === parent.blocks) {
       await writer.abort();
-      return { ...base, storage: 'parent', checksum: parent.checksum };
+      return { ...base, storage: 'parent', ...parentChecksum(parent) };
     }
     const r = await writer.finish(blocks);
     return { ...base, storage: 'delta', storedSize: r.storedSize, storedChecksum: r.storedChecksum, compressAlg: t.compressAlg, deltaBlocks: r.pageCount };
@@ -222,7 +266,12 @@ export async function copyMappedDelta(src: SourceEntry, t: CopyTarget, parent: F
 
 /** A relation file the change map does not mention, with its length unchanged: defer to the parent without reading it. */
 export function unchangedEntry(src: SourceEntry, t: CopyTarget, parent: FileEntry): FileEntry {
-  return { ...entryWithoutData(src, t), size: parent.size, blocks: parent.blocks ?? Math.floor(parent.size / t.blockSize), storage: 'parent', checksum: parent.checksum };
+  return { ...entryWithoutData(src, t), size: parent.size, blocks: parent.blocks ?? Math.floor(parent.size / t.blockSize), storage: 'parent', ...parentChecksum(parent) };
+}
+
+/** The parent's content checksum, with the part size that says how to check it when it has one. */
+function parentChecksum(parent: FileEntry): Pick<FileEntry, 'checksum' | 'partSize'> {
+  return parent.partSize === undefined ? { checksum: parent.checksum } : { checksum: parent.checksum, partSize: parent.partSize };
 }
 
 async function currentSize(absPath: string): Promise<number | undefined> {
@@ -265,7 +314,7 @@ function isChanged(pages: Buffer, offset: number, since: LsnHalves): boolean {
 
 /** A non-relation file known to the parent: stored again only when its content changed. */
 export async function copyIfChanged(src: SourceEntry, t: CopyTarget, parent: FileEntry, buffer: Buffer, counters: PageCheckCounters): Promise<FileEntry | null> {
-  const hasher = createHasher();
+  const hasher = createContentHasher(parent);
   let size = 0;
   const present = await readPlainFile(src.absPath, buffer, async (chunk) => {
     hasher.update(chunk);
@@ -273,7 +322,7 @@ export async function copyIfChanged(src: SourceEntry, t: CopyTarget, parent: Fil
   });
   if (!present) return null;
   if (size === parent.size && hasher.digestHex() === parent.checksum) {
-    return { ...entryWithoutData(src, t), size, storage: 'parent', checksum: parent.checksum, ...(src.kind === 'data' ? { blocks: Math.floor(size / t.blockSize) } : {}) };
+    return { ...entryWithoutData(src, t), size, storage: 'parent', ...parentChecksum(parent), ...(src.kind === 'data' ? { blocks: Math.floor(size / t.blockSize) } : {}) };
   }
   return copyFull(src, t, buffer, counters);
 }

@@ -10,7 +10,11 @@
  * first, so that page checks, hashing and framing use every core; otherwise all run in-process. Either way each completed
  * file's manifest entry comes back here, in `copyOne`'s caller, before the next job is taken.
  */
-import type { FileEntry } from '../../core/backup-types.js';
+import type { FileEntry, StoredPart } from '../../core/backup-types.js';
+import { partsToKeep } from '../../core/part-tiling.js';
+import { backupDataKey } from '../../repository/layout.js';
+import { STORED_CHUNK_SIZE } from '../../repository/stored-file-format.js';
+import { PART_BYTES, partKey, partRanges, partTreeChecksum } from '../../repository/stored-parts.js';
 import { PgkeepError } from '../../errors.js';
 import type { SourceEntry } from '../../postgres/pgdata-walker.js';
 import { PG_CONTROL_PATH } from '../../postgres/pgdata-rules.js';
@@ -20,7 +24,7 @@ import { forEachParallel } from '../parallel.js';
 import { workerEntry, WorkerPool } from '../worker-pool.js';
 import type { ChangeMap } from '../../core/change-map.js';
 import type { OperationProgress } from '../progress.js';
-import { entryWithoutData, runCopyJob, unchangedEntry, type CopyJob, type CopyJobResult, type CopyTarget, type CopyWorkerData } from './copy-entry.js';
+import { copyPart, entryWithoutData, runCopyJob, unchangedEntry, type CopiedPart, type CopyJob, type CopyJobResult, type CopyTarget, type CopyWorkerData, type PartJob } from './copy-entry.js';
 import { READ_BUFFER_BYTES, type PageCheckCounters } from './read-data-file.js';
 
 export interface IncrementalBase {
@@ -48,15 +52,24 @@ export async function copySources(sources: readonly SourceEntry[], target: CopyT
   const control = sources.find((s) => s.path === PG_CONTROL_PATH);
   const files = sources.filter((s) => s !== control && (s.kind === 'data' || s.kind === 'file'));
   for (const s of sources) if (s.kind === 'dir' || s.kind === 'symlink') entries.push(entryWithoutData(s, target));
-  // Biggest files first, so that one large table does not start last and run alone.
-  files.sort((a, b) => b.size - a.size);
-  const runner = openCopyRunner(target, threads, files.length, bytesToRead(files, target, base));
+  const tasks = copyTasks(files, target, threads, base, hooks, new Set(sources.map((s) => s.path)));
+  const runner = openCopyRunner(target, threads, tasks.length, bytesToRead(files, target, base));
+  const done = async (e: FileEntry | null, src: SourceEntry) => {
+    if (e) entries.push(e);
+    if (e && e.storedChecksum !== null) await hooks.stored?.(e);
+    hooks.progress?.advance(1, src.size);
+  };
   try {
-    await forEachParallel(files, threads, async (src, _i, slot) => {
-      const e = (await hooks.reuse?.(src, counters)) ?? (await copyOne(src, target, base, runner, slot, counters));
-      if (e) entries.push(e);
-      if (e && e.storedChecksum !== null) await hooks.stored?.(e);
-      hooks.progress?.advance(1, src.size);
+    await forEachParallel(tasks, threads, async (task, _i, slot) => {
+      if ('src' in task) {
+        const e = (await hooks.reuse?.(task.src, counters)) ?? (await copyOne(task.src, target, base, runner, slot, counters));
+        await done(e, task.src);
+        return;
+      }
+      const { group, index } = task;
+      group.parts[index] = await runner.runPart({ how: 'part', src: group.src, index, partSize: group.partSize }, slot, counters);
+      if (--group.left > 0) return;
+      await done(await entryFromParts(group, target, (job) => runner.run(job, slot, counters)), group.src);
     });
     if (control) {
       const e = await runner.run({ how: 'full', src: control }, 0, counters, true);
@@ -68,6 +81,104 @@ export async function copySources(sources: readonly SourceEntry[], target: CopyT
     await runner.close();
   }
   return entries;
+}
+
+/** A large file copied in parts: the parts' results as they come, and how many are still out. */
+interface PartGroup {
+  src: SourceEntry;
+  partSize: number;
+  parts: (CopiedPart | null)[];
+  left: number;
+}
+
+type CopyTask = { src: SourceEntry; size: number } | { group: PartGroup; index: number; size: number };
+
+/**
+ * The copy's work list, largest first so that no big piece starts last and runs alone. With two
+ * copiers or more, a relation file copied whole that is larger than a part is cut into parts
+ * (repository/stored-parts.ts), so that one large segment is copied by every copier at once.
+ * Not when resuming (an earlier attempt's whole file may be taken over as it is), and never when
+ * a part's name would be a file of the data directory.
+ */
+function copyTasks(files: readonly SourceEntry[], target: CopyTarget, threads: number, base: IncrementalBase | undefined, hooks: CopyHooks, paths: ReadonlySet<string>): CopyTask[] {
+  const tasks: CopyTask[] = [];
+  const partSize = configuredPartBytes();
+  for (const src of files) {
+    const ranges = partRanges(src.size, partSize);
+    const split = threads >= 2 && hooks.reuse === undefined && src.kind === 'data' && ranges.length >= 2 && copiedWhole(planCopy(src, target, base)) && ranges.every((_r, i) => !paths.has(partKey(src.path, i)));
+    if (!split) {
+      tasks.push({ src, size: src.size });
+      continue;
+    }
+    const group: PartGroup = { src, partSize, parts: ranges.map(() => null), left: ranges.length };
+    ranges.forEach((r, index) => tasks.push({ group, index, size: r.length }));
+  }
+  return tasks.sort((a, b) => b.size - a.size);
+}
+
+/**
+ * Bytes per part: PART_BYTES, or PGKEEP_PART_BYTES when set (a multiple of 1 MiB; the tests use
+ * small parts so that small tables are split). Each entry records its part size.
+ */
+function configuredPartBytes(): number {
+  const v = process.env.PGKEEP_PART_BYTES;
+  if (v === undefined || v === '') return PART_BYTES;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n <= 0 || n % STORED_CHUNK_SIZE !== 0) {
+    throw new PgkeepError('INVALID_ARGUMENT', `PGKEEP_PART_BYTES is ${v}, not a positive multiple of ${STORED_CHUNK_SIZE}`, 'unset it, or set a multiple of 1 MiB');
+  }
+  return n;
+}
+
+function copiedWhole(job: CopyJob | FileEntry): boolean {
+  return 'how' in job && job.how === 'full';
+}
+
+/**
+ * The manifest entry of a file copied in parts, once every part is in. The parts must tile the
+ * file as it was read: all but the last full, or the file shrank while it was copied and the
+ * parts after the first short one are empty (dropped). A file that vanished gives null; one that
+ * shrank and grew again between parts is copied again whole. One part left is stored as a
+ * plain whole file.
+ */
+async function entryFromParts(group: PartGroup, target: CopyTarget, copyWhole: (job: CopyJob) => Promise<FileEntry | null>): Promise<FileEntry | null> {
+  const { src, parts } = group;
+  const key = backupDataKey(target.instance, target.backupId, src.path);
+  const removeParts = async (from: number) => {
+    for (let i = from; i < parts.length; i++) await target.store.remove(partKey(key, i));
+  };
+  if (parts.some((p) => p === null)) {
+    await removeParts(0);
+    return null;
+  }
+  const copied = parts as CopiedPart[];
+  const kept = partsToKeep(copied.map((p) => p.size), group.partSize);
+  if (kept === 'recopy') {
+    await removeParts(0);
+    return copyWhole({ how: 'full', src });
+  }
+  await removeParts(kept);
+  const whole = copied.slice(0, kept);
+  const base = { ...entryWithoutData(src, target), storage: 'full' as const, compressAlg: target.compressAlg };
+  const size = whole.reduce((n, p) => n + p.size, 0);
+  const blocks = Math.floor(size / target.blockSize);
+  if (whole.length === 1) {
+    await target.store.link(partKey(key, 0), key);
+    await target.store.remove(partKey(key, 0));
+    const p = whole[0]!;
+    return { ...base, size, blocks, storedSize: p.storedSize, storedChecksum: p.storedChecksum, checksum: p.checksum };
+  }
+  const stored: StoredPart[] = whole.map((p) => ({ checksum: p.checksum, storedSize: p.storedSize, storedChecksum: p.storedChecksum }));
+  return {
+    ...base,
+    size,
+    blocks,
+    storedSize: stored.reduce((n, p) => n + p.storedSize, 0),
+    storedChecksum: partTreeChecksum(stored.map((p) => p.storedChecksum)),
+    checksum: partTreeChecksum(stored.map((p) => p.checksum)),
+    partSize: group.partSize,
+    parts: stored,
+  };
 }
 
 /** Decides how one file is copied and has it copied: null when it vanished. */
@@ -93,6 +204,7 @@ function planCopy(src: SourceEntry, target: CopyTarget, base: IncrementalBase | 
 interface CopyRunner {
   /** Runs a job on worker `slot`'s resources; `inProcess` forces the main thread (pg_control). */
   run(job: CopyJob, slot: number, counters: PageCheckCounters, inProcess?: boolean): Promise<FileEntry | null>;
+  runPart(job: PartJob, slot: number, counters: PageCheckCounters): Promise<CopiedPart | null>;
   close(): Promise<void>;
 }
 
@@ -107,24 +219,33 @@ function bytesToRead(files: readonly SourceEntry[], target: CopyTarget, base: In
   return n;
 }
 
-function openCopyRunner(target: CopyTarget, threads: number, fileCount: number, readBytes: number): CopyRunner {
+function openCopyRunner(target: CopyTarget, threads: number, taskCount: number, readBytes: number): CopyRunner {
   const buffers: Buffer[] = [];
-  const local = (job: CopyJob, slot: number, counters: PageCheckCounters) => runCopyJob(job, target, (buffers[slot] ??= Buffer.allocUnsafe(READ_BUFFER_BYTES)), counters);
+  const bufferOf = (slot: number) => (buffers[slot] ??= Buffer.allocUnsafe(READ_BUFFER_BYTES));
+  const local = (job: CopyJob, slot: number, counters: PageCheckCounters) => runCopyJob(job, target, bufferOf(slot), counters);
+  const localPart = (job: PartJob, slot: number, counters: PageCheckCounters) => copyPart(job, target, bufferOf(slot), counters);
   const entry = workerEntry(import.meta.url, './copy-worker.js');
-  if (threads < 2 || fileCount < 2 || readBytes < WORKER_THRESHOLD_BYTES || !entry || !(target.store instanceof PosixStore)) {
-    return { run: local, close: () => Promise.resolve() };
+  if (threads < 2 || taskCount < 2 || readBytes < WORKER_THRESHOLD_BYTES || !entry || !(target.store instanceof PosixStore)) {
+    return { run: local, runPart: localPart, close: () => Promise.resolve() };
   }
   // The main thread is one of the `threads` copiers (slot 0): one isolate fewer, in memory and start-up.
   const { store, ...settings } = target;
-  const pool = WorkerPool.start<CopyJob, CopyJobResult>(entry, Math.min(threads, fileCount) - 1, { root: store.root, settings } satisfies CopyWorkerData);
+  const pool = WorkerPool.start<CopyJob | PartJob, CopyJobResult>(entry, Math.min(threads, taskCount) - 1, { root: store.root, settings } satisfies CopyWorkerData);
+  const remote = async (job: CopyJob | PartJob, counters: PageCheckCounters) => {
+    const r = await pool.run(job);
+    counters.pagesRead += r.counters.pagesRead;
+    counters.pagesReread += r.counters.pagesReread;
+    counters.pagesTornAccepted += r.counters.pagesTornAccepted;
+    return r;
+  };
   return {
     async run(job, slot, counters, inProcess = false) {
       if (inProcess || slot === 0) return local(job, slot, counters);
-      const r = await pool.run(job);
-      counters.pagesRead += r.counters.pagesRead;
-      counters.pagesReread += r.counters.pagesReread;
-      counters.pagesTornAccepted += r.counters.pagesTornAccepted;
-      return r.entry;
+      return (await remote(job, counters)).entry;
+    },
+    async runPart(job, slot, counters) {
+      if (slot === 0) return localPart(job, slot, counters);
+      return (await remote(job, counters)).part ?? null;
     },
     close: () => pool.close(),
   };

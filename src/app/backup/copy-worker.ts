@@ -6,15 +6,16 @@
 import { workerData } from 'node:worker_threads';
 import { PosixStore } from '../../storage/posix-store.js';
 import { serveTasks } from '../worker-pool.js';
-import { runCopyJob, type CopyJob, type CopyJobResult, type CopyWorkerData } from './copy-entry.js';
+import { copyPart, runCopyJob, type CopyJob, type PartJob, type CopyJobResult, type CopyWorkerData } from './copy-entry.js';
 import { READ_BUFFER_BYTES, type PageCheckCounters } from './read-data-file.js';
 
 const data = workerData as CopyWorkerData;
 const target = { ...data.settings, store: new PosixStore(data.root) };
 const buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
 
-serveTasks<CopyJob, CopyJobResult>(async (job) => {
+serveTasks<CopyJob | PartJob, CopyJobResult>(async (job) => {
   const counters: PageCheckCounters = { pagesRead: 0, pagesReread: 0, pagesTornAccepted: 0 };
+  if (job.how === 'part') return { entry: null, part: await copyPart(job, target, buffer, counters), counters };
   const entry = await runCopyJob(job, target, buffer, counters);
   return { entry, counters };
 });

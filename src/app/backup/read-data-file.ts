@@ -32,19 +32,28 @@ export interface PageCheckCounters {
   pagesTornAccepted: number;
 }
 
+/** A byte range of a file: `offset` and `length` whole pages' worth (one part of a parted copy). */
+export interface FileRange {
+  offset: number;
+  length: number;
+}
+
 /**
- * Yields views of `buffer` holding consecutive whole pages from the start of the file. Each view
- * is only valid until the next iteration. Returns quietly with nothing if the file vanished.
+ * Yields views of `buffer` holding consecutive whole pages from the start of the file (or of
+ * `range`, up to its end or the file's). Each view is only valid until the next iteration.
+ * Returns quietly with nothing if the file vanished.
  */
-export async function* readDataFilePages(absPath: string, relPath: string, buffer: Buffer, opts: PageCheckOptions, counters: PageCheckCounters): AsyncGenerator<Buffer> {
+export async function* readDataFilePages(absPath: string, relPath: string, buffer: Buffer, opts: PageCheckOptions, counters: PageCheckCounters, range?: FileRange): AsyncGenerator<Buffer> {
   const fh = await openIfPresent(absPath);
   if (!fh) return;
   const bs = opts.blockSize;
   const chunkBytes = buffer.length - (buffer.length % bs);
+  const end = range ? range.offset + range.length : Number.POSITIVE_INFINITY;
   try {
-    let position = 0;
-    for (;;) {
-      const { bytesRead } = await fh.read(buffer, 0, chunkBytes, position).catch((e: unknown) => {
+    let position = range?.offset ?? 0;
+    while (position < end) {
+      const want = Math.min(chunkBytes, end - position);
+      const { bytesRead } = await fh.read(buffer, 0, want, position).catch((e: unknown) => {
         throw fromIoError(e, 'read', absPath);
       });
       const whole = bytesRead - (bytesRead % bs);
@@ -53,7 +62,7 @@ export async function* readDataFilePages(absPath: string, relPath: string, buffe
       counters.pagesRead += whole / bs;
       yield buffer.subarray(0, whole);
       position += whole;
-      if (bytesRead < chunkBytes) return;
+      if (bytesRead < want) return;
     }
   } finally {
     await fh.close().catch(() => undefined);

@@ -19,8 +19,8 @@ import { readPageLsn } from '../../postgres/page.js';
 import type { SourceEntry } from '../../postgres/pgdata-walker.js';
 import { isDataFileForBlockIncremental, parseRelationPath, RELSEG_BLOCKS } from '../../postgres/relation-file.js';
 import { readBackupJournal, type BackupJournal } from '../../repository/backup-journal.js';
-import { createHasher } from '../../repository/hash.js';
 import { backupDataKey, backupDataPrefix, backupJournalKey } from '../../repository/layout.js';
+import { createContentHasher, partKey, partPaths } from '../../repository/stored-parts.js';
 import { removeBackup } from '../delete-backup.js';
 import type { RepoContext } from '../repo-context.js';
 import { entryWithoutData, type CopyTarget } from './copy-entry.js';
@@ -107,8 +107,12 @@ export class FileReuse {
     const bs = this.target.blockSize;
     if (old.checksum === null || old.blocks === undefined || old.size !== old.blocks * bs) return undefined;
     const oldKey = backupDataKey(this.attempt.instance, this.attempt.backupId, src.path);
-    const stored = await this.target.store.stat(oldKey);
-    if (stored?.size !== old.storedSize) return undefined;
+    // A file stored in parts: every part's stored file must be there, with its size.
+    const keys = old.parts ? old.parts.map((_p, i) => partKey(oldKey, i)) : [oldKey];
+    const sizes = old.parts ? old.parts.map((p) => p.storedSize) : [old.storedSize];
+    for (let i = 0; i < keys.length; i++) {
+      if ((await this.target.store.stat(keys[i]!))?.size !== sizes[i]) return undefined;
+    }
     const buffer = this.spare.pop() ?? Buffer.allocUnsafe(READ_BUFFER_BYTES);
     try {
       if (!(await this.unchangedSinceAttempt(src, old, buffer, counters, rel.segNo * RELSEG_BLOCKS))) return undefined;
@@ -116,7 +120,8 @@ export class FileReuse {
       this.spare.push(buffer);
     }
 
-    await this.target.store.link(oldKey, backupDataKey(this.target.instance, this.target.backupId, src.path));
+    const newKey = backupDataKey(this.target.instance, this.target.backupId, src.path);
+    for (let i = 0; i < keys.length; i++) await this.target.store.link(keys[i]!, old.parts ? partKey(newKey, i) : newKey);
     this.filesReused++;
     this.bytesReused += old.size;
     this.storedBytesReused += old.storedSize;
@@ -131,6 +136,8 @@ export class FileReuse {
       compressAlg: old.compressAlg,
     };
     if (old.deltaBlocks !== undefined) entry.deltaBlocks = old.deltaBlocks;
+    if (old.partSize !== undefined) entry.partSize = old.partSize;
+    if (old.parts !== undefined) entry.parts = old.parts;
     return entry;
   }
 
@@ -146,7 +153,8 @@ export class FileReuse {
     if (size !== old.size) return false;
     const bs = this.target.blockSize;
     const opts = { blockSize: bs, checksumsEnabled: this.target.checksumsEnabled, startLsn: this.target.startLsn, verify: this.target.verifyPages, firstBlock };
-    const content = createHasher();
+    // In the journalled checksum's form (part-tree for a file stored in parts).
+    const content = createContentHasher(old);
     let blocks = 0;
     for await (const pages of readDataFilePages(src.absPath, src.path, buffer, opts, counters)) {
       for (let off = 0; off < pages.length; off += bs) {
@@ -205,6 +213,8 @@ export async function keepJournalledFiles(ctx: RepoContext, record: BackupRecord
   }
   await ctx.store.cleanupTemporaries(dataPrefix);
   const entries = journal.entries;
+  // Files stored in parts keep their parts (never reused by a resume, but named by the journal).
+  const keptParts = new Set([...entries.values()].flatMap((e) => partPaths(e)));
   // Directories on the way to a kept file, so that the walk below can tell them from files.
   const keptDirs = new Set<string>();
   for (const path of entries.keys()) {
@@ -213,7 +223,7 @@ export async function keepJournalledFiles(ctx: RepoContext, record: BackupRecord
   const prune = async (rel: string): Promise<void> => {
     for (const name of await ctx.store.list(rel === '' ? dataPrefix : `${dataPrefix}/${rel}`)) {
       const path = rel === '' ? name : `${rel}/${name}`;
-      if (entries.has(path)) continue;
+      if (entries.has(path) || keptParts.has(path)) continue;
       if (keptDirs.has(path)) await prune(path);
       else await ctx.store.removeTree(`${dataPrefix}/${path}`);
     }

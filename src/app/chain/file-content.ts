@@ -7,9 +7,9 @@
 import type { FilePlan, FileSource } from '../../core/file-plan.js';
 import { needsReconstruction } from '../../core/file-plan.js';
 import { PgkeepError } from '../../errors.js';
-import { createHasher } from '../../repository/hash.js';
 import { backupDataKey } from '../../repository/layout.js';
 import { readStoredFile } from '../../repository/stored-file.js';
+import { createContentHasher, readStoredParts, type PartedSource } from '../../repository/stored-parts.js';
 import type { ByteStore } from '../../storage/byte-store.js';
 import { reconstructDataFile, type ChainSource } from './reconstruct-data-file.js';
 
@@ -19,7 +19,7 @@ export function sourceKey(instance: string, s: FileSource): string {
 
 /** Yields the file's content; throws BACKUP_CORRUPT if its size or checksum differs from the manifest. */
 export async function* fileContent(store: ByteStore, instance: string, plan: FilePlan, blockSize: number): AsyncGenerator<Buffer> {
-  const hasher = createHasher();
+  const hasher = createContentHasher(plan.entry);
   let size = 0;
   const chunks = needsReconstruction(plan) ? reconstructDataFile(store, reconstructPlan(instance, plan, blockSize)) : readWhole(store, instance, plan);
   for await (const chunk of chunks) {
@@ -38,7 +38,16 @@ export async function* fileContent(store: ByteStore, instance: string, plan: Fil
 function readWhole(store: ByteStore, instance: string, plan: FilePlan): AsyncGenerator<Buffer> {
   const src = plan.sources[0];
   if (!src) throw new PgkeepError('INTERNAL', `no source for ${plan.entry.path}`);
+  const parted = partedSource(instance, src);
+  if (parted) return readStoredParts(store, parted);
   return readStoredFile(store, sourceKey(instance, src), src.entry.compressAlg, { verifyStoredChecksum: src.entry.storedChecksum ?? undefined });
+}
+
+/** A source stored in parts, as the parts reader wants it; undefined for a plain stored file. */
+export function partedSource(instance: string, s: FileSource): PartedSource | undefined {
+  const e = s.entry;
+  if (e.parts === undefined || e.partSize === undefined) return undefined;
+  return { key: sourceKey(instance, s), alg: e.compressAlg, size: e.size, partSize: e.partSize, parts: e.parts };
 }
 
 function reconstructPlan(instance: string, plan: FilePlan, blockSize: number) {
@@ -48,6 +57,7 @@ function reconstructPlan(instance: string, plan: FilePlan, blockSize: number) {
     alg: s.entry.compressAlg,
     storedChecksum: s.entry.storedChecksum,
     blocks: s.entry.blocks ?? Math.floor(s.entry.size / blockSize),
+    parted: partedSource(instance, s),
   }));
   return { blockSize, targetBlocks: plan.entry.blocks ?? Math.floor(plan.entry.size / blockSize), sources };
 }

@@ -16,11 +16,12 @@ import type { CompressAlg } from '../../core/backup-types.js';
 import { PgkeepError } from '../../errors.js';
 import { PageDeltaReader, type PageRun } from '../../repository/page-delta.js';
 import { readStoredFile } from '../../repository/stored-file.js';
+import { readStoredParts, type PartedSource } from '../../repository/stored-parts.js';
 import type { ByteStore } from '../../storage/byte-store.js';
 
 export type ChainSource =
-  /** The whole file stored (storage: full): the base of the chain. */
-  | { kind: 'full'; key: string; alg: CompressAlg; storedChecksum: string | null; blocks: number }
+  /** The whole file stored (storage: full): the base of the chain; `parted` when stored in parts. */
+  | { kind: 'full'; key: string; alg: CompressAlg; storedChecksum: string | null; blocks: number; parted?: PartedSource | undefined }
   /** A page-delta file (storage: delta). */
   | { kind: 'delta'; key: string; alg: CompressAlg; storedChecksum: string | null; blocks: number };
 
@@ -136,7 +137,7 @@ class BaseCursor {
     private readonly bs: number,
   ) {
     const opts = src.storedChecksum !== null ? { verifyStoredChecksum: src.storedChecksum } : {};
-    this.it = readStoredFile(store, src.key, src.alg, opts);
+    this.it = src.kind === 'full' && src.parted ? readStoredParts(store, src.parted) : readStoredFile(store, src.key, src.alg, opts);
   }
 
   /**

@@ -18,6 +18,7 @@ import { planFile, needsReconstruction } from '../../core/file-plan.js';
 import { PgkeepError } from '../../errors.js';
 import { readBackupControl, writeBackupControl } from '../../repository/backup-control.js';
 import { backupDataKey, backupDataPrefix, backupKey, generationKey, manifestKey } from '../../repository/layout.js';
+import { partKey } from '../../repository/stored-parts.js';
 import { writeManifest } from '../../repository/manifest.js';
 import { StoredFileWriter } from '../../repository/stored-file.js';
 import { fileContent, sourceKey } from '../chain/file-content.js';
@@ -122,8 +123,16 @@ async function buildGeneration(ctx: RepoContext, target: BackupRecord, journal: 
     const dest = backupDataKey(target.instance, target.id, entry.path, g);
     if (!needsReconstruction(plan)) {
       const src = plan.sources[0]!;
-      await ctx.store.link(sourceKey(target.instance, src), dest);
-      entries.push({ ...entry, storage: 'full', storedSize: src.entry.storedSize, storedChecksum: src.entry.storedChecksum, compressAlg: src.entry.compressAlg, checksum: entry.checksum ?? src.entry.checksum });
+      const from = sourceKey(target.instance, src);
+      if (src.entry.parts) {
+        // Stored in parts: every part is linked, and the entry keeps the parts' part-tree checksum.
+        for (let i = 0; i < src.entry.parts.length; i++) await ctx.store.link(partKey(from, i), partKey(dest, i));
+        entries.push({ ...entry, storage: 'full', storedSize: src.entry.storedSize, storedChecksum: src.entry.storedChecksum, compressAlg: src.entry.compressAlg, checksum: src.entry.checksum, partSize: src.entry.partSize!, parts: src.entry.parts });
+      } else {
+        await ctx.store.link(from, dest);
+        const { partSize: _scheme, ...plain } = entry;
+        entries.push({ ...(entry.checksum !== null && entry.partSize !== undefined ? entry : plain), storage: 'full', storedSize: src.entry.storedSize, storedChecksum: src.entry.storedChecksum, compressAlg: src.entry.compressAlg, checksum: entry.checksum ?? src.entry.checksum });
+      }
       linked++;
       progress.advance(1, entry.size);
       return;
@@ -132,7 +141,8 @@ async function buildGeneration(ctx: RepoContext, target: BackupRecord, journal: 
     try {
       for await (const chunk of fileContent(ctx.store, target.instance, plan, target.blockSize)) await writer.write(chunk);
       const r = await writer.finish();
-      const { deltaBlocks: _dropped, ...rest } = entry;
+      // Rewritten whole: a plain stored file with a plain checksum, whatever the sources were.
+      const { deltaBlocks: _dropped, partSize: _partSize, parts: _parts, ...rest } = entry;
       entries.push({ ...rest, storage: 'full', size: r.size, storedSize: r.storedSize, storedChecksum: r.storedChecksum, checksum: r.checksum, compressAlg: target.compressAlg });
       rebuilt++;
       read += plan.sources.reduce((n, src) => n + src.entry.storedSize, 0);

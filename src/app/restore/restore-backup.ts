@@ -31,7 +31,7 @@ import { silentProgress, type OperationProgress } from '../progress.js';
 import { checkArchiveForTarget } from './check-archive-for-target.js';
 import { selectBackupForTarget } from './select-backup-for-target.js';
 import { checkArchivedWal } from '../validate/validate-backup.js';
-import { openRestoreWriter, writeRestoredFile } from './write-restored-file.js';
+import { openRestoreWriter, restorablePartCount, writeRestoredFile } from './write-restored-file.js';
 import { withInstanceLock } from '../instance-locking.js';
 import type { RepoContext } from '../repo-context.js';
 
@@ -117,7 +117,8 @@ async function restoreLocked(ctx: RepoContext, req: RestoreRequest): Promise<Res
       await unlink(join(req.dest, path)).catch(() => undefined);
       // A full or unwritable target is no loss in the repository: stop, as without --force.
       if (isPgkeepError(e) && (e.code === 'DISK_FULL' || e.code === 'REPO_NOT_WRITABLE' || e.code === 'INTERRUPTED')) throw e;
-      missing.push({ path, problem: messageOf(e) });
+      // A file written in parts may fail in several of them: listed once.
+      if (!missing.some((m) => m.path === path)) missing.push({ path, problem: messageOf(e) });
       return undefined;
     }
   };
@@ -168,18 +169,32 @@ async function restoreLocked(ctx: RepoContext, req: RestoreRequest): Promise<Res
   const progress = req.progress ?? silentProgress;
   progress.start(regular.length + 1, regular.reduce((n, e) => n + e.size, control.size));
   const writer = openRestoreWriter(ctx.store, backup, req.threads, regular);
-  await forEachParallel(regular, req.threads, async (e, _i, slot) => {
+  const tasks = restoreTasks(regular, plans, backup.instance);
+  const partsLeft = new Map<string, number>();
+  await forEachParallel(tasks, req.threads, async ({ e, part, parts }, _i, slot) => {
     let transform: ((b: Buffer) => Buffer) | undefined;
     if (e.path === 'tablespace_map' && req.tablespaceMapping.size > 0) transform = (b) => Buffer.from(remapTablespaceMap(b.toString('utf8'), req.tablespaceMapping));
     const plan = plans.get(e.path);
     if (!plan) return; // --force: listed as missing
-    const written = await salvage(e.path, () => writer.write(plan, req.dest, slot, transform));
-    progress.advance(1, written ?? 0);
-    if (written === undefined) return;
-    bytesWritten += written;
-    await setOwner(join(req.dest, e.path), e);
+    if (part === undefined) {
+      const written = await salvage(e.path, () => writer.write(plan, req.dest, slot, transform));
+      progress.advance(1, written ?? 0);
+      if (written === undefined) return;
+      bytesWritten += written;
+      await setOwner(join(req.dest, e.path), e);
+      return;
+    }
+    // One part of a file stored in parts: the file counts as written when its last part is.
+    const written = missing.some((m) => m.path === e.path) ? undefined : await salvage(e.path, () => writer.writePart(plan, req.dest, slot, part));
+    const left = (partsLeft.get(e.path) ?? parts) - 1;
+    partsLeft.set(e.path, left);
+    progress.advance(left === 0 ? 1 : 0, written ?? 0);
+    if (written !== undefined) bytesWritten += written;
+    if (left === 0 && !missing.some((m) => m.path === e.path)) await setOwner(join(req.dest, e.path), e);
   });
   await writer.close();
+  // --force: a part written after another part of its file failed may have created it again.
+  for (const m of missing) if (tasks.some((t) => t.part !== undefined && t.e.path === m.path)) await unlink(join(req.dest, m.path)).catch(() => undefined);
 
   // 5. recovery
   const recoveryLines = recoveryConfigLines(req.recovery, !backup.stream);
@@ -209,6 +224,31 @@ async function restoreLocked(ctx: RepoContext, req: RestoreRequest): Promise<Res
   const left = new Set(missing.map((m) => m.path));
   const filesWritten = [...regular, control].filter((e) => !left.has(e.path)).length;
   return { backup, chain: chain.members.map((m) => m.backup.id), filesWritten, bytesWritten, bytesRead, missing };
+}
+
+interface RestoreTask {
+  e: FileEntry;
+  /** A part of a file stored in parts, written beside its other parts; undefined for a whole file. */
+  part?: number;
+  /** How many parts the file has (with `part`). */
+  parts: number;
+  size: number;
+}
+
+/** Files to write, largest first; a file stored in parts as one task per part, so that every writer shares a large file. */
+function restoreTasks(regular: readonly FileEntry[], plans: ReadonlyMap<string, FilePlan>, instance: string): RestoreTask[] {
+  const tasks: RestoreTask[] = [];
+  for (const e of regular) {
+    const plan = plans.get(e.path);
+    const parts = plan ? restorablePartCount(instance, plan) : 0;
+    if (parts === 0 || !plan) {
+      tasks.push({ e, parts: 0, size: e.size });
+      continue;
+    }
+    const partSize = plan.sources[0]!.entry.partSize!;
+    for (let part = 0; part < parts; part++) tasks.push({ e, part, parts, size: Math.min(partSize, e.size - part * partSize) });
+  }
+  return tasks.sort((a, b) => b.size - a.size);
 }
 
 /** --force -i: any backup whose files were completely written, CORRUPT and ORPHAN included. */

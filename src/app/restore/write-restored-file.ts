@@ -8,14 +8,16 @@
  * thread. A file whose content is transformed (tablespace_map under -T) is written in-process:
  * a transform is a function and cannot travel to a worker.
  */
+import { constants } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { FileEntry } from '../../core/backup-types.js';
-import type { FilePlan } from '../../core/file-plan.js';
-import { fromIoError } from '../../errors.js';
+import { needsReconstruction, type FilePlan } from '../../core/file-plan.js';
+import { fromIoError, PgkeepError } from '../../errors.js';
+import { partRanges, readStoredPart } from '../../repository/stored-parts.js';
 import type { ByteStore } from '../../storage/byte-store.js';
 import { PosixStore } from '../../storage/posix-store.js';
-import { fileContent } from '../chain/file-content.js';
+import { fileContent, partedSource } from '../chain/file-content.js';
 import { workerEntry, WorkerPool } from '../worker-pool.js';
 
 /** What a restore worker needs besides the job: where the repository is and how to read its files. */
@@ -28,11 +30,15 @@ export interface RestoreWorkerData {
 export interface RestoreFileJob {
   plan: FilePlan;
   dest: string;
+  /** One part of a file stored in parts (restorablePartCount), written in place beside the others. */
+  part?: number;
 }
 
 export interface RestoreFileWriter {
   /** Writes the plan's file under `dest`; returns the bytes written. */
   write(plan: FilePlan, dest: string, slot: number, transform?: (b: Buffer) => Buffer): Promise<number>;
+  /** Writes part `part` of a file stored in parts, in place (see writeRestoredPart). */
+  writePart(plan: FilePlan, dest: string, slot: number, part: number): Promise<number>;
   /** Ends the worker threads, if any. */
   close(): Promise<void>;
 }
@@ -42,46 +48,83 @@ const WORKER_THRESHOLD_BYTES = 32 * 1024 * 1024;
 
 export function openRestoreWriter(store: ByteStore, backup: { instance: string; blockSize: number }, threads: number, entries: readonly FileEntry[]): RestoreFileWriter {
   const local = (plan: FilePlan, dest: string, _slot?: number, transform?: (b: Buffer) => Buffer) => writeRestoredFile(store, backup.instance, backup.blockSize, plan, dest, transform);
+  const localPart = (plan: FilePlan, dest: string, _slot: number, part: number) => writeRestoredPart(store, backup.instance, plan, dest, part);
   const totalBytes = entries.reduce((n, e) => n + e.size, 0);
   const entry = workerEntry(import.meta.url, './restore-worker.js');
   if (threads < 2 || entries.length < 2 || totalBytes < WORKER_THRESHOLD_BYTES || !entry || !(store instanceof PosixStore)) {
-    return { write: local, close: () => Promise.resolve() };
+    return { write: local, writePart: localPart, close: () => Promise.resolve() };
   }
   // The main thread is one of the `threads` writers (slot 0): one isolate fewer, in memory and start-up.
   const pool = WorkerPool.start<RestoreFileJob, number>(entry, Math.min(threads, entries.length) - 1, { root: store.root, instance: backup.instance, blockSize: backup.blockSize } satisfies RestoreWorkerData);
   return {
     write: (plan, dest, slot, transform) => (transform || slot === 0 ? local(plan, dest, slot, transform) : pool.run({ plan, dest })),
+    writePart: (plan, dest, slot, part) => (slot === 0 ? localPart(plan, dest, slot, part) : pool.run({ plan, dest, part })),
     close: () => pool.close(),
   };
 }
 
+/**
+ * How many parts of this file can be written side by side: the part count when the file is one
+ * backup's stored parts as they are (no page deltas over them) and the entry restored checks
+ * with those parts' checksums; 0 when it must be written whole, in order (its content checksum
+ * is then checked over the whole stream by fileContent).
+ */
+export function restorablePartCount(instance: string, plan: FilePlan): number {
+  const src = plan.sources[0];
+  if (needsReconstruction(plan) || !src) return 0;
+  const parted = partedSource(instance, src);
+  const e = plan.entry;
+  if (!parted || e.partSize !== parted.partSize || e.checksum !== src.entry.checksum || e.size !== parted.size) return 0;
+  return parted.parts.length;
+}
+
+/**
+ * Writes part `index` of a file stored in parts at its offset in the target file, created if
+ * this is the first part to get there (every part opens it without truncating); the part's
+ * stored and content checksums and length are verified as it is read. Returns the bytes written.
+ */
+export async function writeRestoredPart(store: ByteStore, instance: string, plan: FilePlan, dest: string, index: number): Promise<number> {
+  const e = plan.entry;
+  const src = plan.sources[0];
+  const parted = src ? partedSource(instance, src) : undefined;
+  const range = parted ? partRanges(parted.size, parted.partSize)[index] : undefined;
+  if (!parted || !range) throw new PgkeepError('INTERNAL', `${e.path} has no stored part ${index}`);
+  // Every part opens the file without truncating it; the first to get there creates it.
+  return writeTargetFile(join(dest, e.path), constants.O_WRONLY | constants.O_CREAT, e.mode, range.offset, readStoredPart(store, parted, index));
+}
+
 export async function writeRestoredFile(store: ByteStore, instance: string, blockSize: number, plan: FilePlan, dest: string, transform?: (b: Buffer) => Buffer): Promise<number> {
   const e = plan.entry;
-  const path = join(dest, e.path);
+  const content = fileContent(store, instance, plan, blockSize);
+  return writeTargetFile(join(dest, e.path), 'wx', e.mode, 0, transform ? transformed(content, transform) : content);
+}
+
+/** Only tablespace_map is transformed: a few lines, read whole. */
+async function* transformed(content: AsyncIterable<Buffer>, transform: (b: Buffer) => Buffer): AsyncGenerator<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const chunk of content) parts.push(Buffer.from(chunk));
+  yield transform(Buffer.concat(parts));
+}
+
+/**
+ * Writes `chunks` into the file at `path` from `position` on (each chunk written before the next
+ * is asked for: readers may reuse their buffers), sets its mode and fsyncs it. Returns the bytes written.
+ */
+async function writeTargetFile(path: string, flags: string | number, mode: number, position: number, chunks: AsyncIterable<Buffer>): Promise<number> {
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   let fh;
   try {
-    fh = await open(path, 'wx', e.mode & 0o777);
+    fh = await open(path, flags, mode & 0o777);
   } catch (err) {
     throw fromIoError(err, 'create', path);
   }
   let written = 0;
   try {
-    const content = fileContent(store, instance, plan, blockSize);
-    if (transform) {
-      // Only tablespace_map is transformed: a few lines, read whole.
-      const parts: Buffer[] = [];
-      for await (const chunk of content) parts.push(Buffer.from(chunk));
-      const out = transform(Buffer.concat(parts));
-      await fh.write(out);
-      written = out.length;
-    } else {
-      for await (const chunk of content) {
-        await fh.write(chunk, 0, chunk.length, written);
-        written += chunk.length;
-      }
+    for await (const chunk of chunks) {
+      await fh.write(chunk, 0, chunk.length, position + written);
+      written += chunk.length;
     }
-    await fh.chmod(e.mode & 0o7777);
+    await fh.chmod(mode & 0o7777);
     await fh.sync();
   } catch (err) {
     throw fromIoError(err, 'write', path);

@@ -16,10 +16,18 @@ import { createHasher } from '../../repository/hash.js';
 import { backupDataKey } from '../../repository/layout.js';
 import { PageDeltaReader } from '../../repository/page-delta.js';
 import { readStoredFile } from '../../repository/stored-file.js';
+import { partKey, partRanges } from '../../repository/stored-parts.js';
 import type { ByteStore } from '../../storage/byte-store.js';
 
 export async function checkStoredEntry(store: ByteStore, record: BackupRecord, entry: FileEntry): Promise<string | undefined> {
   if (entry.storage === 'delta') return checkDeltaEntry(store, record, entry);
+  if (entry.parts !== undefined) {
+    for (let i = 0; i < entry.parts.length; i++) {
+      const bad = await checkStoredPart(store, record, entry, i);
+      if (bad) return bad;
+    }
+    return undefined;
+  }
   const key = backupDataKey(record.instance, record.id, entry.path, record.generation);
   const rel = entry.kind === 'data' ? parseRelationPath(entry.path) : undefined;
   const pages = rel ? new PageChecker(record, (rel.segNo ?? 0) * RELSEG_BLOCKS) : undefined;
@@ -40,6 +48,36 @@ export async function checkStoredEntry(store: ByteStore, record: BackupRecord, e
   }
   if (size !== entry.size) return `content is ${size} bytes, the manifest says ${entry.size}`;
   if (entry.checksum !== null && hasher.digestHex() !== entry.checksum) return 'content checksum differs from the manifest';
+  return undefined;
+}
+
+/**
+ * Part `index` of a file stored in parts (repository/stored-parts.ts), checked like a whole
+ * stored file: stored size and checksum, content length and checksum, every page. That the
+ * entry's checksums are the tree of its parts' was checked when the manifest was read.
+ */
+export async function checkStoredPart(store: ByteStore, record: BackupRecord, entry: FileEntry, index: number): Promise<string | undefined> {
+  const part = entry.parts?.[index];
+  const range = entry.partSize !== undefined ? partRanges(entry.size, entry.partSize)[index] : undefined;
+  if (!part || !range) return `has no part ${index}`;
+  const key = partKey(backupDataKey(record.instance, record.id, entry.path, record.generation), index);
+  const rel = entry.kind === 'data' ? parseRelationPath(entry.path) : undefined;
+  const pages = rel ? new PageChecker(record, (rel.segNo ?? 0) * RELSEG_BLOCKS + range.offset / record.blockSize) : undefined;
+  const what = (problem: string) => `part ${index}: ${problem}`;
+  let size = 0;
+  try {
+    const stat = await store.stat(key);
+    if (!stat) return what('file missing from the repository');
+    if (stat.size !== part.storedSize) return what(`stored size ${stat.size} differs from the manifest's ${part.storedSize}`);
+    for await (const chunk of readStoredFile(store, key, entry.compressAlg, { verifyStoredChecksum: part.storedChecksum, verifyChecksum: part.checksum })) {
+      size += chunk.length;
+      const bad = pages?.feed(chunk);
+      if (bad) return what(bad);
+    }
+  } catch (e) {
+    return what(isPgkeepError(e) ? e.message : e instanceof Error ? e.message : String(e));
+  }
+  if (size !== range.length) return what(`content is ${size} bytes, the part should hold ${range.length}`);
   return undefined;
 }
 

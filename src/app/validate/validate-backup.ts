@@ -7,7 +7,7 @@
  * One pass per file: the stored bytes are hashed while they are decompressed. A backup that fails
  * becomes CORRUPT and its descendants ORPHAN; one that passes becomes OK.
  */
-import type { BackupRecord, FileEntry } from '../../core/backup-types.js';
+import type { BackupRecord, FileEntry, StoredPart } from '../../core/backup-types.js';
 import { isPgkeepError, PgkeepError } from '../../errors.js';
 import { walFileNamesBetween } from '../../core/lsn.js';
 import { readBackupControl } from '../../repository/backup-control.js';
@@ -17,7 +17,7 @@ import { readManifest } from '../../repository/manifest.js';
 import { forEachParallel } from '../parallel.js';
 import { silentProgress, type OperationProgress } from '../progress.js';
 import { saveBackup, type RepoContext } from '../repo-context.js';
-import { checkStoredEntry } from './check-stored-file.js';
+import { checkStoredEntry, checkStoredPart } from './check-stored-file.js';
 
 export interface ValidationProblem {
   path: string;
@@ -56,12 +56,16 @@ export async function validateBackup(ctx: RepoContext, record: BackupRecord, thr
   // Content of a delta entry: the pages it holds (the file's other pages are elsewhere in the chain).
   const content = (e: FileEntry) => (e.storage === 'delta' ? (e.deltaBlocks ?? 0) * record.blockSize : e.size);
   progress.start(stored.length, stored.reduce((n, e) => n + content(e), 0), `validate ${record.id}`);
-  await forEachParallel(stored, threads, async (entry) => {
-    const problem = await checkStoredEntry(ctx.store, record, entry);
-    result.filesChecked++;
-    result.bytesChecked += entry.storedSize;
+  // A file stored in parts is checked part by part, in parallel like separate files.
+  const tasks = stored.flatMap((entry): { entry: FileEntry; index: number; part: StoredPart | undefined }[] => (entry.parts ? entry.parts.map((part, index) => ({ entry, index, part })) : [{ entry, index: -1, part: undefined }]));
+  await forEachParallel(tasks, threads, async ({ entry, index, part }) => {
+    const problem = part ? await checkStoredPart(ctx.store, record, entry, index) : await checkStoredEntry(ctx.store, record, entry);
+    const last = !part || index === (entry.parts?.length ?? 0) - 1;
+    if (last) result.filesChecked++;
+    result.bytesChecked += part ? part.storedSize : entry.storedSize;
     if (problem) result.problems.push({ path: entry.path, problem });
-    progress.advance(1, content(entry));
+    const partBytes = part && entry.partSize !== undefined ? Math.min(entry.partSize, entry.size - index * entry.partSize) : content(entry);
+    progress.advance(last ? 1 : 0, partBytes);
   });
   progress.finish();
   if (!record.stream) {
