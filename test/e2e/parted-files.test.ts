@@ -96,6 +96,15 @@ describe('files stored in parts, PostgreSQL 15', () => {
     const [a, b] = [await relationDigests(parted), await relationDigests(plain)];
     expect(a.get(accounts)).toBeDefined();
     expect(a.get(accounts)).toBe(b.get(accounts));
+
+    // A DELTA over that whole file scans it in parts: its entry takes the part-tree form.
+    const scan = backupIdOf(await fx.ok(['backup', '--instance', 'main', '-b', 'DELTA', '--stream', '-j', '2'], PARTS));
+    const d = (await manifest(scan)).files.get(accounts)!;
+    expect(d.partSize).toBe(PART);
+    expect(d.storage).not.toBe('full');
+    await fx.ok(['validate', '--instance', 'main', '-i', scan]);
+    await restoreAndCheck(scan, 'parted-scan', before);
+    await fx.ok(['delete', '--instance', 'main', '-i', scan]);
     await fx.ok(['delete', '--instance', 'main', '-i', whole]);
   });
 

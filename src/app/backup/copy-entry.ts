@@ -17,6 +17,7 @@ import { RELSEG_BLOCKS, parseRelationPath } from '../../postgres/relation-file.j
 import { backupDataKey } from '../../repository/layout.js';
 import { PageDeltaWriter } from '../../repository/page-delta.js';
 import { StoredFileWriter } from '../../repository/stored-file.js';
+import { createHasher } from '../../repository/hash.js';
 import { createContentHasher, partKey } from '../../repository/stored-parts.js';
 import type { ByteStore } from '../../storage/byte-store.js';
 import { readDataFilePages, readSelectedPages, type PageCheckCounters } from './read-data-file.js';
@@ -48,20 +49,28 @@ export type CopyJob =
   | { how: 'mapped-delta'; src: SourceEntry; parent: FileEntry; sinceLsn: bigint; blocks: readonly number[] }
   | { how: 'if-changed'; src: SourceEntry; parent: FileEntry };
 
-/** One part of a large file copied in parts (copy-sources.ts): bytes [index × partSize, +partSize). */
-export interface PartJob {
-  how: 'part';
-  src: SourceEntry;
-  index: number;
-  partSize: number;
-}
+/**
+ * One part of a large file copied in parts (copy-sources.ts): bytes [index × partSize, +partSize).
+ * `part` stores the bytes (a part of a parted full copy); `delta-part` scans them for pages
+ * changed since `sinceLsn` (a part of a DELTA scan, joined into one page-delta file after).
+ */
+export type PartJob = { how: 'part'; src: SourceEntry; index: number; partSize: number } | { how: 'delta-part'; src: SourceEntry; index: number; partSize: number; sinceLsn: bigint };
 
-/** What one part's copy stored (repository/stored-parts.ts). */
+/**
+ * What one part's copy stored (repository/stored-parts.ts): for a delta part, `pageCount`
+ * changed pages in a temporary page-delta file at the part's key (none stored when 0).
+ */
 export interface CopiedPart {
   size: number;
   checksum: string;
   storedSize: number;
   storedChecksum: string;
+  pageCount?: number;
+}
+
+/** Runs one part job; null when the file vanished. */
+export function runPartJob(job: PartJob, t: CopyTarget, buffer: Buffer, counters: PageCheckCounters): Promise<CopiedPart | null> {
+  return job.how === 'part' ? copyPart(job, t, buffer, counters) : scanDeltaPart(job, t, buffer, counters);
 }
 
 /** What a worker thread (copy-worker.ts) is started with: it opens its own store over `root`. */
@@ -96,7 +105,7 @@ export function runCopyJob(job: CopyJob, t: CopyTarget, buffer: Buffer, counters
  * null when the file vanished. A file that shrank since the walk gives a short or empty part;
  * copy-sources.ts makes the entry from the parts.
  */
-export async function copyPart(job: PartJob, t: CopyTarget, buffer: Buffer, counters: PageCheckCounters): Promise<CopiedPart | null> {
+export async function copyPart(job: Extract<PartJob, { how: 'part' }>, t: CopyTarget, buffer: Buffer, counters: PageCheckCounters): Promise<CopiedPart | null> {
   const { src, index, partSize } = job;
   const writer = await StoredFileWriter.open(t.store, partKey(backupDataKey(t.instance, t.backupId, src.path), index), t.compressAlg, t.compressLevel);
   try {
@@ -111,6 +120,45 @@ export async function copyPart(job: PartJob, t: CopyTarget, buffer: Buffer, coun
     }
     const r = await writer.finish();
     return { size: r.size, checksum: r.checksum, storedSize: r.storedSize, storedChecksum: r.storedChecksum };
+  } catch (e) {
+    await writer.abort().catch(() => undefined);
+    throw e;
+  }
+}
+
+/**
+ * One part of a DELTA scan: the part's pages are read and verified, hashed (the part's content
+ * checksum), and the changed ones written, uncompressed, to a temporary page-delta file at the
+ * part's key, with block numbers of the whole file; copy-sources.ts joins the parts into the
+ * file's one page-delta file and removes them.
+ */
+async function scanDeltaPart(job: Extract<PartJob, { how: 'delta-part' }>, t: CopyTarget, buffer: Buffer, counters: PageCheckCounters): Promise<CopiedPart | null> {
+  const { src, index, partSize } = job;
+  const bs = t.blockSize;
+  const since = lsnHalves(job.sinceLsn);
+  const firstBlock = (index * partSize) / bs;
+  const writer = await PageDeltaWriter.open(t.store, partKey(backupDataKey(t.instance, t.backupId, src.path), index), 'none', 0, bs);
+  const content = createHasher();
+  let blocks = 0;
+  let any = false;
+  try {
+    for await (const pages of readDataFilePages(src.absPath, src.path, buffer, pageOptions(src, t), counters, { offset: index * partSize, length: partSize })) {
+      any = true;
+      content.update(pages);
+      await addChangedRuns(writer, pages, firstBlock + blocks, since, bs);
+      blocks += pages.length / bs;
+    }
+    if (!any && !(await exists(src.absPath))) {
+      await writer.abort();
+      return null;
+    }
+    const checksum = content.digestHex();
+    if (writer.pageCount === 0) {
+      await writer.abort();
+      return { size: blocks * bs, checksum, storedSize: 0, storedChecksum: checksum, pageCount: 0 };
+    }
+    const r = await writer.finish(firstBlock + blocks);
+    return { size: blocks * bs, checksum, storedSize: r.storedSize, storedChecksum: r.storedChecksum, pageCount: r.pageCount };
   } catch (e) {
     await writer.abort().catch(() => undefined);
     throw e;
@@ -191,18 +239,8 @@ export async function copyDelta(src: SourceEntry, t: CopyTarget, parent: FileEnt
     for await (const pages of readDataFilePages(src.absPath, src.path, buffer, pageOptions(src, t), counters)) {
       any = true;
       content.update(pages);
-      const n = pages.length / bs;
-      // Collect runs of consecutive changed pages and hand each run over at once.
-      let runStart = -1;
-      for (let i = 0; i <= n; i++) {
-        const changed = i < n && isChanged(pages, i * bs, since);
-        if (changed && runStart < 0) runStart = i;
-        if (!changed && runStart >= 0) {
-          await writer.addPages(blocks + runStart, pages.subarray(runStart * bs, i * bs));
-          runStart = -1;
-        }
-      }
-      blocks += n;
+      await addChangedRuns(writer, pages, blocks, since, bs);
+      blocks += pages.length / bs;
     }
     if (!any && !(await exists(src.absPath))) {
       await writer.abort();
@@ -240,16 +278,7 @@ export async function copyMappedDelta(src: SourceEntry, t: CopyTarget, parent: F
   const writer = await PageDeltaWriter.open(t.store, backupDataKey(t.instance, t.backupId, src.path), t.compressAlg, t.compressLevel, bs);
   try {
     for await (const run of readSelectedPages(src.absPath, src.path, wanted, buffer, pageOptions(src, t), counters)) {
-      const n = run.pages.length / bs;
-      let runStart = -1;
-      for (let i = 0; i <= n; i++) {
-        const changed = i < n && isChanged(run.pages, i * bs, since);
-        if (changed && runStart < 0) runStart = i;
-        if (!changed && runStart >= 0) {
-          await writer.addPages(run.start + runStart, run.pages.subarray(runStart * bs, i * bs));
-          runStart = -1;
-        }
-      }
+      await addChangedRuns(writer, run.pages, run.start, since, bs);
     }
     const base = { ...entryWithoutData(src, t), size: blocks * bs, blocks, checksum: null };
     if (writer.pageCount === 0 && blocks === parent.blocks) {
@@ -302,6 +331,20 @@ interface LsnHalves {
 
 function lsnHalves(lsn: bigint): LsnHalves {
   return { hi: Number(lsn >> 32n), lo: Number(lsn & 0xffff_ffffn) };
+}
+
+/** Hands the runs of consecutive changed pages of `pages` (block `firstBlock` on) to the writer, a run at a time. */
+async function addChangedRuns(writer: PageDeltaWriter, pages: Buffer, firstBlock: number, since: LsnHalves, bs: number): Promise<void> {
+  const n = pages.length / bs;
+  let runStart = -1;
+  for (let i = 0; i <= n; i++) {
+    const changed = i < n && isChanged(pages, i * bs, since);
+    if (changed && runStart < 0) runStart = i;
+    if (!changed && runStart >= 0) {
+      await writer.addPages(firstBlock + runStart, pages.subarray(runStart * bs, i * bs));
+      runStart = -1;
+    }
+  }
 }
 
 /** A page belongs in the delta when it changed since the parent began, or carries no LSN (new or zero pages). */

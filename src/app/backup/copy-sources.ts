@@ -13,6 +13,7 @@
 import type { FileEntry, StoredPart } from '../../core/backup-types.js';
 import { partsToKeep } from '../../core/part-tiling.js';
 import { backupDataKey } from '../../repository/layout.js';
+import { PageDeltaReader, PageDeltaWriter } from '../../repository/page-delta.js';
 import { STORED_CHUNK_SIZE } from '../../repository/stored-file-format.js';
 import { PART_BYTES, partKey, partRanges, partTreeChecksum } from '../../repository/stored-parts.js';
 import { PgkeepError } from '../../errors.js';
@@ -24,7 +25,7 @@ import { forEachParallel } from '../parallel.js';
 import { workerEntry, WorkerPool } from '../worker-pool.js';
 import type { ChangeMap } from '../../core/change-map.js';
 import type { OperationProgress } from '../progress.js';
-import { copyPart, entryWithoutData, runCopyJob, unchangedEntry, type CopiedPart, type CopyJob, type CopyJobResult, type CopyTarget, type CopyWorkerData, type PartJob } from './copy-entry.js';
+import { entryWithoutData, runCopyJob, runPartJob, unchangedEntry, type CopiedPart, type CopyJob, type CopyJobResult, type CopyTarget, type CopyWorkerData, type PartJob } from './copy-entry.js';
 import { READ_BUFFER_BYTES, type PageCheckCounters } from './read-data-file.js';
 
 export interface IncrementalBase {
@@ -67,9 +68,10 @@ export async function copySources(sources: readonly SourceEntry[], target: CopyT
         return;
       }
       const { group, index } = task;
-      group.parts[index] = await runner.runPart({ how: 'part', src: group.src, index, partSize: group.partSize }, slot, counters);
+      group.parts[index] = await runner.runPart(partJob(group, index), slot, counters);
       if (--group.left > 0) return;
-      await done(await entryFromParts(group, target, (job) => runner.run(job, slot, counters)), group.src);
+      const copyWhole = () => runner.run(group.job, slot, counters);
+      await done(group.job.how === 'delta' ? await entryFromDeltaParts(group, group.job, target, copyWhole) : await entryFromParts(group, target, copyWhole), group.src);
     });
     if (control) {
       const e = await runner.run({ how: 'full', src: control }, 0, counters, true);
@@ -83,9 +85,10 @@ export async function copySources(sources: readonly SourceEntry[], target: CopyT
   return entries;
 }
 
-/** A large file copied in parts: the parts' results as they come, and how many are still out. */
+/** A large file copied in parts: the whole-file job it stands for, the parts' results as they come, and how many are still out. */
 interface PartGroup {
   src: SourceEntry;
+  job: Extract<CopyJob, { how: 'full' | 'delta' }>;
   partSize: number;
   parts: (CopiedPart | null)[];
   left: number;
@@ -95,25 +98,34 @@ type CopyTask = { src: SourceEntry; size: number } | { group: PartGroup; index: 
 
 /**
  * The copy's work list, largest first so that no big piece starts last and runs alone. With two
- * copiers or more, a relation file copied whole that is larger than a part is cut into parts
- * (repository/stored-parts.ts), so that one large segment is copied by every copier at once.
- * Not when resuming (an earlier attempt's whole file may be taken over as it is), and never when
- * a part's name would be a file of the data directory.
+ * copiers or more, a relation file larger than a part that is copied whole, or scanned whole for
+ * a DELTA, is cut into parts (repository/stored-parts.ts), so that one large segment is read by
+ * every copier at once. A DELTA scan uses the parent's part size when it has one, so that an
+ * unchanged file keeps the parent's very checksum. Not when resuming (an earlier attempt's whole
+ * file may be taken over as it is), and never when a part's name would be a file of the data
+ * directory.
  */
 function copyTasks(files: readonly SourceEntry[], target: CopyTarget, threads: number, base: IncrementalBase | undefined, hooks: CopyHooks, paths: ReadonlySet<string>): CopyTask[] {
   const tasks: CopyTask[] = [];
-  const partSize = configuredPartBytes();
+  const configured = configuredPartBytes();
   for (const src of files) {
+    const job = src.kind === 'data' && threads >= 2 && hooks.reuse === undefined ? planCopy(src, target, base) : undefined;
+    const whole = job && 'how' in job && (job.how === 'full' || job.how === 'delta') ? job : undefined;
+    const partSize = whole?.how === 'delta' ? (whole.parent.partSize ?? configured) : configured;
     const ranges = partRanges(src.size, partSize);
-    const split = threads >= 2 && hooks.reuse === undefined && src.kind === 'data' && ranges.length >= 2 && copiedWhole(planCopy(src, target, base)) && ranges.every((_r, i) => !paths.has(partKey(src.path, i)));
-    if (!split) {
+    if (!whole || ranges.length < 2 || ranges.some((_r, i) => paths.has(partKey(src.path, i)))) {
       tasks.push({ src, size: src.size });
       continue;
     }
-    const group: PartGroup = { src, partSize, parts: ranges.map(() => null), left: ranges.length };
+    const group: PartGroup = { src, job: whole, partSize, parts: ranges.map(() => null), left: ranges.length };
     ranges.forEach((r, index) => tasks.push({ group, index, size: r.length }));
   }
   return tasks.sort((a, b) => b.size - a.size);
+}
+
+function partJob(group: PartGroup, index: number): PartJob {
+  const { src, partSize, job } = group;
+  return job.how === 'delta' ? { how: 'delta-part', src, index, partSize, sinceLsn: job.sinceLsn } : { how: 'part', src, index, partSize };
 }
 
 /**
@@ -130,10 +142,6 @@ function configuredPartBytes(): number {
   return n;
 }
 
-function copiedWhole(job: CopyJob | FileEntry): boolean {
-  return 'how' in job && job.how === 'full';
-}
-
 /**
  * The manifest entry of a file copied in parts, once every part is in. The parts must tile the
  * file as it was read: all but the last full, or the file shrank while it was copied and the
@@ -141,7 +149,7 @@ function copiedWhole(job: CopyJob | FileEntry): boolean {
  * shrank and grew again between parts is copied again whole. One part left is stored as a
  * plain whole file.
  */
-async function entryFromParts(group: PartGroup, target: CopyTarget, copyWhole: (job: CopyJob) => Promise<FileEntry | null>): Promise<FileEntry | null> {
+async function entryFromParts(group: PartGroup, target: CopyTarget, copyWhole: () => Promise<FileEntry | null>): Promise<FileEntry | null> {
   const { src, parts } = group;
   const key = backupDataKey(target.instance, target.backupId, src.path);
   const removeParts = async (from: number) => {
@@ -155,7 +163,7 @@ async function entryFromParts(group: PartGroup, target: CopyTarget, copyWhole: (
   const kept = partsToKeep(copied.map((p) => p.size), group.partSize);
   if (kept === 'recopy') {
     await removeParts(0);
-    return copyWhole({ how: 'full', src });
+    return copyWhole();
   }
   await removeParts(kept);
   const whole = copied.slice(0, kept);
@@ -201,6 +209,53 @@ function planCopy(src: SourceEntry, target: CopyTarget, base: IncrementalBase | 
   return { how: 'if-changed', src, parent: known };
 }
 
+/**
+ * The manifest entry of a DELTA scan made in parts, once every part is in: the parts must tile
+ * the file as for entryFromParts (else it is scanned again whole). The content checksum is the
+ * part-tree of the parts' checksums (with `partSize`); the changed pages of all parts are joined,
+ * in block order, into the file's one page-delta file, and the parts' temporary files removed.
+ */
+async function entryFromDeltaParts(group: PartGroup, job: Extract<CopyJob, { how: 'delta' }>, target: CopyTarget, copyWhole: () => Promise<FileEntry | null>): Promise<FileEntry | null> {
+  const { src, parts, partSize } = group;
+  const bs = target.blockSize;
+  const key = backupDataKey(target.instance, target.backupId, src.path);
+  const removeParts = async () => {
+    for (let i = 0; i < parts.length; i++) await target.store.remove(partKey(key, i));
+  };
+  if (parts.some((p) => p === null)) {
+    await removeParts();
+    return null;
+  }
+  const scanned = parts as CopiedPart[];
+  const kept = partsToKeep(scanned.map((p) => p.size), partSize);
+  if (kept === 'recopy') {
+    await removeParts();
+    return copyWhole();
+  }
+  const used = scanned.slice(0, kept);
+  const blocks = used.reduce((n, p) => n + p.size, 0) / bs;
+  const base = { ...entryWithoutData(src, target), size: blocks * bs, blocks, checksum: partTreeChecksum(used.map((p) => p.checksum)), partSize };
+  if (used.every((p) => !p.pageCount) && blocks === job.parent.blocks) {
+    await removeParts();
+    return { ...base, storage: 'parent' };
+  }
+  const writer = await PageDeltaWriter.open(target.store, key, target.compressAlg, target.compressLevel, bs);
+  try {
+    for (let i = 0; i < used.length; i++) {
+      const p = used[i]!;
+      if (!p.pageCount) continue;
+      const reader = new PageDeltaReader(target.store, partKey(key, i), 'none', { blockSize: bs, verifyStoredChecksum: p.storedChecksum });
+      for await (const run of reader.runs()) await writer.addPages(run.start, run.pages);
+    }
+    const r = await writer.finish(blocks);
+    await removeParts();
+    return { ...base, storage: 'delta', storedSize: r.storedSize, storedChecksum: r.storedChecksum, compressAlg: target.compressAlg, deltaBlocks: r.pageCount };
+  } catch (e) {
+    await writer.abort().catch(() => undefined);
+    throw e;
+  }
+}
+
 interface CopyRunner {
   /** Runs a job on worker `slot`'s resources; `inProcess` forces the main thread (pg_control). */
   run(job: CopyJob, slot: number, counters: PageCheckCounters, inProcess?: boolean): Promise<FileEntry | null>;
@@ -223,7 +278,7 @@ function openCopyRunner(target: CopyTarget, threads: number, taskCount: number, 
   const buffers: Buffer[] = [];
   const bufferOf = (slot: number) => (buffers[slot] ??= Buffer.allocUnsafe(READ_BUFFER_BYTES));
   const local = (job: CopyJob, slot: number, counters: PageCheckCounters) => runCopyJob(job, target, bufferOf(slot), counters);
-  const localPart = (job: PartJob, slot: number, counters: PageCheckCounters) => copyPart(job, target, bufferOf(slot), counters);
+  const localPart = (job: PartJob, slot: number, counters: PageCheckCounters) => runPartJob(job, target, bufferOf(slot), counters);
   const entry = workerEntry(import.meta.url, './copy-worker.js');
   if (threads < 2 || taskCount < 2 || readBytes < WORKER_THRESHOLD_BYTES || !entry || !(target.store instanceof PosixStore)) {
     return { run: local, runPart: localPart, close: () => Promise.resolve() };

@@ -6,7 +6,7 @@
 import { workerData } from 'node:worker_threads';
 import { PosixStore } from '../../storage/posix-store.js';
 import { serveTasks } from '../worker-pool.js';
-import { copyPart, runCopyJob, type CopyJob, type PartJob, type CopyJobResult, type CopyWorkerData } from './copy-entry.js';
+import { runCopyJob, runPartJob, type CopyJob, type PartJob, type CopyJobResult, type CopyWorkerData } from './copy-entry.js';
 import { READ_BUFFER_BYTES, type PageCheckCounters } from './read-data-file.js';
 
 const data = workerData as CopyWorkerData;
@@ -15,7 +15,7 @@ const buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
 
 serveTasks<CopyJob | PartJob, CopyJobResult>(async (job) => {
   const counters: PageCheckCounters = { pagesRead: 0, pagesReread: 0, pagesTornAccepted: 0 };
-  if (job.how === 'part') return { entry: null, part: await copyPart(job, target, buffer, counters), counters };
+  if (job.how === 'part' || job.how === 'delta-part') return { entry: null, part: await runPartJob(job, target, buffer, counters), counters };
   const entry = await runCopyJob(job, target, buffer, counters);
   return { entry, counters };
 });

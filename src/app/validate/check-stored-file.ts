@@ -12,11 +12,10 @@ import type { BackupRecord, FileEntry } from '../../core/backup-types.js';
 import { isPgkeepError } from '../../errors.js';
 import { readPageLsn, verifyPage } from '../../postgres/page.js';
 import { RELSEG_BLOCKS, parseRelationPath } from '../../postgres/relation-file.js';
-import { createHasher } from '../../repository/hash.js';
 import { backupDataKey } from '../../repository/layout.js';
 import { PageDeltaReader } from '../../repository/page-delta.js';
 import { readStoredFile } from '../../repository/stored-file.js';
-import { partKey, partRanges } from '../../repository/stored-parts.js';
+import { createContentHasher, partKey, partRanges } from '../../repository/stored-parts.js';
 import type { ByteStore } from '../../storage/byte-store.js';
 
 export async function checkStoredEntry(store: ByteStore, record: BackupRecord, entry: FileEntry): Promise<string | undefined> {
@@ -31,7 +30,8 @@ export async function checkStoredEntry(store: ByteStore, record: BackupRecord, e
   const key = backupDataKey(record.instance, record.id, entry.path, record.generation);
   const rel = entry.kind === 'data' ? parseRelationPath(entry.path) : undefined;
   const pages = rel ? new PageChecker(record, (rel.segNo ?? 0) * RELSEG_BLOCKS) : undefined;
-  const hasher = createHasher();
+  // A merged file may carry its chain's part-tree checksum without being stored in parts.
+  const hasher = createContentHasher(entry);
   let size = 0;
   try {
     const stat = await store.stat(key);
