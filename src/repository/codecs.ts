@@ -3,7 +3,9 @@
  *
  * Every call is asynchronous and runs off the main thread (libuv pool or a native thread), so
  * that several chunks of one file, or several files, compress in parallel while the event loop
- * keeps reading. Chunks are independent: each one decompresses on its own.
+ * keeps reading. Chunks are independent: each one decompresses on its own. The exception is
+ * `chunkDecoderInto`: zstd decoding into the caller's buffer, synchronous, where the optional
+ * `zstd-napi` is installed.
  */
 import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
@@ -105,6 +107,58 @@ export async function decompressChunk(alg: CompressAlg, stored: Uint8Array, rawL
     throw new PgkeepError('BACKUP_CORRUPT', `${alg} chunk decompresses to ${raw.length} bytes, expected ${rawLength}`);
   }
   return raw;
+}
+
+/** A decoder that writes one chunk into the caller's buffer: see `chunkDecoderInto`. */
+export type ChunkDecoderInto = (stored: Uint8Array, rawLength: number, into: Buffer) => void;
+
+interface ZstdDCtx {
+  decompress(dst: Uint8Array, src: Uint8Array): number;
+}
+
+/** undefined: not tried yet; null: the module is not installed. */
+let zstdIntoLoaded: ZstdDCtx | null | undefined;
+
+/**
+ * A decoder that decompresses a chunk into a buffer the caller supplies and reuses, where a
+ * codec binding can: zstd through `zstd-napi` (ZSTD_decompressDCtx, one context per thread),
+ * synchronously on the calling thread. Undefined otherwise, and then only `decompressChunk`
+ * (a fresh buffer per chunk) is available: @mongodb-js/zstd 1.2.2 and lz4-napi return a new
+ * buffer from native code and take no output buffer, and node:zlib (gzip) has no such call either.
+ *
+ * zstd-napi is optional: without it, zstd chunks decompress through @mongodb-js/zstd as before.
+ * It is worth having for reads (restore, validate): the fresh buffer per 1 MiB chunk is external
+ * memory that V8 frees only after tens of megabytes of it (docs/performance.md, "Memory"), and the
+ * synchronous call is faster per chunk than a trip through the thread pool.
+ *
+ * The decoder throws BACKUP_CORRUPT when the chunk does not decompress or gives another length
+ * than `rawLength` (it never writes past `into[rawLength]`).
+ */
+export function chunkDecoderInto(alg: CompressAlg): ChunkDecoderInto | undefined {
+  if (alg !== 'zstd') return undefined;
+  if (zstdIntoLoaded === undefined) {
+    try {
+      const binding = requireNative('zstd-napi/binding.js') as { DCtx: new () => ZstdDCtx };
+      zstdIntoLoaded = new binding.DCtx();
+    } catch (e) {
+      // Not installed: the fresh-buffer path. Installed but broken: say so rather than fall back.
+      if ((e as { code?: unknown }).code !== 'MODULE_NOT_FOUND') throw e;
+      zstdIntoLoaded = null;
+    }
+  }
+  const dctx = zstdIntoLoaded;
+  if (!dctx) return undefined;
+  return (stored, rawLength, into) => {
+    let n: number;
+    try {
+      // Bounded by the destination: a chunk that would decompress to more fails here.
+      n = dctx.decompress(into.subarray(0, rawLength), stored);
+    } catch (e) {
+      const detail = e instanceof Error ? e.message : String(e);
+      throw new PgkeepError('BACKUP_CORRUPT', `zstd chunk does not decompress (${detail})`, undefined, { cause: e });
+    }
+    if (n !== rawLength) throw new PgkeepError('BACKUP_CORRUPT', `zstd chunk decompresses to ${n} bytes, expected ${rawLength}`);
+  };
 }
 
 function asBuffer(b: Uint8Array): Buffer {

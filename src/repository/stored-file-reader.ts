@@ -2,15 +2,18 @@
  * Reading stored files back: content for restore, stored bytes for validate.
  *
  * Compressed frames are decompressed a few at a time ahead of the consumer (each frame is
- * independent), and yielded in order. Structure errors (bad header, impossible lengths, a chunk
+ * independent), and yielded in order; or, for a consumer that takes lent chunks (`lend`) and a
+ * codec that can decompress into a given buffer (codecs.ts, `chunkDecoderInto`), one at a time
+ * into a reused buffer, which allocates nothing per chunk. Structure errors (bad header, impossible lengths, a chunk
  * that does not decompress, a missing end marker) fail at once; checksums can only be compared
  * at the end, so a consumer must treat an error thrown at any point as "this whole file is bad".
  */
 import type { CompressAlg } from '../core/backup-types.js';
 import { isPgkeepError, PgkeepError } from '../errors.js';
-import { isMissingObjectError, type ByteStore } from '../storage/byte-store.js';
-import { decompressChunk } from './codecs.js';
+import { isMissingObjectError, type ByteRange, type ByteStore, type ObjectReader } from '../storage/byte-store.js';
+import { chunkDecoderInto, decompressChunk, type ChunkDecoderInto } from './codecs.js';
 import { createHasher, initHashing, type Hasher } from './hash.js';
+import { READ_BUFFER_SIZE, readBuffers } from './read-buffer-pool.js';
 import {
   algorithmById,
   FRAME_HEADER_SIZE,
@@ -32,30 +35,70 @@ export interface ReadStoredFileOptions {
   verifyChecksum?: string;
   /** Bytes of a container's prefix to skip before the stored file begins (see StoredFileWriter.open). */
   offset?: number;
+  /**
+   * Lend the chunks instead of giving them: a yielded chunk is valid only until the generator
+   * is resumed, when the reader may overwrite it, so the consumer must be done with it (written,
+   * hashed, copied) before asking for the next. The reader then reads and decompresses into a
+   * few reused buffers instead of a fresh one per chunk (where the codec can: see
+   * `chunkDecoderInto`; other chunks may still be fresh buffers).
+   */
+  lend?: boolean;
 }
 
-/** The content of a stored file, in chunks of at most 1 MiB. */
+/**
+ * The content of a stored file, in chunks of at most 1 MiB. Each chunk belongs to the consumer,
+ * which may keep it, unless `lend` is set (see there). The buffers the stored bytes are read
+ * into are pooled (read-buffer-pool.ts) and never given to the consumer.
+ */
 export async function* readStoredFile(store: ByteStore, key: string, alg: CompressAlg, opts: ReadStoredFileOptions = {}): AsyncGenerator<Buffer> {
   await initHashing();
   const storedHasher = opts.verifyStoredChecksum !== undefined ? createHasher() : undefined;
   const contentHasher = opts.verifyChecksum !== undefined ? createHasher() : undefined;
-  const reader = new ExactReader(store.openRead(key, opts.offset ? { start: opts.offset } : undefined), storedHasher, key);
+  const source = await openSource(store, key, opts.offset ? { start: opts.offset } : undefined);
   try {
-    if (alg === 'none') {
+    if (alg === 'none' && opts.lend) {
+      // The stored bytes are the content: lend views of one pooled buffer.
+      const buf = readBuffers.take();
+      try {
+        for (;;) {
+          const n = await source.read(buf);
+          if (n === 0) break;
+          const chunk = buf.subarray(0, n);
+          storedHasher?.update(chunk);
+          contentHasher?.update(chunk);
+          yield chunk;
+        }
+      } finally {
+        readBuffers.give(buf);
+      }
+    } else if (alg === 'none') {
+      // The stored bytes are the content: read each chunk into a buffer of its own, the
+      // consumer's, so that nothing is copied.
       for (;;) {
-        const chunk = await reader.readUpTo(STORED_CHUNK_SIZE);
-        if (chunk.length === 0) break;
+        const want = Math.min(STORED_CHUNK_SIZE, source.remaining);
+        if (want === 0) break;
+        const buf = Buffer.allocUnsafe(want);
+        const n = await source.read(buf);
+        if (n === 0) break;
+        const chunk = n === want ? buf : buf.subarray(0, n);
+        storedHasher?.update(chunk);
         contentHasher?.update(chunk);
         yield chunk;
       }
     } else {
-      for await (const chunk of readFrames(reader, key, alg)) {
-        contentHasher?.update(chunk);
-        yield chunk;
+      const reader = new ExactReader(source, storedHasher);
+      const decodeInto = opts.lend ? chunkDecoderInto(alg) : undefined;
+      try {
+        for await (const chunk of decodeInto ? readFramesInto(reader, key, alg, decodeInto) : readFrames(reader, key, alg)) {
+          contentHasher?.update(chunk);
+          yield chunk;
+        }
+      } finally {
+        reader.release();
       }
     }
   } finally {
-    await reader.close();
+    await source.close();
   }
   if (storedHasher && opts.verifyStoredChecksum !== undefined) {
     const actual = storedHasher.digestHex();
@@ -73,22 +116,36 @@ export async function* readStoredFile(store: ByteStore, key: string, alg: Compre
  */
 export async function verifyStoredFile(store: ByteStore, key: string, expected: { storedSize: number; storedChecksum: string }): Promise<void> {
   await initHashing();
-  const st = await store.stat(key);
-  if (!st) throw corrupt(key, 'is missing');
-  if (st.size !== expected.storedSize) throw corrupt(key, `is ${st.size} bytes, expected ${expected.storedSize}`);
+  const source = await openSource(store, key);
   const hasher = createHasher();
+  const buf = readBuffers.take();
   try {
-    for await (const chunk of store.openRead(key)) hasher.update(chunk);
-  } catch (e) {
-    if (isMissingObjectError(e)) throw corrupt(key, 'is missing');
-    throw e;
+    if (source.remaining !== expected.storedSize) throw corrupt(key, `is ${source.remaining} bytes, expected ${expected.storedSize}`);
+    for (;;) {
+      const n = await source.read(buf);
+      if (n === 0) break;
+      hasher.update(buf.subarray(0, n));
+    }
+  } finally {
+    readBuffers.give(buf);
+    await source.close();
   }
   const actual = hasher.digestHex();
   if (actual !== expected.storedChecksum) throw corrupt(key, `stored checksum is ${actual}, expected ${expected.storedChecksum}`);
 }
 
-async function* readFrames(reader: ExactReader, key: string, alg: Exclude<CompressAlg, 'none'>): AsyncGenerator<Buffer> {
-  const header = await reader.readUpTo(STORED_HEADER_SIZE);
+async function openSource(store: ByteStore, key: string, range?: ByteRange): Promise<ObjectReader> {
+  try {
+    return await store.openReader(key, range);
+  } catch (e) {
+    if (isMissingObjectError(e)) throw corrupt(key, 'is missing');
+    throw e;
+  }
+}
+
+/** Checks the stored-file header. */
+async function readHeader(reader: ExactReader, key: string, alg: Exclude<CompressAlg, 'none'>): Promise<void> {
+  const header = await reader.read(STORED_HEADER_SIZE);
   if (header.length < STORED_HEADER_SIZE || !header.subarray(0, 4).equals(STORED_MAGIC)) {
     throw corrupt(key, 'has no stored-file header');
   }
@@ -99,93 +156,206 @@ async function* readFrames(reader: ExactReader, key: string, alg: Exclude<Compre
   if (version < 1) throw corrupt(key, `has invalid format version ${version}`);
   const storedAlg = algorithmById(header.readUInt8(5));
   if (storedAlg !== alg) throw corrupt(key, `is stored with ${storedAlg ?? 'an unknown algorithm'}, the manifest says ${alg}`);
+}
 
+interface Frame {
+  rawLength: number;
+  isRaw: boolean;
+  /** A view of a pooled read buffer, held until `release()`. */
+  payload: Buffer;
+  release: () => void;
+}
+
+/** The next frame, or undefined at the end marker (after checking that nothing follows it). */
+async function readFrame(reader: ExactReader, key: string, frame: number): Promise<Frame | undefined> {
+  const fh = await reader.read(FRAME_HEADER_SIZE);
+  if (fh.length < FRAME_HEADER_SIZE) throw corrupt(key, `ends inside frame ${frame} (truncated)`);
+  const rawLength = fh.readUInt32LE(0);
+  const word = fh.readUInt32LE(4);
+  if (rawLength === 0 && word === 0) {
+    if ((await reader.read(1)).length > 0) throw corrupt(key, 'has bytes after its end marker');
+    return undefined;
+  }
+  const isRaw = (word & RAW_PAYLOAD_FLAG) !== 0;
+  const storedLength = word & ~RAW_PAYLOAD_FLAG;
+  if (rawLength === 0 || rawLength > STORED_CHUNK_SIZE || storedLength === 0 || storedLength > MAX_STORED_FRAME || (isRaw && storedLength !== rawLength)) {
+    throw corrupt(key, `frame ${frame} has impossible lengths (raw ${rawLength}, stored ${storedLength})`);
+  }
+  const payload = await reader.readHeld(storedLength);
+  if (payload.bytes.length < storedLength) {
+    payload.release();
+    throw corrupt(key, `ends inside frame ${frame} (truncated)`);
+  }
+  return { rawLength, isRaw, payload: payload.bytes, release: payload.release };
+}
+
+/** Frames decompressed a few at a time on other threads, each into a fresh buffer the consumer owns. */
+async function* readFrames(reader: ExactReader, key: string, alg: Exclude<CompressAlg, 'none'>): AsyncGenerator<Buffer> {
+  await readHeader(reader, key, alg);
   const ahead: Promise<Buffer>[] = [];
   for (let frame = 0; ; frame++) {
-    const fh = await reader.readUpTo(FRAME_HEADER_SIZE);
-    if (fh.length < FRAME_HEADER_SIZE) throw corrupt(key, `ends inside frame ${frame} (truncated)`);
-    const rawLength = fh.readUInt32LE(0);
-    const word = fh.readUInt32LE(4);
-    if (rawLength === 0 && word === 0) break;
-    const isRaw = (word & RAW_PAYLOAD_FLAG) !== 0;
-    const storedLength = word & ~RAW_PAYLOAD_FLAG;
-    if (rawLength === 0 || rawLength > STORED_CHUNK_SIZE || storedLength === 0 || storedLength > MAX_STORED_FRAME || (isRaw && storedLength !== rawLength)) {
-      throw corrupt(key, `frame ${frame} has impossible lengths (raw ${rawLength}, stored ${storedLength})`);
-    }
-    const payload = await reader.readUpTo(storedLength);
-    if (payload.length < storedLength) throw corrupt(key, `ends inside frame ${frame} (truncated)`);
-    const job = isRaw
-      ? Promise.resolve(payload)
-      : decompressChunk(alg, payload, rawLength).catch((e: unknown) => {
+    const f = await readFrame(reader, key, frame);
+    if (!f) break;
+    const { payload, rawLength } = f;
+    let job: Promise<Buffer>;
+    if (f.isRaw) {
+      // Stored as is: a copy the consumer owns, and the read buffer is free again at once.
+      job = Promise.resolve(Buffer.from(payload));
+      f.release();
+    } else {
+      job = decompressChunk(alg, payload, rawLength)
+        .finally(f.release)
+        .catch((e: unknown) => {
           throw corrupt(key, `frame ${frame}: ${isPgkeepError(e) ? e.message : String(e)}`);
         });
+    }
     // Marked handled now; the error is raised when the frame's turn comes.
     job.catch(() => undefined);
     ahead.push(job);
     if (ahead.length >= DECOMPRESS_AHEAD) yield await (ahead.shift() as Promise<Buffer>);
   }
-  if ((await reader.readUpTo(1)).length > 0) throw corrupt(key, 'has bytes after its end marker');
   while (ahead.length > 0) yield await (ahead.shift() as Promise<Buffer>);
 }
 
-/** Exact-length reads over a chunk stream, hashing every byte that comes in. */
+/** Frames decompressed one at a time on this thread into one reused buffer, lent to the consumer. */
+async function* readFramesInto(reader: ExactReader, key: string, alg: Exclude<CompressAlg, 'none'>, decodeInto: ChunkDecoderInto): AsyncGenerator<Buffer> {
+  await readHeader(reader, key, alg);
+  const out = readBuffers.take();
+  try {
+    for (let frame = 0; ; frame++) {
+      const f = await readFrame(reader, key, frame);
+      if (!f) break;
+      try {
+        if (f.isRaw) f.payload.copy(out);
+        else decodeInto(f.payload, f.rawLength, out);
+      } catch (e) {
+        throw corrupt(key, `frame ${frame}: ${isPgkeepError(e) ? e.message : String(e)}`);
+      } finally {
+        f.release();
+      }
+      yield out.subarray(0, f.rawLength);
+    }
+  } finally {
+    readBuffers.give(out);
+  }
+}
+
+/** A pooled read buffer and how many views of it are still held (frames being decoded). */
+interface Slab {
+  buf: Buffer;
+  held: number;
+  /** No longer the reader's current buffer: it goes back to the pool when `held` drops to 0. */
+  retired: boolean;
+}
+
+/** Below this much free space at its end, a held buffer is not read into any more. */
+const MIN_READ = 64 * 1024;
+
+/**
+ * Exact-length reads over an object, through pooled read buffers, hashing every byte that comes
+ * in. A buffer is reused, by this reader or (back in the pool) another, only once no view of it
+ * is held: `read` gives views valid until the next call; `readHeld` views stay valid until
+ * released (a frame being decompressed on another thread).
+ */
 class ExactReader {
-  private readonly it: AsyncIterator<Buffer>;
-  private readonly bufs: Buffer[] = [];
-  private available = 0;
-  private done = false;
+  private slab: Slab | undefined;
+  /** The unread bytes are slab.buf[start, end). */
+  private start = 0;
+  private end = 0;
+  private eof = false;
 
   constructor(
-    source: AsyncIterable<Buffer>,
+    private readonly source: ObjectReader,
     private readonly hasher: Hasher | undefined,
-    private readonly key: string,
-  ) {
-    this.it = source[Symbol.asyncIterator]();
-  }
+  ) {}
 
-  /** `n` bytes, or fewer only at the end of the stream. */
-  async readUpTo(n: number): Promise<Buffer> {
-    while (this.available < n && !this.done) {
-      let r: IteratorResult<Buffer>;
-      try {
-        r = await this.it.next();
-      } catch (e) {
-        if (isMissingObjectError(e)) throw corrupt(this.key, 'is missing');
-        throw e;
-      }
-      if (r.done) {
-        this.done = true;
-        break;
-      }
-      this.hasher?.update(r.value);
-      this.bufs.push(r.value);
-      this.available += r.value.length;
-    }
-    const take = Math.min(n, this.available);
-    this.available -= take;
-    const first = this.bufs[0];
-    // Zero-copy when one source chunk holds it all: the store never reuses its buffers.
-    if (first && first.length >= take) {
-      const out = first.subarray(0, take);
-      if (first.length === take) this.bufs.shift();
-      else this.bufs[0] = first.subarray(take);
-      return out;
-    }
-    const out = Buffer.allocUnsafe(take);
-    let off = 0;
-    while (off < take) {
-      const b = this.bufs[0] as Buffer;
-      const n2 = Math.min(b.length, take - off);
-      b.copy(out, off, 0, n2);
-      off += n2;
-      if (n2 === b.length) this.bufs.shift();
-      else this.bufs[0] = b.subarray(n2);
-    }
+  /** `n` bytes (at most a pooled buffer's size), or fewer only at the end; valid until the next call. */
+  async read(n: number): Promise<Buffer> {
+    if (n > READ_BUFFER_SIZE) throw new PgkeepError('INTERNAL', `read of ${n} bytes is larger than a read buffer`);
+    if (this.end - this.start < n && !this.eof) await this.fill(n);
+    const slab = this.slab;
+    if (!slab) return Buffer.alloc(0);
+    const take = Math.min(n, this.end - this.start);
+    const out = slab.buf.subarray(this.start, this.start + take);
+    this.start += take;
     return out;
   }
 
-  async close(): Promise<void> {
-    await this.it.return?.();
+  /** Like `read`, but the view stays valid until `release()` (called once) whatever else is read. */
+  async readHeld(n: number): Promise<{ bytes: Buffer; release: () => void }> {
+    if (n > READ_BUFFER_SIZE) {
+      // Larger than any frame pgkeep writes (the format allows up to MAX_STORED_FRAME): a buffer of its own.
+      const own = Buffer.allocUnsafe(n);
+      const left = this.end - this.start;
+      const have = Math.min(left, n);
+      this.slab?.buf.copy(own, 0, this.start, this.start + have);
+      this.start += have;
+      const got = have === n ? 0 : await this.source.read(own.subarray(have));
+      this.hasher?.update(own.subarray(have, have + got));
+      if (have + got < n) this.eof = true;
+      return { bytes: own.subarray(0, have + got), release: () => undefined };
+    }
+    const bytes = await this.read(n);
+    const slab = this.slab;
+    if (!slab) return { bytes, release: () => undefined };
+    slab.held++;
+    let released = false;
+    return {
+      bytes,
+      release: () => {
+        if (released) return;
+        released = true;
+        slab.held--;
+        if (slab.held === 0 && slab.retired) readBuffers.give(slab.buf);
+      },
+    };
+  }
+
+  /** Gives the current buffer back (now, or when its last held view is released). Reads end here. */
+  release(): void {
+    const slab = this.slab;
+    this.slab = undefined;
+    this.start = this.end = 0;
+    this.eof = true;
+    if (slab) this.retire(slab);
+  }
+
+  /** Makes at least `n` unread bytes available (fewer at the end), reading as much as fits. */
+  private async fill(n: number): Promise<void> {
+    const left = this.end - this.start;
+    let slab = this.slab;
+    if (slab && slab.held === 0) {
+      // Nobody holds a view: move the unread bytes to the front and read behind them.
+      slab.buf.copyWithin(0, this.start, this.end);
+    } else if (!slab || slab.buf.length - this.end < Math.max(n - left, MIN_READ)) {
+      // Views of it are held: continue in another buffer, and this one goes back when they are released.
+      const next: Slab = { buf: readBuffers.take(), held: 0, retired: false };
+      if (slab) {
+        slab.buf.copy(next.buf, 0, this.start, this.end);
+        this.retire(slab);
+      }
+      this.slab = slab = next;
+    } else {
+      // Held, but with room at its end for what is needed: read there, beside the held views.
+      const got = await this.readInto(slab.buf.subarray(this.end));
+      this.end += got;
+      return;
+    }
+    this.start = 0;
+    this.end = left;
+    this.end += await this.readInto(slab.buf.subarray(left));
+  }
+
+  private async readInto(into: Buffer): Promise<number> {
+    const got = await this.source.read(into);
+    this.hasher?.update(into.subarray(0, got));
+    if (got < into.length) this.eof = true;
+    return got;
+  }
+
+  private retire(slab: Slab): void {
+    slab.retired = true;
+    if (slab.held === 0) readBuffers.give(slab.buf);
   }
 }
 

@@ -116,7 +116,7 @@ export async function* readStoredPart(store: ByteStore, src: PartedSource, index
   if (!part || !range) throw corrupt(src.key, `has no part ${index}`);
   const key = partKey(src.key, index);
   let got = 0;
-  for await (const chunk of readStoredFile(store, key, src.alg, { verifyStoredChecksum: part.storedChecksum, verifyChecksum: part.checksum })) {
+  for await (const chunk of readStoredFile(store, key, src.alg, { verifyStoredChecksum: part.storedChecksum, verifyChecksum: part.checksum, lend: true })) {
     got += chunk.length;
     yield chunk;
   }

@@ -13,7 +13,7 @@
  * - "Directories" exist only as key prefixes; `list()` names the direct children of a prefix.
  *
  * Errors are PgkeepError (DISK_FULL, REPO_NOT_WRITABLE, IO_ERROR...) naming the path. A missing
- * object on `read`/`openRead` is an IO_ERROR for which `isMissingObjectError` returns true.
+ * object on `read`/`openRead`/`openReader` is an IO_ERROR for which `isMissingObjectError` returns true.
  */
 import { errnoCode, isPgkeepError } from '../errors.js';
 
@@ -27,6 +27,23 @@ export interface ObjectWriter {
   abort(): Promise<void>;
   /** Bytes accepted by `write` so far. */
   readonly bytesWritten: number;
+}
+
+/**
+ * A sequential read of one object (or range) into buffers the caller supplies: see
+ * `ByteStore.openReader`. `close()` ends it, also after a failed read.
+ */
+export interface ObjectReader {
+  /** Bytes of the object (or range) not read yet. */
+  readonly remaining: number;
+  /**
+   * Read the next bytes into `into`, filling it unless the object (or range) ends first; resolves
+   * to the number of bytes read, 0 at the end. The store keeps no reference to `into` once the
+   * promise resolves: the caller may reuse it for the next read.
+   */
+  read(into: Uint8Array): Promise<number>;
+  /** Release the object (a file handle here); safe to call twice. */
+  close(): Promise<void>;
 }
 
 /** A byte range of an object: `start` inclusive, `end` exclusive (defaults to the object's end). */
@@ -57,6 +74,13 @@ export interface ByteStore {
    * Buffer belongs to the consumer: it is never reused by the store.
    */
   openRead(key: string, range?: ByteRange): AsyncIterable<Buffer>;
+  /**
+   * Read an object (or a range of it) sequentially into buffers the caller owns and may reuse:
+   * no allocation per chunk, unlike `openRead`, for readers that do not hand the bytes on (the
+   * stored-file reader decompresses and hashes from a few pooled buffers). A missing key rejects
+   * (see isMissingObjectError). The caller closes the reader.
+   */
+  openReader(key: string, range?: ByteRange): Promise<ObjectReader>;
   /** Size and modification time, or undefined when the key does not exist. */
   stat(key: string): Promise<ObjectStat | undefined>;
   /** True when the key names an object or a non-empty prefix. */

@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { copyFile, link, mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { errnoCode, fromIoError, PgkeepError } from '../errors.js';
-import type { ByteRange, ByteStore, ObjectStat, ObjectWriter } from './byte-store.js';
+import type { ByteRange, ByteStore, ObjectReader, ObjectStat, ObjectWriter } from './byte-store.js';
 import { assertValidKey, TEMPORARY_NAME, temporaryName, temporaryOwnerPid } from './object-key.js';
 
 /** Largest chunk `openRead` yields: bounded so that memory stays flat whatever the file size. */
@@ -75,6 +75,25 @@ export class PosixStore implements ByteStore {
   }
 
   async *openRead(key: string, range?: ByteRange): AsyncIterable<Buffer> {
+    const reader = await this.openReader(key, range);
+    try {
+      for (;;) {
+        const want = Math.min(READ_CHUNK_SIZE, reader.remaining);
+        if (want === 0) break;
+        // A fresh buffer per chunk: the consumer owns what it is given (it may keep it, e.g. to
+        // hand it to an asynchronous decompression), so reusing one would corrupt its data.
+        // Readers that keep nothing use openReader with buffers of their own instead.
+        const buf = Buffer.allocUnsafe(want);
+        const n = await reader.read(buf);
+        if (n === 0) break;
+        yield n === want ? buf : buf.subarray(0, n);
+      }
+    } finally {
+      await reader.close();
+    }
+  }
+
+  async openReader(key: string, range?: ByteRange): Promise<ObjectReader> {
     assertValidKey(key);
     const path = this.pathOf(key);
     let fh: FileHandle;
@@ -84,25 +103,13 @@ export class PosixStore implements ByteStore {
       throw fromIoError(e, 'open', path);
     }
     try {
-      // Objects are immutable once committed, so the size read now bounds the whole stream and
-      // lets a small file get a small buffer instead of a full chunk.
+      // Objects are immutable once committed, so the size read now bounds the whole read.
       const { size } = await fh.stat();
       const end = Math.min(range?.end ?? size, size);
-      let pos = range?.start ?? 0;
-      while (pos < end) {
-        const want = Math.min(READ_CHUNK_SIZE, end - pos);
-        // A fresh buffer per chunk: the consumer owns what it is given (it may keep it, e.g. to
-        // hand it to an asynchronous decompression), so reusing one would corrupt its data.
-        const buf = Buffer.allocUnsafe(want);
-        const { bytesRead } = await fh.read(buf, 0, want, pos);
-        if (bytesRead === 0) break;
-        pos += bytesRead;
-        yield bytesRead === want ? buf : buf.subarray(0, bytesRead);
-      }
+      return new PosixObjectReader(fh, path, Math.min(range?.start ?? 0, end), end);
     } catch (e) {
+      await fh.close().catch(() => undefined);
       throw fromIoError(e, 'read', path);
-    } finally {
-      await fh.close();
     }
   }
 
@@ -224,6 +231,47 @@ export class PosixStore implements ByteStore {
     };
     await walk(prefix);
     return removed;
+  }
+}
+
+class PosixObjectReader implements ObjectReader {
+  private closed = false;
+
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly path: string,
+    private pos: number,
+    private end: number,
+  ) {}
+
+  get remaining(): number {
+    return this.end - this.pos;
+  }
+
+  async read(into: Uint8Array): Promise<number> {
+    if (this.closed) throw new PgkeepError('INTERNAL', `cannot read ${this.path}: the reader is closed`);
+    let got = 0;
+    try {
+      // FileHandle.read may return less than asked before the end; loop until `into` is full.
+      while (got < into.length && this.pos < this.end) {
+        const { bytesRead } = await this.fh.read(into, got, Math.min(into.length - got, this.end - this.pos), this.pos);
+        if (bytesRead === 0) {
+          this.end = this.pos; // shorter than its size said: its end is here
+          break;
+        }
+        got += bytesRead;
+        this.pos += bytesRead;
+      }
+    } catch (e) {
+      throw fromIoError(e, 'read', this.path);
+    }
+    return got;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.fh.close();
   }
 }
 

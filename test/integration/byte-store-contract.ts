@@ -81,6 +81,48 @@ export function describeByteStoreContract(name: string, makeStore: () => Promise
         expect(empty.data.length).toBe(0);
       }));
 
+    it('reads objects and ranges into the caller\'s reused buffer', () =>
+      withStore(async (s) => {
+        const big = Buffer.alloc(2.5 * 1024 * 1024);
+        for (let i = 0; i < big.length; i++) big[i] = (i * 13) & 0xff;
+        await s.writeAtomic('big', big);
+        const readWith = async (bufSize: number, range?: { start: number; end?: number }): Promise<{ data: Buffer; reads: number[] }> => {
+          const r = await s.openReader('big', range);
+          const buf = Buffer.alloc(bufSize);
+          const parts: Buffer[] = [];
+          const reads: number[] = [];
+          try {
+            for (;;) {
+              const before = r.remaining;
+              const n = await r.read(buf);
+              expect(r.remaining).toBe(before - n);
+              reads.push(n);
+              if (n === 0) break;
+              parts.push(Buffer.from(buf.subarray(0, n)));
+            }
+          } finally {
+            await r.close();
+            await r.close();
+          }
+          return { data: Buffer.concat(parts), reads };
+        };
+        const all = await readWith(1024 * 1024);
+        expect(all.data.equals(big)).toBe(true);
+        // Full buffers until the end: fewer bytes only on the last read, then 0.
+        expect(all.reads).toEqual([1024 * 1024, 1024 * 1024, 512 * 1024, 0]);
+        const part = await readWith(100_000, { start: 1000, end: 1_500_000 });
+        expect(part.data.equals(big.subarray(1000, 1_500_000))).toBe(true);
+        const tail = await readWith(7, { start: big.length - 10 });
+        expect(tail.data.equals(big.subarray(big.length - 10))).toBe(true);
+        expect(tail.reads).toEqual([7, 3, 0]);
+        const past = await s.openReader('big', { start: big.length + 5 });
+        expect(past.remaining).toBe(0);
+        expect(await past.read(Buffer.alloc(16))).toBe(0);
+        await past.close();
+        const missing = await s.openReader('nope').catch((e: unknown) => e);
+        expect(isMissingObjectError(missing)).toBe(true);
+      }));
+
     it('lists direct children sorted, [] for a missing prefix', () =>
       withStore(async (s) => {
         await s.writeAtomic('p/b', '1');

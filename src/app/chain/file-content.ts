@@ -40,7 +40,7 @@ function readWhole(store: ByteStore, instance: string, plan: FilePlan): AsyncGen
   if (!src) throw new PgkeepError('INTERNAL', `no source for ${plan.entry.path}`);
   const parted = partedSource(instance, src);
   if (parted) return readStoredParts(store, parted);
-  return readStoredFile(store, sourceKey(instance, src), src.entry.compressAlg, { verifyStoredChecksum: src.entry.storedChecksum ?? undefined });
+  return readStoredFile(store, sourceKey(instance, src), src.entry.compressAlg, { verifyStoredChecksum: src.entry.storedChecksum ?? undefined, lend: true });
 }
 
 /** A source stored in parts, as the parts reader wants it; undefined for a plain stored file. */

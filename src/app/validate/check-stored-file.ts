@@ -37,7 +37,7 @@ export async function checkStoredEntry(store: ByteStore, record: BackupRecord, e
     const stat = await store.stat(key);
     if (!stat) return 'file missing from the repository';
     if (stat.size !== entry.storedSize) return `stored size ${stat.size} differs from the manifest's ${entry.storedSize}`;
-    for await (const chunk of readStoredFile(store, key, entry.compressAlg, { verifyStoredChecksum: entry.storedChecksum ?? undefined })) {
+    for await (const chunk of readStoredFile(store, key, entry.compressAlg, { verifyStoredChecksum: entry.storedChecksum ?? undefined, lend: true })) {
       hasher.update(chunk);
       size += chunk.length;
       const bad = pages?.feed(chunk);
@@ -69,7 +69,7 @@ export async function checkStoredPart(store: ByteStore, record: BackupRecord, en
     const stat = await store.stat(key);
     if (!stat) return what('file missing from the repository');
     if (stat.size !== part.storedSize) return what(`stored size ${stat.size} differs from the manifest's ${part.storedSize}`);
-    for await (const chunk of readStoredFile(store, key, entry.compressAlg, { verifyStoredChecksum: part.storedChecksum, verifyChecksum: part.checksum })) {
+    for await (const chunk of readStoredFile(store, key, entry.compressAlg, { verifyStoredChecksum: part.storedChecksum, verifyChecksum: part.checksum, lend: true })) {
       size += chunk.length;
       const bad = pages?.feed(chunk);
       if (bad) return what(bad);
