@@ -31,7 +31,7 @@ import { silentProgress, type OperationProgress } from '../progress.js';
 import { checkArchiveForTarget } from './check-archive-for-target.js';
 import { selectBackupForTarget } from './select-backup-for-target.js';
 import { checkArchivedWal } from '../validate/validate-backup.js';
-import { openRestoreWriter, restorablePartCount, writeRestoredFile } from './write-restored-file.js';
+import { openRestoreWriter, restorablePartCount, syncRestoredFile, writeRestoredFile } from './write-restored-file.js';
 import { withInstanceLock } from '../instance-locking.js';
 import type { RepoContext } from '../repo-context.js';
 
@@ -190,7 +190,10 @@ async function restoreLocked(ctx: RepoContext, req: RestoreRequest): Promise<Res
     partsLeft.set(e.path, left);
     progress.advance(left === 0 ? 1 : 0, written ?? 0);
     if (written !== undefined) bytesWritten += written;
-    if (left === 0 && !missing.some((m) => m.path === e.path)) await setOwner(join(req.dest, e.path), e);
+    if (left === 0 && !missing.some((m) => m.path === e.path)) {
+      await syncRestoredFile(join(req.dest, e.path));
+      await setOwner(join(req.dest, e.path), e);
+    }
   });
   await writer.close();
   // --force: a part written after another part of its file failed may have created it again.

@@ -89,8 +89,23 @@ export async function writeRestoredPart(store: ByteStore, instance: string, plan
   const parted = src ? partedSource(instance, src) : undefined;
   const range = parted ? partRanges(parted.size, parted.partSize)[index] : undefined;
   if (!parted || !range) throw new PgkeepError('INTERNAL', `${e.path} has no stored part ${index}`);
-  // Every part opens the file without truncating it; the first to get there creates it.
-  return writeTargetFile(join(dest, e.path), constants.O_WRONLY | constants.O_CREAT, e.mode, range.offset, readStoredPart(store, parted, index));
+  // Every part opens the file without truncating it; the first to get there creates it. Not
+  // synced here: an fsync flushes the whole file, the other parts' writes with it, once per part;
+  // the caller syncs the file once, after its last part (syncRestoredFile).
+  return writeTargetFile(join(dest, e.path), constants.O_WRONLY | constants.O_CREAT, e.mode, range.offset, readStoredPart(store, parted, index), false);
+}
+
+/** fsync of a file written in parts, once all of them are in. */
+export async function syncRestoredFile(path: string): Promise<void> {
+  let fh;
+  try {
+    fh = await open(path, 'r');
+    await fh.sync();
+  } catch (err) {
+    throw fromIoError(err, 'sync', path);
+  } finally {
+    await fh?.close().catch(() => undefined);
+  }
 }
 
 export async function writeRestoredFile(store: ByteStore, instance: string, blockSize: number, plan: FilePlan, dest: string, transform?: (b: Buffer) => Buffer): Promise<number> {
@@ -108,9 +123,10 @@ async function* transformed(content: AsyncIterable<Buffer>, transform: (b: Buffe
 
 /**
  * Writes `chunks` into the file at `path` from `position` on (each chunk written before the next
- * is asked for: readers may reuse their buffers), sets its mode and fsyncs it. Returns the bytes written.
+ * is asked for: readers may reuse their buffers), sets its mode and fsyncs it unless told not to.
+ * Returns the bytes written.
  */
-async function writeTargetFile(path: string, flags: string | number, mode: number, position: number, chunks: AsyncIterable<Buffer>): Promise<number> {
+async function writeTargetFile(path: string, flags: string | number, mode: number, position: number, chunks: AsyncIterable<Buffer>, sync = true): Promise<number> {
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   let fh;
   try {
@@ -125,7 +141,7 @@ async function writeTargetFile(path: string, flags: string | number, mode: numbe
       written += chunk.length;
     }
     await fh.chmod(mode & 0o7777);
-    await fh.sync();
+    if (sync) await fh.sync();
   } catch (err) {
     throw fromIoError(err, 'write', path);
   } finally {
