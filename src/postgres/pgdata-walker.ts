@@ -6,6 +6,7 @@
  * removed): an entry that disappears between readdir and lstat is skipped, as pg_basebackup does;
  * WAL replay restores whatever the files missed.
  */
+import type { Stats } from 'node:fs';
 import { lstat, readdir, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode, fromIoError, PgkeepError } from '../errors.js';
@@ -66,6 +67,27 @@ export async function walkPgdata(pgdata: string): Promise<SourceEntry[]> {
   return out;
 }
 
+/** lstat calls in flight at once: each is a trip through libuv's thread pool, and a database directory holds hundreds of files. */
+const STATS_IN_FLIGHT = 16;
+
+/** lstat of every name in `dir`, in order; undefined for a name that vanished since readdir. */
+async function lstatAll(dir: string, names: readonly string[]): Promise<(Stats | undefined)[]> {
+  const out: (Stats | undefined)[] = new Array<Stats | undefined>(names.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < names.length) {
+      const i = next++;
+      const absPath = join(dir, names[i]!);
+      out[i] = await lstat(absPath).catch((e: unknown) => {
+        if (errnoCode(e) === 'ENOENT') return undefined;
+        throw fromIoError(e, 'stat', absPath);
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(STATS_IN_FLIGHT, names.length) }, worker));
+  return out;
+}
+
 async function walkDirectory(absDir: string, relDir: string, out: SourceEntry[]): Promise<void> {
   let names: string[];
   try {
@@ -77,16 +99,13 @@ async function walkDirectory(absDir: string, relDir: string, out: SourceEntry[])
   const isTop = relDir === '';
   if (isDatabaseDirectory(relDir)) names = filterDatabaseDirectory(names);
 
-  for (const name of names) {
+  const stats = await lstatAll(absDir, names);
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]!;
+    const st = stats[i];
+    if (!st) continue;
     const relPath = isTop ? name : `${relDir}/${name}`;
     const absPath = join(absDir, name);
-    let st;
-    try {
-      st = await lstat(absPath);
-    } catch (e) {
-      if (errnoCode(e) === 'ENOENT') continue;
-      throw fromIoError(e, 'stat', absPath);
-    }
 
     if (st.isDirectory() || (st.isSymbolicLink() && isTop && name === 'pg_wal')) {
       if (!st.isDirectory() && !isTop) continue;

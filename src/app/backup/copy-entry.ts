@@ -137,7 +137,7 @@ async function scanDeltaPart(job: Extract<PartJob, { how: 'delta-part' }>, t: Co
   const bs = t.blockSize;
   const since = lsnHalves(job.sinceLsn);
   const firstBlock = (index * partSize) / bs;
-  const writer = await PageDeltaWriter.open(t.store, partKey(backupDataKey(t.instance, t.backupId, src.path), index), 'none', 0, bs);
+  const writer = new DeferredDeltaWriter(() => PageDeltaWriter.open(t.store, partKey(backupDataKey(t.instance, t.backupId, src.path), index), 'none', 0, bs));
   const content = createHasher();
   let blocks = 0;
   let any = false;
@@ -230,7 +230,7 @@ export async function copyFull(src: SourceEntry, t: CopyTarget, buffer: Buffer, 
 export async function copyDelta(src: SourceEntry, t: CopyTarget, parent: FileEntry, sinceLsn: bigint, buffer: Buffer, counters: PageCheckCounters): Promise<FileEntry | null> {
   const bs = t.blockSize;
   const since = lsnHalves(sinceLsn);
-  const writer = await PageDeltaWriter.open(t.store, backupDataKey(t.instance, t.backupId, src.path), t.compressAlg, t.compressLevel, bs);
+  const writer = new DeferredDeltaWriter(() => PageDeltaWriter.open(t.store, backupDataKey(t.instance, t.backupId, src.path), t.compressAlg, t.compressLevel, bs));
   // In the parent's checksum form, so that an unchanged file has the parent's very checksum.
   const content = createContentHasher(parent);
   let blocks = 0;
@@ -275,7 +275,7 @@ export async function copyMappedDelta(src: SourceEntry, t: CopyTarget, parent: F
   const grown: number[] = [];
   for (let b = parent.blocks ?? 0; b < blocks; b++) grown.push(b);
   const wanted = mergeAscending(listed.filter((b) => b < blocks), grown);
-  const writer = await PageDeltaWriter.open(t.store, backupDataKey(t.instance, t.backupId, src.path), t.compressAlg, t.compressLevel, bs);
+  const writer = new DeferredDeltaWriter(() => PageDeltaWriter.open(t.store, backupDataKey(t.instance, t.backupId, src.path), t.compressAlg, t.compressLevel, bs));
   try {
     for await (const run of readSelectedPages(src.absPath, src.path, wanted, buffer, pageOptions(src, t), counters)) {
       await addChangedRuns(writer, run.pages, run.start, since, bs);
@@ -333,8 +333,37 @@ function lsnHalves(lsn: bigint): LsnHalves {
   return { hi: Number(lsn >> 32n), lo: Number(lsn & 0xffff_ffffn) };
 }
 
+/**
+ * A page-delta writer opened on the first page stored (or at `finish`): most relation files of an
+ * incremental backup store no page, and opening one costs a temporary file made and removed,
+ * several file-system calls each on libuv's thread pool.
+ */
+class DeferredDeltaWriter {
+  private writer: PageDeltaWriter | undefined;
+
+  constructor(private readonly open: () => Promise<PageDeltaWriter>) {}
+
+  get pageCount(): number {
+    return this.writer?.pageCount ?? 0;
+  }
+
+  async addPages(start: number, pages: Uint8Array): Promise<void> {
+    this.writer ??= await this.open();
+    await this.writer.addPages(start, pages);
+  }
+
+  async finish(fileBlocks: number): ReturnType<PageDeltaWriter['finish']> {
+    this.writer ??= await this.open();
+    return this.writer.finish(fileBlocks);
+  }
+
+  async abort(): Promise<void> {
+    await this.writer?.abort();
+  }
+}
+
 /** Hands the runs of consecutive changed pages of `pages` (block `firstBlock` on) to the writer, a run at a time. */
-async function addChangedRuns(writer: PageDeltaWriter, pages: Buffer, firstBlock: number, since: LsnHalves, bs: number): Promise<void> {
+async function addChangedRuns(writer: DeferredDeltaWriter, pages: Buffer, firstBlock: number, since: LsnHalves, bs: number): Promise<void> {
   const n = pages.length / bs;
   let runStart = -1;
   for (let i = 0; i <= n; i++) {
