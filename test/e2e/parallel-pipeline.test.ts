@@ -1,4 +1,4 @@
-// `-j 2` runs backup copies and restore writes on worker threads (docs/performance.md). With no
+// `-j 2` runs backup copies, restore writes and validate checks on worker threads (docs/performance.md). With no
 // writes between them, a backup taken with workers and one taken in-process store the same
 // bytes; restores with and without workers are byte-identical and the restored server holds the
 // source's tables; a corrupt stored file is reported through a worker as it is in-process.
@@ -100,7 +100,8 @@ describe('parallel pipeline on PostgreSQL 15', () => {
     expect(bad.stderr).toMatch(new RegExp(`^ERROR: .*${victim.replace(/[.]/g, '\\.')}`, 'm'));
     expect(bad.stderr).toMatch(/^HINT: run `pgkeep validate`/m);
 
-    const check = await fx.run(['validate', '--instance', 'main', '-i', inProcess, '-j', '2']);
+    const check = await fx.run(['validate', '--instance', 'main', '-i', inProcess, '-j', '2'], DEBUG);
+    expect(check.stderr).toMatch(/worker thread\(s\) running validate-worker\.js/);
     expect(check.code).toBe(6);
     expect(check.stderr).toContain(victim);
   });

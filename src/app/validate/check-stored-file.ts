@@ -4,9 +4,9 @@
  * header and data checksum (pages at or past the backup's start LSN may be torn copies that WAL
  * replay rewrites, so they may fail). Returns the problem, or undefined when the file is sound.
  *
- * Kept apart from validate-backup.ts so that it needs nothing but the store. Worker threads were
- * tried for validate and did not pay (docs/performance.md): decompression already runs in
- * libuv's pool, and each worker isolate added 30-70 MB of peak memory.
+ * Kept apart from validate-backup.ts so that it needs nothing but the store: with -j 2 or more,
+ * files are checked by the main thread and N - 1 worker threads (validate-worker.ts), since page
+ * checks, hashing and (with lent chunks) zstd decoding all run on the checking thread.
  */
 import type { BackupRecord, FileEntry } from '../../core/backup-types.js';
 import { isPgkeepError } from '../../errors.js';
@@ -17,6 +17,18 @@ import { PageDeltaReader } from '../../repository/page-delta.js';
 import { readStoredFile } from '../../repository/stored-file.js';
 import { createContentHasher, partKey, partRanges } from '../../repository/stored-parts.js';
 import type { ByteStore } from '../../storage/byte-store.js';
+
+/** One check for a worker thread: a whole stored file, or part `part` of a file stored in parts. */
+export interface CheckFileJob {
+  record: BackupRecord;
+  entry: FileEntry;
+  part?: number;
+}
+
+/** What a validate worker is started with. */
+export interface ValidateWorkerData {
+  root: string;
+}
 
 export async function checkStoredEntry(store: ByteStore, record: BackupRecord, entry: FileEntry): Promise<string | undefined> {
   if (entry.storage === 'delta') return checkDeltaEntry(store, record, entry);

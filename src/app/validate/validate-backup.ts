@@ -14,10 +14,13 @@ import { readBackupControl } from '../../repository/backup-control.js';
 import { walArchiveKey } from '../../repository/layout.js';
 import { readArchivedWal, statArchivedWal } from '../../repository/wal-archive.js';
 import { readManifest } from '../../repository/manifest.js';
+import type { ByteStore } from '../../storage/byte-store.js';
+import { PosixStore } from '../../storage/posix-store.js';
 import { forEachParallel } from '../parallel.js';
+import { workerEntry, WorkerPool } from '../worker-pool.js';
 import { silentProgress, type OperationProgress } from '../progress.js';
 import { saveBackup, type RepoContext } from '../repo-context.js';
-import { checkStoredEntry, checkStoredPart } from './check-stored-file.js';
+import { checkStoredEntry, checkStoredPart, type CheckFileJob, type ValidateWorkerData } from './check-stored-file.js';
 
 export interface ValidationProblem {
   path: string;
@@ -58,15 +61,20 @@ export async function validateBackup(ctx: RepoContext, record: BackupRecord, thr
   progress.start(stored.length, stored.reduce((n, e) => n + content(e), 0), `validate ${record.id}`);
   // A file stored in parts is checked part by part, in parallel like separate files.
   const tasks = stored.flatMap((entry): { entry: FileEntry; index: number; part: StoredPart | undefined }[] => (entry.parts ? entry.parts.map((part, index) => ({ entry, index, part })) : [{ entry, index: -1, part: undefined }]));
-  await forEachParallel(tasks, threads, async ({ entry, index, part }) => {
-    const problem = part ? await checkStoredPart(ctx.store, record, entry, index) : await checkStoredEntry(ctx.store, record, entry);
-    const last = !part || index === (entry.parts?.length ?? 0) - 1;
-    if (last) result.filesChecked++;
-    result.bytesChecked += part ? part.storedSize : entry.storedSize;
-    if (problem) result.problems.push({ path: entry.path, problem });
-    const partBytes = part && entry.partSize !== undefined ? Math.min(entry.partSize, entry.size - index * entry.partSize) : content(entry);
-    progress.advance(last ? 1 : 0, partBytes);
-  });
+  const checker = openFileChecker(ctx.store, threads, tasks.length, stored.reduce((n, e) => n + content(e), 0));
+  try {
+    await forEachParallel(tasks, threads, async ({ entry, index, part }, _i, slot) => {
+      const problem = await checker.check({ record, entry, ...(part ? { part: index } : {}) }, slot);
+      const last = !part || index === (entry.parts?.length ?? 0) - 1;
+      if (last) result.filesChecked++;
+      result.bytesChecked += part ? part.storedSize : entry.storedSize;
+      if (problem) result.problems.push({ path: entry.path, problem });
+      const partBytes = part && entry.partSize !== undefined ? Math.min(entry.partSize, entry.size - index * entry.partSize) : content(entry);
+      progress.advance(last ? 1 : 0, partBytes);
+    });
+  } finally {
+    await checker.close();
+  }
   progress.finish();
   if (!record.stream) {
     result.problems.push(...(await checkArchivedWal(ctx, record, (storedSize) => {
@@ -118,4 +126,30 @@ async function recordOutcome(ctx: RepoContext, record: BackupRecord, result: Val
   for (const d of ctx.catalog.descendantsOf(record.instance, record.id)) {
     if (d.status === 'OK' || d.status === 'DONE') await saveBackup(ctx, { ...d, status: 'ORPHAN', error: `parent ${record.id} is CORRUPT` });
   }
+}
+
+/** Below this many bytes of content to check, threads cost more to start than they save. */
+const WORKER_THRESHOLD_BYTES = 32 * 1024 * 1024;
+
+interface FileChecker {
+  /** The problem of one stored file (or part), or undefined; on worker `slot`'s thread. */
+  check(job: CheckFileJob, slot: number): Promise<string | undefined>;
+  close(): Promise<void>;
+}
+
+/**
+ * Checks files on the main thread (slot 0) and, with -j 2 or more and enough bytes, N - 1 worker
+ * threads (validate-worker.ts): each checking thread decodes, hashes and checks pages itself.
+ */
+function openFileChecker(store: ByteStore, threads: number, taskCount: number, contentBytes: number): FileChecker {
+  const local = (job: CheckFileJob) => (job.part === undefined ? checkStoredEntry(store, job.record, job.entry) : checkStoredPart(store, job.record, job.entry, job.part));
+  const entry = workerEntry(import.meta.url, './validate-worker.js');
+  if (threads < 2 || taskCount < 2 || contentBytes < WORKER_THRESHOLD_BYTES || !entry || !(store instanceof PosixStore)) {
+    return { check: local, close: () => Promise.resolve() };
+  }
+  const pool = WorkerPool.start<CheckFileJob, string | null>(entry, Math.min(threads, taskCount) - 1, { root: store.root } satisfies ValidateWorkerData);
+  return {
+    check: async (job, slot) => (slot === 0 ? local(job) : ((await pool.run(job)) ?? undefined)),
+    close: () => pool.close(),
+  };
 }

@@ -1,0 +1,13 @@
+/**
+ * Worker thread entry for validate (see check-stored-file.ts and ../worker-pool.ts): each worker
+ * opens its own store over the repository root and checks one stored file, or one part of a
+ * file stored in parts, per job, returning the problem found or undefined.
+ */
+import { workerData } from 'node:worker_threads';
+import { PosixStore } from '../../storage/posix-store.js';
+import { serveTasks } from '../worker-pool.js';
+import { checkStoredEntry, checkStoredPart, type CheckFileJob, type ValidateWorkerData } from './check-stored-file.js';
+
+const store = new PosixStore((workerData as ValidateWorkerData).root);
+
+serveTasks<CheckFileJob, string | null>(async (job) => (job.part === undefined ? await checkStoredEntry(store, job.record, job.entry) : await checkStoredPart(store, job.record, job.entry, job.part)) ?? null);
