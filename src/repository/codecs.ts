@@ -4,8 +4,7 @@
  * Every call is asynchronous and runs off the main thread (libuv pool or a native thread), so
  * that several chunks of one file, or several files, compress in parallel while the event loop
  * keeps reading. Chunks are independent: each one decompresses on its own. The exception is
- * `chunkDecoderInto`: zstd decoding into the caller's buffer, synchronous, where the optional
- * `zstd-napi` is installed.
+ * `chunkDecoderInto`: zstd decoding into the caller's buffer, synchronous, through `zstd-napi`.
  */
 import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
@@ -116,8 +115,8 @@ interface ZstdDCtx {
   decompress(dst: Uint8Array, src: Uint8Array): number;
 }
 
-/** undefined: not tried yet; null: the module is not installed. */
-let zstdIntoLoaded: ZstdDCtx | null | undefined;
+/** This thread's decompression context, made on first use. */
+let zstdIntoLoaded: ZstdDCtx | undefined;
 
 /**
  * A decoder that decompresses a chunk into a buffer the caller supplies and reuses, where a
@@ -126,28 +125,17 @@ let zstdIntoLoaded: ZstdDCtx | null | undefined;
  * (a fresh buffer per chunk) is available: @mongodb-js/zstd 1.2.2 and lz4-napi return a new
  * buffer from native code and take no output buffer, and node:zlib (gzip) has no such call either.
  *
- * zstd-napi is optional: without it, zstd chunks decompress through @mongodb-js/zstd as before.
- * It is worth having for reads (restore, validate): the fresh buffer per 1 MiB chunk is external
- * memory that V8 frees only after tens of megabytes of it (docs/performance.md, "Memory"), and the
- * synchronous call is faster per chunk than a trip through the thread pool.
+ * zstd-napi is a dependency for this alone (reads: restore, validate): the fresh buffer per
+ * 1 MiB chunk is external memory that V8 frees only after tens of megabytes of it
+ * (docs/performance.md, "Memory"), and the synchronous call is faster per chunk than a trip
+ * through the thread pool.
  *
  * The decoder throws BACKUP_CORRUPT when the chunk does not decompress or gives another length
  * than `rawLength` (it never writes past `into[rawLength]`).
  */
 export function chunkDecoderInto(alg: CompressAlg): ChunkDecoderInto | undefined {
   if (alg !== 'zstd') return undefined;
-  if (zstdIntoLoaded === undefined) {
-    try {
-      const binding = requireNative('zstd-napi/binding.js') as { DCtx: new () => ZstdDCtx };
-      zstdIntoLoaded = new binding.DCtx();
-    } catch (e) {
-      // Not installed: the fresh-buffer path. Installed but broken: say so rather than fall back.
-      if ((e as { code?: unknown }).code !== 'MODULE_NOT_FOUND') throw e;
-      zstdIntoLoaded = null;
-    }
-  }
-  const dctx = zstdIntoLoaded;
-  if (!dctx) return undefined;
+  const dctx = (zstdIntoLoaded ??= new (requireNative('zstd-napi/binding.js') as { DCtx: new () => ZstdDCtx }).DCtx());
   return (stored, rawLength, into) => {
     let n: number;
     try {

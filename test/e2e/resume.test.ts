@@ -66,28 +66,20 @@ describe('resumable backups', () => {
     return existsSync(whole) ? whole : `${whole}.part0`;
   };
 
-  /** Paths the journal of `id` names (lines are `<xxh64> <json>`). */
-  async function journalPaths(id: string): Promise<string[]> {
+  /** The entries the journal of `id` names (lines are `<xxh64> <json>`, the first the header). */
+  async function journalEntries(id: string): Promise<{ path: string; parts?: unknown[] }[]> {
     const text = await readFile(join(backupDir(id), 'resume.jsonl'), 'utf8').catch(() => '');
     return text
       .split('\n')
       .slice(1)
       .filter((l) => l.length > 17)
-      .map((l) => (JSON.parse(l.slice(17)) as { path: string }).path);
+      .map((l) => JSON.parse(l.slice(17)) as { path: string; parts?: unknown[] });
   }
 
+  const journalPaths = async (id: string) => (await journalEntries(id)).map((e) => e.path);
+
   /** The stored files the journal of `id` names: a file stored in parts is its part files. */
-  async function journalStoredFiles(id: string): Promise<string[]> {
-    const text = await readFile(join(backupDir(id), 'resume.jsonl'), 'utf8').catch(() => '');
-    return text
-      .split('\n')
-      .slice(1)
-      .filter((l) => l.length > 17)
-      .flatMap((l) => {
-        const e = JSON.parse(l.slice(17)) as { path: string; parts?: unknown[] };
-        return e.parts ? e.parts.map((_p, i) => `${e.path}.part${i}`) : [e.path];
-      });
-  }
+  const journalStoredFiles = async (id: string) => (await journalEntries(id)).flatMap((e) => (e.parts ? e.parts.map((_p, i) => `${e.path}.part${i}`) : [e.path]));
 
   /** Starts a backup without --stream that will wait for the archive once it has copied everything. */
   async function startWaitingAttempt(mode: 'FULL' | 'DELTA', archiveTimeout: number): Promise<Attempt> {
