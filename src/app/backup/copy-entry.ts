@@ -21,6 +21,7 @@ import { createHasher } from '../../repository/hash.js';
 import { createContentHasher, partKey } from '../../repository/stored-parts.js';
 import type { ByteStore } from '../../storage/byte-store.js';
 import { readDataFilePages, readSelectedPages, type PageCheckCounters } from './read-data-file.js';
+import { openSourceFile } from './source-file.js';
 
 export interface CopyTarget {
   store: ByteStore;
@@ -401,19 +402,13 @@ export async function copyIfChanged(src: SourceEntry, t: CopyTarget, parent: Fil
 
 /** Reads a regular file in chunks through `buffer`; false when it does not exist. */
 export async function readPlainFile(absPath: string, buffer: Buffer, sink: (chunk: Buffer) => Promise<void>): Promise<boolean> {
-  let fh;
+  const fh = openSourceFile(absPath);
+  if (!fh) return false;
   try {
-    fh = await open(absPath, 'r');
-  } catch (e) {
-    if (errnoCode(e) === 'ENOENT') return false;
-    throw fromIoError(e, 'open', absPath);
-  }
-  try {
-    for (;;) {
-      const { bytesRead } = await fh.read(buffer, 0, buffer.length, null).catch((e: unknown) => {
-        throw fromIoError(e, 'read', absPath);
-      });
+    for (let position = 0; ; ) {
+      const bytesRead = await fh.read(buffer, 0, buffer.length, position);
       if (bytesRead === 0) return true;
+      position += bytesRead;
       await sink(buffer.subarray(0, bytesRead));
     }
   } finally {

@@ -8,8 +8,8 @@
  * validation is skipped. Only whole pages are returned: a trailing partial page of a file being
  * extended is left out (replay extends the file again).
  */
-import { open, type FileHandle } from 'node:fs/promises';
-import { errnoCode, fromIoError, PgkeepError } from '../../errors.js';
+import { PgkeepError } from '../../errors.js';
+import { openSourceFile, type SourceFile } from './source-file.js';
 import { readPageLsn, verifyPage } from '../../postgres/page.js';
 
 /** Bytes per sequential read of a data file: 128 pages of 8 KiB, one buffer per worker. */
@@ -44,7 +44,7 @@ export interface FileRange {
  * Returns quietly with nothing if the file vanished.
  */
 export async function* readDataFilePages(absPath: string, relPath: string, buffer: Buffer, opts: PageCheckOptions, counters: PageCheckCounters, range?: FileRange): AsyncGenerator<Buffer> {
-  const fh = await openIfPresent(absPath);
+  const fh = openSourceFile(absPath);
   if (!fh) return;
   const bs = opts.blockSize;
   const chunkBytes = buffer.length - (buffer.length % bs);
@@ -53,9 +53,7 @@ export async function* readDataFilePages(absPath: string, relPath: string, buffe
     let position = range?.offset ?? 0;
     while (position < end) {
       const want = Math.min(chunkBytes, end - position);
-      const { bytesRead } = await fh.read(buffer, 0, want, position).catch((e: unknown) => {
-        throw fromIoError(e, 'read', absPath);
-      });
+      const bytesRead = await fh.read(buffer, 0, want, position);
       const whole = bytesRead - (bytesRead % bs);
       if (whole === 0) return;
       if (opts.verify) await checkPages(fh, absPath, relPath, buffer, whole, position / bs, opts, counters);
@@ -75,7 +73,7 @@ export async function* readDataFilePages(absPath: string, relPath: string, buffe
  * file are skipped (it was truncated since the map was made). Returns nothing if the file vanished.
  */
 export async function* readSelectedPages(absPath: string, relPath: string, blocks: readonly number[], buffer: Buffer, opts: PageCheckOptions, counters: PageCheckCounters): AsyncGenerator<{ start: number; pages: Buffer }> {
-  const fh = await openIfPresent(absPath);
+  const fh = openSourceFile(absPath);
   if (!fh) return;
   const bs = opts.blockSize;
   const maxRun = Math.max(1, Math.floor(buffer.length / bs));
@@ -86,9 +84,7 @@ export async function* readSelectedPages(absPath: string, relPath: string, block
       let n = 1;
       while (i + n < blocks.length && n < maxRun && blocks[i + n] === start + n) n++;
       i += n;
-      const { bytesRead } = await fh.read(buffer, 0, n * bs, start * bs).catch((e: unknown) => {
-        throw fromIoError(e, 'read', absPath);
-      });
+      const bytesRead = await fh.read(buffer, 0, n * bs, start * bs);
       const whole = bytesRead - (bytesRead % bs);
       if (whole === 0) continue;
       if (opts.verify) await checkPages(fh, absPath, relPath, buffer, whole, start, opts, counters);
@@ -100,17 +96,7 @@ export async function* readSelectedPages(absPath: string, relPath: string, block
   }
 }
 
-/** Opens a file for reading; undefined when it vanished (a dropped relation: replay handles it). */
-async function openIfPresent(absPath: string): Promise<FileHandle | undefined> {
-  try {
-    return await open(absPath, 'r');
-  } catch (e) {
-    if (errnoCode(e) === 'ENOENT') return undefined;
-    throw fromIoError(e, 'open', absPath);
-  }
-}
-
-async function checkPages(fh: FileHandle, absPath: string, relPath: string, buffer: Buffer, length: number, firstPageInFile: number, opts: PageCheckOptions, counters: PageCheckCounters): Promise<void> {
+async function checkPages(fh: SourceFile, absPath: string, relPath: string, buffer: Buffer, length: number, firstPageInFile: number, opts: PageCheckOptions, counters: PageCheckCounters): Promise<void> {
   const bs = opts.blockSize;
   for (let off = 0; off < length; off += bs) {
     const blockInFile = firstPageInFile + off / bs;
@@ -120,9 +106,7 @@ async function checkPages(fh: FileHandle, absPath: string, relPath: string, buff
 
     // Read the page again on its own, into place: a concurrent write may have torn the first read.
     counters.pagesReread++;
-    const { bytesRead } = await fh.read(buffer, off, bs, blockInFile * bs).catch((e: unknown) => {
-      throw fromIoError(e, 'read', absPath);
-    });
+    const bytesRead = await fh.read(buffer, off, bs, blockInFile * bs);
     if (bytesRead < bs) {
       // The file was truncated under us: the rest is gone, and replay truncates it too.
       buffer.fill(0, off + bytesRead, off + bs);
