@@ -25,9 +25,12 @@ export function partKey(key: string, index: number): string {
   return `${key}.part${index}`;
 }
 
-/** Path suffixes of the parts' stored files (for whoever walks `data/`). */
-export function partPaths(entry: Pick<FileEntry, 'path' | 'parts'>): string[] {
-  return (entry.parts ?? []).map((_p, i) => partKey(entry.path, i));
+/**
+ * The stored files of an entry whose whole-file key is `key` (a data key, or the entry's path
+ * for a walk of `data/`): its parts' keys when it is stored in parts, else `key` itself.
+ */
+export function storedFileKeys(key: string, entry: Pick<FileEntry, 'parts'>): string[] {
+  return entry.parts ? entry.parts.map((_p, i) => partKey(key, i)) : [key];
 }
 
 /** [offset, length] of each part of a file of `size` bytes. */

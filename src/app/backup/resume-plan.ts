@@ -20,7 +20,7 @@ import type { SourceEntry } from '../../postgres/pgdata-walker.js';
 import { isDataFileForBlockIncremental, parseRelationPath, RELSEG_BLOCKS } from '../../postgres/relation-file.js';
 import { readBackupJournal, type BackupJournal } from '../../repository/backup-journal.js';
 import { backupDataKey, backupDataPrefix, backupJournalKey } from '../../repository/layout.js';
-import { createContentHasher, partKey, partPaths } from '../../repository/stored-parts.js';
+import { createContentHasher, storedFileKeys } from '../../repository/stored-parts.js';
 import { removeBackup } from '../delete-backup.js';
 import type { RepoContext } from '../repo-context.js';
 import { entryWithoutData, type CopyTarget } from './copy-entry.js';
@@ -108,7 +108,7 @@ export class FileReuse {
     if (old.checksum === null || old.blocks === undefined || old.size !== old.blocks * bs) return undefined;
     const oldKey = backupDataKey(this.attempt.instance, this.attempt.backupId, src.path);
     // A file stored in parts: every part's stored file must be there, with its size.
-    const keys = old.parts ? old.parts.map((_p, i) => partKey(oldKey, i)) : [oldKey];
+    const keys = storedFileKeys(oldKey, old);
     const sizes = old.parts ? old.parts.map((p) => p.storedSize) : [old.storedSize];
     for (let i = 0; i < keys.length; i++) {
       if ((await this.target.store.stat(keys[i]!))?.size !== sizes[i]) return undefined;
@@ -121,7 +121,8 @@ export class FileReuse {
     }
 
     const newKey = backupDataKey(this.target.instance, this.target.backupId, src.path);
-    for (let i = 0; i < keys.length; i++) await this.target.store.link(keys[i]!, old.parts ? partKey(newKey, i) : newKey);
+    const newKeys = storedFileKeys(newKey, old);
+    for (let i = 0; i < keys.length; i++) await this.target.store.link(keys[i]!, newKeys[i]!);
     this.filesReused++;
     this.bytesReused += old.size;
     this.storedBytesReused += old.storedSize;
@@ -213,8 +214,8 @@ export async function keepJournalledFiles(ctx: RepoContext, record: BackupRecord
   }
   await ctx.store.cleanupTemporaries(dataPrefix);
   const entries = journal.entries;
-  // Files stored in parts keep their parts (never reused by a resume, but named by the journal).
-  const keptParts = new Set([...entries.values()].flatMap((e) => partPaths(e)));
+  // The stored files the journal names: a file stored in parts keeps its parts.
+  const kept = new Set([...entries.values()].flatMap((e) => storedFileKeys(e.path, e)));
   // Directories on the way to a kept file, so that the walk below can tell them from files.
   const keptDirs = new Set<string>();
   for (const path of entries.keys()) {
@@ -223,7 +224,7 @@ export async function keepJournalledFiles(ctx: RepoContext, record: BackupRecord
   const prune = async (rel: string): Promise<void> => {
     for (const name of await ctx.store.list(rel === '' ? dataPrefix : `${dataPrefix}/${rel}`)) {
       const path = rel === '' ? name : `${rel}/${name}`;
-      if (entries.has(path) || keptParts.has(path)) continue;
+      if (kept.has(path)) continue;
       if (keptDirs.has(path)) await prune(path);
       else await ctx.store.removeTree(`${dataPrefix}/${path}`);
     }

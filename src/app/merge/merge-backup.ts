@@ -18,7 +18,7 @@ import { planFile, needsReconstruction } from '../../core/file-plan.js';
 import { PgkeepError } from '../../errors.js';
 import { readBackupControl, writeBackupControl } from '../../repository/backup-control.js';
 import { backupDataKey, backupDataPrefix, backupKey, generationKey, manifestKey } from '../../repository/layout.js';
-import { partKey } from '../../repository/stored-parts.js';
+import { storedFileKeys } from '../../repository/stored-parts.js';
 import { writeManifest } from '../../repository/manifest.js';
 import { StoredFileWriter } from '../../repository/stored-file.js';
 import { fileContent, sourceKey } from '../chain/file-content.js';
@@ -123,16 +123,24 @@ async function buildGeneration(ctx: RepoContext, target: BackupRecord, journal: 
     const dest = backupDataKey(target.instance, target.id, entry.path, g);
     if (!needsReconstruction(plan)) {
       const src = plan.sources[0]!;
-      const from = sourceKey(target.instance, src);
-      if (src.entry.parts) {
-        // Stored in parts: every part is linked, and the entry keeps the parts' part-tree checksum.
-        for (let i = 0; i < src.entry.parts.length; i++) await ctx.store.link(partKey(from, i), partKey(dest, i));
-        entries.push({ ...entry, storage: 'full', storedSize: src.entry.storedSize, storedChecksum: src.entry.storedChecksum, compressAlg: src.entry.compressAlg, checksum: src.entry.checksum, partSize: src.entry.partSize!, parts: src.entry.parts });
-      } else {
-        await ctx.store.link(from, dest);
-        const { partSize: _scheme, ...plain } = entry;
-        entries.push({ ...(entry.checksum !== null && entry.partSize !== undefined ? entry : plain), storage: 'full', storedSize: src.entry.storedSize, storedChecksum: src.entry.storedChecksum, compressAlg: src.entry.compressAlg, checksum: entry.checksum ?? src.entry.checksum });
-      }
+      // The stored file, or each of its parts, is linked as it is.
+      const to = storedFileKeys(dest, src.entry);
+      const from = storedFileKeys(sourceKey(target.instance, src), src.entry);
+      for (let i = 0; i < from.length; i++) await ctx.store.link(from[i]!, to[i]!);
+      // The content checksum, with the part size that says how to check it: the stored parts'
+      // own when linked in parts, else the target's (or the source's when the target has none).
+      const sum = src.entry.parts || entry.checksum === null ? src.entry : entry;
+      const { partSize: _scheme, parts: _parts, ...rest } = entry;
+      entries.push({
+        ...rest,
+        storage: 'full',
+        storedSize: src.entry.storedSize,
+        storedChecksum: src.entry.storedChecksum,
+        compressAlg: src.entry.compressAlg,
+        checksum: sum.checksum,
+        ...(sum.partSize !== undefined ? { partSize: sum.partSize } : {}),
+        ...(src.entry.parts ? { parts: src.entry.parts } : {}),
+      });
       linked++;
       progress.advance(1, entry.size);
       return;

@@ -24,7 +24,7 @@ import type { BackupRecord } from '../../core/backup-types.js';
 import { errnoCode, fromIoError } from '../../errors.js';
 import { CATALOG_FILE, FORMAT_FILE, INSTANCES_KEY, isBackupId, locksKey } from '../../repository/layout.js';
 import { readManifest } from '../../repository/manifest.js';
-import { partPaths } from '../../repository/stored-parts.js';
+import { storedFileKeys } from '../../repository/stored-parts.js';
 import { isWalFileName } from '../../repository/wal-archive.js';
 import { temporaryOwnerPid } from '../../storage/object-key.js';
 import type { RepoContext } from '../repo-context.js';
@@ -107,7 +107,7 @@ async function checkBackup(ctx: RepoContext, b: BackupRecord, key: string, repor
   let stored: Set<string>;
   try {
     const m = await readManifest(ctx.store, b.instance, b.id, b.generation);
-    stored = new Set(m.files.filter((f) => f.storage === 'full' || f.storage === 'delta').flatMap((f) => (f.parts ? partPaths(f) : [f.path])));
+    stored = new Set(m.files.filter((f) => f.storage === 'full' || f.storage === 'delta').flatMap((f) => storedFileKeys(f.path, f)));
   } catch {
     // A damaged manifest is a validation problem of the backup itself, reported there.
     await walkTemporaries(ctx.root, `${genKey}/data`, report);
