@@ -150,23 +150,11 @@ function configuredPartBytes(): number {
  * plain whole file.
  */
 async function entryFromParts(group: PartGroup, target: CopyTarget, copyWhole: () => Promise<FileEntry | null>): Promise<FileEntry | null> {
-  const { src, parts } = group;
+  const { src } = group;
   const key = backupDataKey(target.instance, target.backupId, src.path);
-  const removeParts = async (from: number) => {
-    for (let i = from; i < parts.length; i++) await target.store.remove(partKey(key, i));
-  };
-  if (parts.some((p) => p === null)) {
-    await removeParts(0);
-    return null;
-  }
-  const copied = parts as CopiedPart[];
-  const kept = partsToKeep(copied.map((p) => p.size), group.partSize);
-  if (kept === 'recopy') {
-    await removeParts(0);
-    return copyWhole();
-  }
-  await removeParts(kept);
-  const whole = copied.slice(0, kept);
+  const whole = await tilingParts(group, target, key);
+  if (whole === null) return null;
+  if (whole === 'recopy') return copyWhole();
   const base = { ...entryWithoutData(src, target), storage: 'full' as const, compressAlg: target.compressAlg };
   const size = whole.reduce((n, p) => n + p.size, 0);
   const blocks = Math.floor(size / target.blockSize);
@@ -210,29 +198,41 @@ function planCopy(src: SourceEntry, target: CopyTarget, base: IncrementalBase | 
 }
 
 /**
+ * The parts that make a file's entry, once every part is in, with the part files past them
+ * removed: null when the file vanished and 'recopy' when the parts do not tile one file
+ * (core/part-tiling.ts), every part file removed in both cases.
+ */
+async function tilingParts(group: PartGroup, target: CopyTarget, key: string): Promise<CopiedPart[] | null | 'recopy'> {
+  const { parts } = group;
+  if (parts.some((p) => p === null)) {
+    await removePartFiles(target, key, 0, parts.length);
+    return null;
+  }
+  const copied = parts as CopiedPart[];
+  const kept = partsToKeep(copied.map((p) => p.size), group.partSize);
+  await removePartFiles(target, key, kept === 'recopy' ? 0 : kept, parts.length);
+  return kept === 'recopy' ? 'recopy' : copied.slice(0, kept);
+}
+
+/** Removes part files `from` to `to` (exclusive) of the file whose data key is `key`; missing ones are fine. */
+async function removePartFiles(target: CopyTarget, key: string, from: number, to: number): Promise<void> {
+  for (let i = from; i < to; i++) await target.store.remove(partKey(key, i));
+}
+
+/**
  * The manifest entry of a DELTA scan made in parts, once every part is in: the parts must tile
  * the file as for entryFromParts (else it is scanned again whole). The content checksum is the
  * part-tree of the parts' checksums (with `partSize`); the changed pages of all parts are joined,
  * in block order, into the file's one page-delta file, and the parts' temporary files removed.
  */
 async function entryFromDeltaParts(group: PartGroup, job: Extract<CopyJob, { how: 'delta' }>, target: CopyTarget, copyWhole: () => Promise<FileEntry | null>): Promise<FileEntry | null> {
-  const { src, parts, partSize } = group;
+  const { src, partSize } = group;
   const bs = target.blockSize;
   const key = backupDataKey(target.instance, target.backupId, src.path);
-  const removeParts = async () => {
-    for (let i = 0; i < parts.length; i++) await target.store.remove(partKey(key, i));
-  };
-  if (parts.some((p) => p === null)) {
-    await removeParts();
-    return null;
-  }
-  const scanned = parts as CopiedPart[];
-  const kept = partsToKeep(scanned.map((p) => p.size), partSize);
-  if (kept === 'recopy') {
-    await removeParts();
-    return copyWhole();
-  }
-  const used = scanned.slice(0, kept);
+  const used = await tilingParts(group, target, key);
+  if (used === null) return null;
+  if (used === 'recopy') return copyWhole();
+  const removeParts = () => removePartFiles(target, key, 0, used.length);
   const blocks = used.reduce((n, p) => n + p.size, 0) / bs;
   const base = { ...entryWithoutData(src, target), size: blocks * bs, blocks, checksum: partTreeChecksum(used.map((p) => p.checksum)), partSize };
   if (used.every((p) => !p.pageCount) && blocks === job.parent.blocks) {

@@ -56,7 +56,7 @@ export async function* readDataFilePages(absPath: string, relPath: string, buffe
       const bytesRead = await fh.read(buffer, 0, want, position);
       const whole = bytesRead - (bytesRead % bs);
       if (whole === 0) return;
-      if (opts.verify) await checkPages(fh, absPath, relPath, buffer, whole, position / bs, opts, counters);
+      if (opts.verify) await checkPages(fh, relPath, buffer, whole, position / bs, opts, counters);
       counters.pagesRead += whole / bs;
       yield buffer.subarray(0, whole);
       position += whole;
@@ -87,7 +87,7 @@ export async function* readSelectedPages(absPath: string, relPath: string, block
       const bytesRead = await fh.read(buffer, 0, n * bs, start * bs);
       const whole = bytesRead - (bytesRead % bs);
       if (whole === 0) continue;
-      if (opts.verify) await checkPages(fh, absPath, relPath, buffer, whole, start, opts, counters);
+      if (opts.verify) await checkPages(fh, relPath, buffer, whole, start, opts, counters);
       counters.pagesRead += whole / bs;
       yield { start, pages: buffer.subarray(0, whole) };
     }
@@ -96,7 +96,7 @@ export async function* readSelectedPages(absPath: string, relPath: string, block
   }
 }
 
-async function checkPages(fh: SourceFile, absPath: string, relPath: string, buffer: Buffer, length: number, firstPageInFile: number, opts: PageCheckOptions, counters: PageCheckCounters): Promise<void> {
+async function checkPages(fh: SourceFile, relPath: string, buffer: Buffer, length: number, firstPageInFile: number, opts: PageCheckOptions, counters: PageCheckCounters): Promise<void> {
   const bs = opts.blockSize;
   for (let off = 0; off < length; off += bs) {
     const blockInFile = firstPageInFile + off / bs;
