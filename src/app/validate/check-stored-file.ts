@@ -15,6 +15,7 @@ import { RELSEG_BLOCKS, parseRelationPath } from '../../postgres/relation-file.j
 import { backupDataKey } from '../../repository/layout.js';
 import { PageDeltaReader } from '../../repository/page-delta.js';
 import { readStoredFile } from '../../repository/stored-file.js';
+import { createHasher, type Hasher } from '../../repository/hash.js';
 import { createContentHasher, partKey, partRanges } from '../../repository/stored-parts.js';
 import type { ByteStore } from '../../storage/byte-store.js';
 
@@ -39,28 +40,16 @@ export async function checkStoredEntry(store: ByteStore, record: BackupRecord, e
     }
     return undefined;
   }
-  const key = backupDataKey(record.instance, record.id, entry.path, record.generation);
-  const rel = entry.kind === 'data' ? parseRelationPath(entry.path) : undefined;
-  const pages = rel ? new PageChecker(record, (rel.segNo ?? 0) * RELSEG_BLOCKS) : undefined;
-  // A merged file may carry its chain's part-tree checksum without being stored in parts.
-  const hasher = createContentHasher(entry);
-  let size = 0;
-  try {
-    const stat = await store.stat(key);
-    if (!stat) return 'file missing from the repository';
-    if (stat.size !== entry.storedSize) return `stored size ${stat.size} differs from the manifest's ${entry.storedSize}`;
-    for await (const chunk of readStoredFile(store, key, entry.compressAlg, { verifyStoredChecksum: entry.storedChecksum ?? undefined, lend: true })) {
-      hasher.update(chunk);
-      size += chunk.length;
-      const bad = pages?.feed(chunk);
-      if (bad) return bad;
-    }
-  } catch (e) {
-    return isPgkeepError(e) ? e.message : e instanceof Error ? e.message : String(e);
-  }
-  if (size !== entry.size) return `content is ${size} bytes, the manifest says ${entry.size}`;
-  if (entry.checksum !== null && hasher.digestHex() !== entry.checksum) return 'content checksum differs from the manifest';
-  return undefined;
+  return checkStoredBytes(store, record, entry, {
+    key: backupDataKey(record.instance, record.id, entry.path, record.generation),
+    storedSize: entry.storedSize,
+    storedChecksum: entry.storedChecksum,
+    // A merged file may carry its chain's part-tree checksum without being stored in parts.
+    hasher: createContentHasher(entry),
+    checksum: entry.checksum,
+    size: entry.size,
+    firstBlockInFile: 0,
+  });
 }
 
 /**
@@ -72,25 +61,58 @@ export async function checkStoredPart(store: ByteStore, record: BackupRecord, en
   const part = entry.parts?.[index];
   const range = entry.partSize !== undefined ? partRanges(entry.size, entry.partSize)[index] : undefined;
   if (!part || !range) return `has no part ${index}`;
-  const key = partKey(backupDataKey(record.instance, record.id, entry.path, record.generation), index);
+  const problem = await checkStoredBytes(store, record, entry, {
+    key: partKey(backupDataKey(record.instance, record.id, entry.path, record.generation), index),
+    storedSize: part.storedSize,
+    storedChecksum: part.storedChecksum,
+    hasher: createHasher(),
+    checksum: part.checksum,
+    size: range.length,
+    firstBlockInFile: range.offset / record.blockSize,
+  });
+  return problem === undefined ? undefined : `part ${index}: ${problem}`;
+}
+
+/** A whole stored file or one stored part: where it is and what the manifest says of it. */
+interface StoredBytes {
+  key: string;
+  storedSize: number;
+  storedChecksum: string | null;
+  /** Hashes the content in the form `checksum` is in. */
+  hasher: Hasher;
+  checksum: string | null;
+  /** Content bytes. */
+  size: number;
+  /** Block of the file (of the relation segment) the content starts at. */
+  firstBlockInFile: number;
+}
+
+/** Stored size and checksum, content length and checksum, and every page of a relation file. */
+async function checkStoredBytes(store: ByteStore, record: BackupRecord, entry: FileEntry, b: StoredBytes): Promise<string | undefined> {
   const rel = entry.kind === 'data' ? parseRelationPath(entry.path) : undefined;
-  const pages = rel ? new PageChecker(record, (rel.segNo ?? 0) * RELSEG_BLOCKS + range.offset / record.blockSize) : undefined;
-  const what = (problem: string) => `part ${index}: ${problem}`;
+  const pages = rel ? new PageChecker(record, (rel.segNo ?? 0) * RELSEG_BLOCKS + b.firstBlockInFile) : undefined;
   let size = 0;
   try {
-    const stat = await store.stat(key);
-    if (!stat) return what('file missing from the repository');
-    if (stat.size !== part.storedSize) return what(`stored size ${stat.size} differs from the manifest's ${part.storedSize}`);
-    for await (const chunk of readStoredFile(store, key, entry.compressAlg, { verifyStoredChecksum: part.storedChecksum, verifyChecksum: part.checksum, lend: true })) {
+    const stat = await store.stat(b.key);
+    if (!stat) return 'file missing from the repository';
+    if (stat.size !== b.storedSize) return `stored size ${stat.size} differs from the manifest's ${b.storedSize}`;
+    for await (const chunk of readStoredFile(store, b.key, entry.compressAlg, { verifyStoredChecksum: b.storedChecksum ?? undefined, lend: true })) {
+      b.hasher.update(chunk);
       size += chunk.length;
       const bad = pages?.feed(chunk);
-      if (bad) return what(bad);
+      if (bad) return bad;
     }
   } catch (e) {
-    return what(isPgkeepError(e) ? e.message : e instanceof Error ? e.message : String(e));
+    return isPgkeepError(e) ? e.message : e instanceof Error ? e.message : String(e);
   }
-  if (size !== range.length) return what(`content is ${size} bytes, the part should hold ${range.length}`);
+  if (size !== b.size) return `content is ${size} bytes, the manifest says ${b.size}`;
+  if (b.checksum !== null && b.hasher.digestHex() !== b.checksum) return 'content checksum differs from the manifest';
   return undefined;
+}
+
+/** One check of a validate job (validate-backup.ts, in-process or on a worker thread). */
+export function checkFileJob(store: ByteStore, job: CheckFileJob): Promise<string | undefined> {
+  return job.part === undefined ? checkStoredEntry(store, job.record, job.entry) : checkStoredPart(store, job.record, job.entry, job.part);
 }
 
 /**

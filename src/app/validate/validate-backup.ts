@@ -20,7 +20,7 @@ import { forEachParallel } from '../parallel.js';
 import { workerEntry, WorkerPool } from '../worker-pool.js';
 import { silentProgress, type OperationProgress } from '../progress.js';
 import { saveBackup, type RepoContext } from '../repo-context.js';
-import { checkStoredEntry, checkStoredPart, type CheckFileJob, type ValidateWorkerData } from './check-stored-file.js';
+import { checkFileJob, type CheckFileJob, type ValidateWorkerData } from './check-stored-file.js';
 
 export interface ValidationProblem {
   path: string;
@@ -142,7 +142,7 @@ interface FileChecker {
  * threads (validate-worker.ts): each checking thread decodes, hashes and checks pages itself.
  */
 function openFileChecker(store: ByteStore, threads: number, taskCount: number, contentBytes: number): FileChecker {
-  const local = (job: CheckFileJob) => (job.part === undefined ? checkStoredEntry(store, job.record, job.entry) : checkStoredPart(store, job.record, job.entry, job.part));
+  const local = (job: CheckFileJob) => checkFileJob(store, job);
   const entry = workerEntry(import.meta.url, './validate-worker.js');
   if (threads < 2 || taskCount < 2 || contentBytes < WORKER_THRESHOLD_BYTES || !entry || !(store instanceof PosixStore)) {
     return { check: local, close: () => Promise.resolve() };

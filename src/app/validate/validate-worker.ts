@@ -6,8 +6,8 @@
 import { workerData } from 'node:worker_threads';
 import { PosixStore } from '../../storage/posix-store.js';
 import { serveTasks } from '../worker-pool.js';
-import { checkStoredEntry, checkStoredPart, type CheckFileJob, type ValidateWorkerData } from './check-stored-file.js';
+import { checkFileJob, type CheckFileJob, type ValidateWorkerData } from './check-stored-file.js';
 
 const store = new PosixStore((workerData as ValidateWorkerData).root);
 
-serveTasks<CheckFileJob, string | null>(async (job) => (job.part === undefined ? await checkStoredEntry(store, job.record, job.entry) : await checkStoredPart(store, job.record, job.entry, job.part)) ?? null);
+serveTasks<CheckFileJob, string | null>(async (job) => (await checkFileJob(store, job)) ?? null);
