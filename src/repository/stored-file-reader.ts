@@ -56,12 +56,16 @@ export async function* readStoredFile(store: ByteStore, key: string, alg: Compre
   const contentHasher = opts.verifyChecksum !== undefined ? createHasher() : undefined;
   const source = await openSource(store, key, opts.offset ? { start: opts.offset } : undefined);
   try {
-    if (alg === 'none' && opts.lend) {
-      // The stored bytes are the content: lend views of one pooled buffer.
-      const buf = readBuffers.take();
+    if (alg === 'none') {
+      // The stored bytes are the content. Lent: views of one pooled buffer, read into again for
+      // each chunk. Given: a buffer of the consumer's own per chunk, so that nothing is copied.
+      const pooled = opts.lend ? readBuffers.take() : undefined;
       try {
         for (;;) {
-          const n = await source.read(buf);
+          const want = Math.min(STORED_CHUNK_SIZE, source.remaining);
+          if (want === 0) break;
+          const buf = pooled ?? Buffer.allocUnsafe(want);
+          const n = await source.read(buf.subarray(0, want));
           if (n === 0) break;
           const chunk = buf.subarray(0, n);
           storedHasher?.update(chunk);
@@ -69,21 +73,7 @@ export async function* readStoredFile(store: ByteStore, key: string, alg: Compre
           yield chunk;
         }
       } finally {
-        readBuffers.give(buf);
-      }
-    } else if (alg === 'none') {
-      // The stored bytes are the content: read each chunk into a buffer of its own, the
-      // consumer's, so that nothing is copied.
-      for (;;) {
-        const want = Math.min(STORED_CHUNK_SIZE, source.remaining);
-        if (want === 0) break;
-        const buf = Buffer.allocUnsafe(want);
-        const n = await source.read(buf);
-        if (n === 0) break;
-        const chunk = n === want ? buf : buf.subarray(0, n);
-        storedHasher?.update(chunk);
-        contentHasher?.update(chunk);
-        yield chunk;
+        if (pooled) readBuffers.give(pooled);
       }
     } else {
       const reader = new ExactReader(source, storedHasher);
