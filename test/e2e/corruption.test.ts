@@ -9,7 +9,6 @@
 // The chain FULL -> DELTA -> DELTA is built once; each case works on a `cp -a` of the repository.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,7 +16,7 @@ import { PGKEEP_BIN, runPgkeep, type PgkeepResult } from '../helpers/cli.js';
 import { TestCluster } from '../helpers/cluster.js';
 import { DAMAGES, damageFile, FaultTotals, sleep, type Damage } from '../helpers/faults.js';
 import { makeTempDir, removeTempDir } from '../helpers/tmp.js';
-import { backupIdOf, connectionArgs, type ShowInstance } from './pgkeep-fixture.js';
+import { backupIdOf, connectionArgs, readManifestFile, type ShowInstance } from './pgkeep-fixture.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -86,9 +85,9 @@ describe('corruption of each kind of repository file (PostgreSQL 15)', () => {
     await source.stop();
 
     expect(await statuses(repo)).toEqual({ [full]: 'OK', [d1]: 'OK', [d2]: 'OK' });
-    const manifest = async (id: string) => (await readFile(join(repo, backupDir(id), 'manifest.jsonl'), 'utf8')).split('\n').filter((l) => l.startsWith('{"path"')).map((l) => JSON.parse(l) as { path: string; storage: string });
-    expect((await manifest(full)).find((e) => e.path === accounts)?.storage).toBe('full');
-    expect((await manifest(d1)).find((e) => e.path === accounts)?.storage, 'pgbench changed pgbench_accounts: DELTA stores a page-delta file').toBe('delta');
+    const manifest = async (id: string) => (await readManifestFile(repo, id)).files;
+    expect((await manifest(full)).get(accounts)?.storage).toBe('full');
+    expect((await manifest(d1)).get(accounts)?.storage, 'pgbench changed pgbench_accounts: DELTA stores a page-delta file').toBe('delta');
     const [inst] = JSON.parse((await okIn(repo, ['show', '--format', 'json'])).stdout) as ShowInstance[];
     const start = inst!.backups.find((b) => b.id === full)!.start_lsn;
     const [hi, lo] = start.split('/').map((h) => BigInt(`0x${h}`)) as [bigint, bigint];

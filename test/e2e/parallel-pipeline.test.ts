@@ -9,16 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster } from '../helpers/cluster.js';
 import { relationDigests } from '../helpers/file-digests.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { backupIdOf, newRepo, type RepoFixture } from './pgkeep-fixture.js';
-
-interface ManifestLine {
-  path: string;
-  size: number;
-  storage: string;
-  storedSize: number;
-  storedChecksum: string | null;
-  checksum: string | null;
-}
+import { backupIdOf, newRepo, readManifestFile, type RepoFixture } from './pgkeep-fixture.js';
 
 const DEBUG = { env: { PGKEEP_DEBUG: '1' } };
 
@@ -42,11 +33,7 @@ describe('parallel pipeline on PostgreSQL 15', () => {
     await source?.destroy();
   });
 
-  async function manifest(id: string): Promise<Map<string, ManifestLine>> {
-    const text = await readFile(join(fx.repo, 'instances', 'main', 'backups', id, 'manifest.jsonl'), 'utf8');
-    const lines = text.split('\n').filter((l) => l.startsWith('{"path"')).map((l) => JSON.parse(l) as ManifestLine);
-    return new Map(lines.map((l) => [l.path, l]));
-  }
+  const manifest = async (id: string) => (await readManifestFile(fx.repo, id)).files;
 
   it('stores the same bytes with worker threads as in-process', async () => {
     const a = await fx.ok(['backup', '--instance', 'main', '-b', 'FULL', '--stream', '-j', '2'], DEBUG);

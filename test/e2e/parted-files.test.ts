@@ -10,20 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster } from '../helpers/cluster.js';
 import { relationDigests } from '../helpers/file-digests.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { backupIdOf, newRepo, type RepoFixture } from './pgkeep-fixture.js';
+import { backupIdOf, newRepo, readManifestFile, type RepoFixture } from './pgkeep-fixture.js';
 
 const PART = 4 * 1024 * 1024;
 const PARTS = { env: { PGKEEP_PART_BYTES: String(PART), PGKEEP_DEBUG: '1' } };
-
-interface Line {
-  path: string;
-  size: number;
-  storage: string;
-  storedSize: number;
-  checksum: string | null;
-  partSize?: number;
-  parts?: { checksum: string; storedSize: number; storedChecksum: string }[];
-}
 
 describe('files stored in parts, PostgreSQL 15', () => {
   let source: TestCluster;
@@ -46,12 +36,7 @@ describe('files stored in parts, PostgreSQL 15', () => {
     await source?.destroy();
   });
 
-  async function manifest(id: string, generation = ''): Promise<{ version: number; files: Map<string, Line> }> {
-    const text = await readFile(join(fx.repo, 'instances', 'main', 'backups', id, generation, 'manifest.jsonl'), 'utf8');
-    const lines = text.split('\n').filter((l) => l !== '');
-    const files = lines.filter((l) => l.startsWith('{"path"')).map((l) => JSON.parse(l) as Line);
-    return { version: (JSON.parse(lines[0]!) as { formatVersion: number }).formatVersion, files: new Map(files.map((l) => [l.path, l])) };
-  }
+  const manifest = (id: string) => readManifestFile(fx.repo, id);
 
   async function restoreAndCheck(id: string, name: string, expected: Awaited<ReturnType<TestCluster['tableDigest']>>): Promise<string> {
     const dest = join(await makeTempDir(name), 'data');

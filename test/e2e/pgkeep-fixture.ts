@@ -1,7 +1,7 @@
 // A repository with one registered instance, and a runner bound to it: the common start of
 // every end-to-end test.
 import { expect } from 'vitest';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PGKEEP_BIN, runPgkeep, type PgkeepResult, type PgkeepRunOptions } from '../helpers/cli.js';
 import type { TestCluster } from '../helpers/cluster.js';
@@ -55,6 +55,25 @@ export async function newRepo(cluster: TestCluster | undefined, instance = 'main
   await ok(['init']);
   if (cluster) await ok(['add-instance', '--instance', instance, '-D', cluster.pgdata, ...connectionArgs(cluster)]);
   return fixture;
+}
+
+/** One entry line of a manifest.jsonl (docs/repository-format.md), the fields tests look at. */
+export interface ManifestLine {
+  path: string;
+  size: number;
+  storage: string;
+  storedSize: number;
+  storedChecksum: string | null;
+  checksum: string | null;
+  partSize?: number;
+  parts?: { checksum: string; storedSize: number; storedChecksum: string }[];
+}
+
+/** A backup's manifest.jsonl under `repo`, read as a test reads it: its header's format version and its entries by path. */
+export async function readManifestFile(repo: string, id: string, instance = 'main'): Promise<{ version: number; files: Map<string, ManifestLine> }> {
+  const lines = (await readFile(join(repo, 'instances', instance, 'backups', id, 'manifest.jsonl'), 'utf8')).split('\n').filter((l) => l !== '');
+  const files = lines.filter((l) => l.startsWith('{"path"')).map((l) => JSON.parse(l) as ManifestLine);
+  return { version: (JSON.parse(lines[0]!) as { formatVersion: number }).formatVersion, files: new Map(files.map((l) => [l.path, l])) };
 }
 
 /** The id printed by `pgkeep backup` ("backup <ID> OK: ..."). */
