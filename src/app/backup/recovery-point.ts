@@ -10,9 +10,12 @@
  *
  * The backup's range [start, stop) is read first. When it holds no commit (an idle server),
  * the scan goes back segment by segment, at most MAX_SEGMENTS_BACK, through the start segment
- * and the archive, to find the last commit before the start; if none is found there (no archive,
- * no commit in reach) both stay null: `restore` then compares the end time instead, which is
- * later than any commit the backup holds, so the choice stays safe.
+ * and the archive, to find the last commit before the start. It goes back no further than the
+ * stop LSN of the latest earlier backup whose recovery point is known: with no commit after
+ * that stop, that backup's last commit is this one's too (an idle server backed up on a
+ * schedule reads only the WAL since its last backup). If none is found (no archive, no commit
+ * in reach) both stay null: `restore` then compares the end time instead, which is later than
+ * any commit the backup holds, so the choice stays safe.
  */
 import type { BackupRecord, FileEntry } from '../../core/backup-types.js';
 import { formatLsn, type Lsn } from '../../core/lsn.js';
@@ -53,15 +56,36 @@ export async function findRecoveryPoint(ctx: RepoContext, record: BackupRecord, 
 
   // No commit while the backup ran: look back for the last one before it.
   const segSize = BigInt(record.walSegSize);
+  const earlier = latestKnownPointBefore(ctx.catalog.listBackups(record.instance), record);
+  const floor = earlier?.stopLsn ?? 0n;
   let upTo = record.startLsn;
-  for (let n = 0; n <= MAX_SEGMENTS_BACK && upTo > 0n; n++) {
-    const from = ((upTo - 1n) / segSize) * segSize;
+  for (let n = 0; n <= MAX_SEGMENTS_BACK && upTo > floor; n++) {
+    const segmentStart = ((upTo - 1n) / segSize) * segSize;
+    const from = segmentStart > floor ? segmentStart : floor;
     const back = await scan(record, open, from, upTo, true);
-    if (back === undefined) break; // that segment is not available
+    if (back === undefined) return undefined; // that segment is not available
     if (back.commit) return { time: microsToDate(maxOf(back.commit.time, inRange.latestEnd)), xid: String(back.commit.xid) };
     upTo = from;
   }
-  return undefined;
+  if (!earlier || upTo > floor) return undefined;
+  const latestEnd = inRange.latestEnd === undefined ? undefined : microsToDate(inRange.latestEnd);
+  return { time: latestEnd !== undefined && latestEnd > earlier.recoveryTime ? latestEnd : earlier.recoveryTime, xid: earlier.recoveryXid };
+}
+
+type KnownPoint = BackupRecord & { stopLsn: Lsn; recoveryTime: Date; recoveryXid: string };
+
+/**
+ * The latest backup of `record`'s timeline that stopped at or before `record` started and whose
+ * recovery point is known: that point is the last commit at or before its stop LSN.
+ */
+function latestKnownPointBefore(backups: readonly BackupRecord[], record: BackupRecord): KnownPoint | undefined {
+  let best: KnownPoint | undefined;
+  for (const b of backups) {
+    if (b.id === record.id || b.timeline !== record.timeline || (b.status !== 'OK' && b.status !== 'DONE')) continue;
+    if (b.stopLsn === null || b.stopLsn > record.startLsn || b.recoveryTime === null || b.recoveryXid === null) continue;
+    if (!best || b.stopLsn > best.stopLsn) best = { ...b, stopLsn: b.stopLsn, recoveryTime: b.recoveryTime, recoveryXid: b.recoveryXid };
+  }
+  return best;
 }
 
 interface ScanResult {

@@ -172,6 +172,11 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
       backupId: record.id, instance: instance.name, mode: req.mode, parentId: record.parentId, startLsn: record.startLsn, timeline: record.timeline,
       systemIdentifier: id.systemIdentifier, compressAlg: compression.alg, compressLevel: compression.level, blockSize: id.blockSize, resumedFrom: resume?.backup.id ?? null,
     });
+    // The walk lists what exists now that the backup has started (a file made before the start
+    // LSN must be listed: replay would not make it). It needs no change map, so it runs while
+    // PAGE or PTRACK waits for the archive or the summarizer; awaited below, after the map.
+    const walking = walkPgdata(instance.pgdata);
+    walking.catch(() => undefined); // a failing map is reported first; the walk's error, if any, below
     if (base && parent) {
       // Which pages changed since the parent: DELTA finds out by reading everything, PAGE and
       // PTRACK ask the archived WAL or the server, now that the new start LSN is known.
@@ -211,7 +216,7 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
     const reuse = resume ? new FileReuse(resume, target) : undefined;
     const out = journal;
     const resuming: CopyHooks = { stored: (e) => out.add(e), ...(reuse ? { reuse: (src, c) => reuse.reuse(src, c) } : {}) };
-    const sources = await walkPgdata(instance.pgdata);
+    const sources = await walking;
     const copied = sources.filter((s) => s.kind === 'data' || s.kind === 'file');
     meter.start(copied.length, copied.reduce((n, s) => n + s.size, 0));
     const entries = await copySources(sources, target, req.threads, base, counters, { progress: meter, ...resuming });

@@ -1,0 +1,72 @@
+// A backup's recovery point when no transaction commits while it runs (an idle server backed up
+// on a schedule): the last commit before it, read from the WAL before its start, and no further
+// back than the latest earlier backup whose recovery point is known (app/backup/recovery-point.ts).
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestCluster } from '../helpers/cluster.js';
+import { makeTempDir } from '../helpers/tmp.js';
+import { backupIdOf, connectionArgs, postgresRunner, pgkeepArchiveCommand, type ShowBackup, type ShowInstance } from './pgkeep-fixture.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('recovery point of backups taken while nothing commits', () => {
+  let repo: string;
+  let source: TestCluster;
+  const { ok, archived } = postgresRunner(() => repo);
+  const waitArchived = async (name: string) => {
+    for (let i = 0; i < 300 && !(await archived()).includes(name); i++) await sleep(100);
+    expect(await archived()).toContain(name);
+  };
+  /** Ends the current segment without committing anything (a non-transactional message makes the switch real). */
+  const switchWal = async (): Promise<string> => {
+    await source.query("SELECT pg_logical_emit_message(false, 'pgkeep-test', 'x')");
+    const [row] = await source.query<{ f: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS f');
+    await waitArchived(row!.f);
+    return row!.f;
+  };
+  const shown = async (id: string): Promise<ShowBackup> => {
+    const [inst] = JSON.parse((await ok(['show', '--instance', 'main', '--format', 'json'])).stdout) as ShowInstance[];
+    const b = inst!.backups.find((x) => x.id === id);
+    expect(b, `backup ${id} in show`).toBeDefined();
+    return b!;
+  };
+
+  beforeAll(async () => {
+    repo = join(await makeTempDir('rprepo', { owner: 'postgres' }), 'repo');
+    // No autovacuum: its transactions would be commits the test does not expect.
+    source = await TestCluster.create({ major: 15, name: 'recpoint', settings: { archive_mode: 'on', archive_command: pgkeepArchiveCommand(repo), archive_timeout: 0, autovacuum: 'off' } });
+    await ok(['init']);
+    await ok(['add-instance', '--instance', 'main', '-D', source.pgdata, ...connectionArgs(source)]);
+    await source.query('CREATE TABLE t (id int)');
+  });
+
+  afterAll(async () => {
+    await source?.destroy();
+  });
+
+  it('finds the last commit before the backup in the archive, and stops at an earlier backup\'s stop LSN', async () => {
+    const [row] = await source.query<{ xid: string }>('INSERT INTO t VALUES (1) RETURNING pg_current_xact_id()::text AS xid');
+    const commitSegment = await switchWal();
+
+    // A: its range holds no commit; the commit is found in the segment before it, from the archive.
+    const a = await shown(backupIdOf(await ok(['backup', '--instance', 'main', '-b', 'FULL', '--stream'])));
+    expect(a.recovery_xid).toBe(row!.xid);
+    expect(typeof a.recovery_time).toBe('string');
+
+    // Take away the commit's segment: B can only answer from A, whose stop it reaches going back.
+    await switchWal();
+    await switchWal();
+    await rm(join(repo, 'instances', 'main', 'wal', commitSegment));
+    const b = await shown(backupIdOf(await ok(['backup', '--instance', 'main', '-b', 'FULL', '--stream'])));
+    expect(b.recovery_xid).toBe(row!.xid);
+    expect(b.recovery_time).toBe(a.recovery_time);
+
+    // A commit after A is found before A's answer is used.
+    const [later] = await source.query<{ xid: string }>('INSERT INTO t VALUES (2) RETURNING pg_current_xact_id()::text AS xid');
+    await switchWal();
+    const c = await shown(backupIdOf(await ok(['backup', '--instance', 'main', '-b', 'FULL', '--stream'])));
+    expect(c.recovery_xid).toBe(later!.xid);
+    expect(Date.parse(c.recovery_time as string)).toBeGreaterThan(Date.parse(a.recovery_time as string));
+  });
+});
