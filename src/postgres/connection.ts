@@ -5,6 +5,8 @@
  * own settings, so they can never land in the catalog or a log.
  */
 import { existsSync } from 'node:fs';
+// Before pg: see node-navigator.ts.
+import './node-navigator.js';
 import pg from 'pg';
 import { PgkeepError, errnoCode } from '../errors.js';
 
