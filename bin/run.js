@@ -18,6 +18,13 @@ if (command === 'archive-push' || command === 'archive-get') {
 }
 
 async function runOclif(args, alone = false) {
+  // oclif checks the Node.js version against its own package.json with semver, 47 modules
+  // loaded on every start (15-20 ms); package.json's engines says what pgkeep needs, checked here.
+  if (Number(process.versions.node.split('.')[0]) < 20) {
+    process.stderr.write(`ERROR: pgkeep needs Node.js 20 or later; this is ${process.version}\n`);
+    process.exit(1);
+  }
+  process.env.OCLIF_DISABLE_ENGINE_WARNING ??= '1';
   const { execute } = await import('@oclif/core');
   if (!alone) return execute({ args, dir: import.meta.url });
   // This command's module only, not every command's (src/cli/hot-commands.ts).
