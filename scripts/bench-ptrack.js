@@ -1,15 +1,18 @@
 #!/usr/bin/env node
-// `node scripts/bench-ptrack.js [--scale 50] [--threads 2] [--percent 1]`
+// `node scripts/bench-ptrack.js [--scale 50] [--threads 2] [--percent 1] [--repeat 3]`
 //
 // PTRACK against DELTA and FULL on the same data, in detail (pages read): a pgbench database of
 // the given scale on a throwaway PostgreSQL 17 cluster (summarize_wal = on), a FULL backup, then
 // an UPDATE of consecutive pgbench_accounts rows covering about --percent of the table's pages, a
 // checkpoint, and DELTA and PTRACK (WAL summaries) backups with the FULL as parent. Prints seconds
-// (wall clock of the pgkeep process), pages read, bytes stored and the change source of each.
-// Backups run with --stream and --no-validate, so the time is the backup's own. `npm run bench`
-// measures the same three backups in its main table.
+// (wall clock of the pgkeep process, median of --repeat runs), pages read, bytes stored and the
+// change source of each. DELTA and PTRACK run twice over: with the data directory in the page
+// cache (as the main benchmark runs everything), and with its files dropped from the cache, as a
+// database larger than memory is read; pgkeep's own files stay cached in both. Backups run with
+// --stream and --no-validate, so the time is the backup's own. `npm run bench` measures the same
+// three backups, cached, in its main table.
 import { parseArgs } from 'node:util';
-import { ensureGnuTime, warm } from './lib/measure.js';
+import { ensureGnuTime, evict, median, warm } from './lib/measure.js';
 import { PgkeepRepo } from './lib/pgkeep.js';
 import { buildDatabase, changeRows, setArchiveCommand, waitArchiverIdle } from './lib/workload.js';
 
@@ -18,6 +21,7 @@ const { values: opts } = parseArgs({
     scale: { type: 'string', default: '50' },
     threads: { type: 'string', short: 'j', default: '2' },
     percent: { type: 'string', default: '1' },
+    repeat: { type: 'string', default: '3' },
     port: { type: 'string', default: '55481' },
   },
 });
@@ -29,10 +33,19 @@ try {
   const pk = new PgkeepRepo(c, { threads: opts.threads });
   pk.setUp();
   await setArchiveCommand(c, pk.archiveCommand);
-  const backup = async (mode, parent) => {
+  const backup = async (mode, parent, cache = 'cached') => {
     await waitArchiverIdle(c);
-    warm(c.pgdata);
-    return { mode, ...pk.backup(mode, { parent }) };
+    if (cache === 'cached') warm(c.pgdata);
+    else evict(c.pgdata);
+    return { mode, cache, ...pk.backup(mode, { parent }) };
+  };
+  /** The run with the median time of `repeat` (an odd count keeps it one real run). */
+  const medianOf = async (mode, parent, cache) => {
+    const runs = [];
+    for (let i = 0; i < Number(opts.repeat); i++) runs.push(await backup(mode, parent, cache));
+    const m = median(runs.map((r) => r.seconds));
+    const pick = runs.reduce((best, r) => (Math.abs(r.seconds - m) < Math.abs(best.seconds - m) ? r : best));
+    return { ...pick, seconds: m, rssMb: Math.max(...runs.map((r) => r.rssMb)), all: runs.map((r) => r.seconds) };
   };
 
   const full = await backup('FULL');
@@ -40,19 +53,26 @@ try {
   // Consecutive aids: their rows sit on consecutive pages (new row versions go to other pages,
   // and the primary key's pages for those aids change too).
   const next = await changeRows(c, scale, Number(opts.percent));
-  const delta = await backup('DELTA', full.id);
-  const ptrack = await backup('PTRACK', full.id);
+  const rows = [{ ...full, all: [full.seconds] }];
+  for (const cache of ['cached', 'not cached']) {
+    for (const mode of ['DELTA', 'PTRACK']) rows.push(await medianOf(mode, full.id, cache));
+  }
 
   const shown = pk.backups();
   const pgdataMb = Number(shown.find((b) => b.id === full.id).pgdata_bytes) / 1e6;
   console.log(`pgbench scale ${scale} (PGDATA ${pgdataMb.toFixed(0)} MB, pgbench_accounts ${pages} pages), PostgreSQL 17, -j ${opts.threads}; ` +
-    `UPDATE of aid < ${next} (${opts.percent}% of the rows); --stream --no-validate; stored includes the backup's WAL`);
-  console.log('| mode | change source | seconds | peak RSS MB | pages read | MB read (pages) | MB stored |');
-  console.log('|---|---|---:|---:|---:|---:|---:|');
-  for (const b of [full, delta, ptrack]) {
+    `UPDATE of aid < ${next} (${opts.percent}% of the rows); --stream --no-validate; stored includes the backup's WAL; ` +
+    `DELTA and PTRACK: median of ${opts.repeat} runs`);
+  console.log('| mode | PGDATA in page cache | change source | seconds | runs | peak RSS MB | pages read | MB read (pages) | MB stored |');
+  console.log('|---|---|---|---:|---|---:|---:|---:|---:|');
+  for (const b of rows) {
     const s = shown.find((x) => x.id === b.id);
     const read = s.metrics.pagesRead;
-    console.log(`| ${b.mode} | ${s.change_source ?? '-'} | ${b.seconds.toFixed(2)} | ${b.rssMb.toFixed(1)} | ${read} | ${((read * 8192) / 1e6).toFixed(1)} | ${(Number(s.stored_bytes) / 1e6).toFixed(1)} |`);
+    console.log(`| ${b.mode} | ${b.cache === 'cached' ? 'yes' : 'no'} | ${s.change_source ?? '-'} | ${b.seconds.toFixed(2)} | ${b.all.map((x) => x.toFixed(2)).join(', ')} | ${b.rssMb.toFixed(1)} | ${read} | ${((read * 8192) / 1e6).toFixed(1)} | ${(Number(s.stored_bytes) / 1e6).toFixed(1)} |`);
+  }
+  for (const cache of ['cached', 'not cached']) {
+    const [d, p] = ['DELTA', 'PTRACK'].map((m) => rows.find((r) => r.mode === m && r.cache === cache));
+    console.log(`PTRACK / DELTA, PGDATA ${cache}: ${(p.seconds / d.seconds).toFixed(2)} (${p.seconds.toFixed(2)} s / ${d.seconds.toFixed(2)} s)`);
   }
 } finally {
   try {

@@ -1,5 +1,5 @@
 // Timing for the benchmark scripts: wall-clock seconds and peak RSS of a command under GNU time,
-// medians over repeats, sizes on disk and a warm page cache.
+// medians over repeats, sizes on disk, and a warm or cold page cache.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { postgresOsUser } from './throwaway-cluster.js';
@@ -67,5 +67,18 @@ export function warm(...dirs) {
   execFileSync('sync');
   for (const d of dirs) {
     if (existsSync(d)) execFileSync('sh', ['-c', 'find "$1" -type f -exec cat {} + > /dev/null', 'sh', d]);
+  }
+}
+
+/**
+ * Drops the files under the directories from the page cache (after writing dirty pages out), so
+ * that the timed run reads them from the disk, as a database larger than memory is read. Only
+ * these files: the tools' own files stay cached. GNU dd with iflag=nocache and count=0 asks the
+ * kernel to drop a whole file's cached pages (posix_fadvise DONTNEED).
+ */
+export function evict(...dirs) {
+  execFileSync('sync');
+  for (const d of dirs) {
+    if (existsSync(d)) execFileSync('sh', ['-c', 'find "$1" -type f -exec sh -c \'for f; do dd if="$f" iflag=nocache count=0 status=none 2>/dev/null; done; exit 0\' sh {} +', 'sh', d]);
   }
 }
