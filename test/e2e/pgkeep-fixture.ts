@@ -95,6 +95,14 @@ export interface PostgresRunner {
   ok(args: string[]): Promise<PgkeepResult>;
   /** The sorted names in the instance's WAL archive (none when it does not exist yet). */
   archived(instance?: string): Promise<string[]>;
+  /** Waits (up to 30 s) until `name` is in the archive, failing the test if it never comes. */
+  waitArchived(name: string, instance?: string): Promise<void>;
+  /**
+   * Ends `cluster`'s current WAL segment and waits until it is archived; returns its name. A
+   * non-transactional message is written first (a switch with nothing written since the last one
+   * is a no-op), so that nothing commits.
+   */
+  switchWal(cluster: TestCluster, instance?: string): Promise<string>;
 }
 
 /**
@@ -103,6 +111,11 @@ export interface PostgresRunner {
  */
 export function postgresRunner(repo: () => string): PostgresRunner {
   const pgkeep = (args: string[], repoDir = repo()) => runPgkeep(args, { asPostgres: true, env: { PGKEEP_REPO: repoDir } });
+  const archived = async (instance = 'main') => (await readdir(join(repo(), 'instances', instance, 'wal')).catch(() => [] as string[])).sort();
+  const waitArchived = async (name: string, instance = 'main') => {
+    for (let i = 0; i < 300 && !(await archived(instance)).includes(name); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await archived(instance)).toContain(name);
+  };
   return {
     pgkeep,
     ok: async (args) => {
@@ -110,6 +123,13 @@ export function postgresRunner(repo: () => string): PostgresRunner {
       expect(r.code, `pgkeep ${args.join(' ')}:\n${r.stdout}\n${r.stderr}`).toBe(0);
       return r;
     },
-    archived: async (instance = 'main') => (await readdir(join(repo(), 'instances', instance, 'wal')).catch(() => [] as string[])).sort(),
+    archived,
+    waitArchived,
+    switchWal: async (cluster, instance = 'main') => {
+      await cluster.query("SELECT pg_logical_emit_message(false, 'pgkeep-test', 'x')");
+      const [row] = await cluster.query<{ f: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS f');
+      await waitArchived(row!.f, instance);
+      return row!.f;
+    },
   };
 }

@@ -23,18 +23,7 @@ describe.each([15, 17] as PgMajor[])('point-in-time restore on PostgreSQL %i', (
   let repo: string;
   let source: TestCluster;
   const others: TestCluster[] = [];
-  const { pgkeep, ok, archived } = postgresRunner(() => repo);
-  const waitArchived = async (name: string) => {
-    for (let i = 0; i < 300 && !(await archived()).includes(name); i++) await sleep(100);
-    expect(await archived()).toContain(name);
-  };
-  const switchWal = async (c: TestCluster): Promise<string> => {
-    // A switch with no WAL written since the last one is a no-op: write a little first.
-    await c.query("SELECT pg_logical_emit_message(false, 'pgkeep-test', 'x')");
-    const [row] = await c.query<{ f: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS f');
-    await waitArchived(row!.f);
-    return row!.f;
-  };
+  const { pgkeep, ok, waitArchived, switchWal } = postgresRunner(() => repo);
   /** Inserts a row stamped with its time, then switches WAL: returns the row's time and the segment holding it. */
   const mark = async (c: TestCluster, id: number) => {
     await c.query(`INSERT INTO stamps (id) VALUES (${id})`);

@@ -8,23 +8,13 @@ import { TestCluster } from '../helpers/cluster.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { backupIdOf, connectionArgs, postgresRunner, pgkeepArchiveCommand, type ShowBackup, type ShowInstance } from './pgkeep-fixture.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 describe('recovery point of backups taken while nothing commits', () => {
   let repo: string;
   let source: TestCluster;
-  const { ok, archived } = postgresRunner(() => repo);
-  const waitArchived = async (name: string) => {
-    for (let i = 0; i < 300 && !(await archived()).includes(name); i++) await sleep(100);
-    expect(await archived()).toContain(name);
-  };
-  /** Ends the current segment without committing anything (a non-transactional message makes the switch real). */
-  const switchWal = async (): Promise<string> => {
-    await source.query("SELECT pg_logical_emit_message(false, 'pgkeep-test', 'x')");
-    const [row] = await source.query<{ f: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS f');
-    await waitArchived(row!.f);
-    return row!.f;
-  };
+  const runner = postgresRunner(() => repo);
+  const { ok } = runner;
+  /** Ends the current segment without committing anything. */
+  const switchWal = () => runner.switchWal(source);
   const shown = async (id: string): Promise<ShowBackup> => {
     const [inst] = JSON.parse((await ok(['show', '--instance', 'main', '--format', 'json'])).stdout) as ShowInstance[];
     const b = inst!.backups.find((x) => x.id === id);

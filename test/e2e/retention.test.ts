@@ -18,12 +18,11 @@ describe('retention: delete-expired, delete-wal, pinning, merge-expired (Postgre
   let source: TestCluster;
   let restored: TestCluster | undefined;
   const ids: Record<string, string> = {};
-  const { pgkeep, ok, archived } = postgresRunner(() => repo);
+  const { pgkeep, ok, archived, switchWal } = postgresRunner(() => repo);
   const backups = async (): Promise<ShowBackup[]> => (JSON.parse((await ok(['show', '--instance', 'main', '--format', 'json'])).stdout) as ShowInstance[])[0]!.backups;
   const write = async (n: number) => {
     await source.query('INSERT INTO t SELECT g FROM generate_series($1::int, $2::int) g', [n * 1000, n * 1000 + 999]);
-    const [row] = await source.query<{ f: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS f');
-    for (let i = 0; i < 200 && !(await archived()).includes(row!.f); i++) await new Promise((r) => setTimeout(r, 100));
+    await switchWal(source);
   };
   const backup = async (mode: string, ...extra: string[]) => backupIdOf(await ok(['backup', '--instance', 'main', '-b', mode, ...extra]));
 

@@ -15,18 +15,9 @@ describe.each([15, 17] as PgMajor[])('WAL archive and point-in-time restore on P
   let repo: string;
   let source: TestCluster;
   const others: TestCluster[] = [];
-  const { pgkeep, ok, archived } = postgresRunner(() => repo);
-  const waitArchived = async (name: string) => {
-    for (let i = 0; i < 200 && !(await archived()).includes(name); i++) await new Promise((r) => setTimeout(r, 100));
-    expect(await archived()).toContain(name);
-  };
-  const switchWal = async (): Promise<string> => {
-    // A switch with no WAL written since the last one is a no-op: write a little first.
-    await source.query("SELECT pg_logical_emit_message(false, 'pgkeep-test', 'x')");
-    const [row] = await source.query<{ f: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS f');
-    await waitArchived(row!.f);
-    return row!.f;
-  };
+  const runner = postgresRunner(() => repo);
+  const { pgkeep, ok } = runner;
+  const switchWal = () => runner.switchWal(source);
 
   beforeAll(async () => {
     repo = join(await makeTempDir('walrepo', { owner: 'postgres' }), 'repo');
