@@ -9,6 +9,7 @@
 import type { Stats } from 'node:fs';
 import { lstat, readdir, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { forEachParallel } from '../core/parallel.js';
 import { errnoCode, fromIoError, PgkeepError } from '../errors.js';
 import { EXCLUDED_DIRECTORY_CONTENTS, filterDatabaseDirectory, isDatabaseDirectory, isExcludedFileName } from './pgdata-rules.js';
 import { parseRelationPath } from './relation-file.js';
@@ -73,18 +74,13 @@ const STATS_IN_FLIGHT = 16;
 /** lstat of every name in `dir`, in order; undefined for a name that vanished since readdir. */
 async function lstatAll(dir: string, names: readonly string[]): Promise<(Stats | undefined)[]> {
   const out: (Stats | undefined)[] = new Array<Stats | undefined>(names.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < names.length) {
-      const i = next++;
-      const absPath = join(dir, names[i]!);
-      out[i] = await lstat(absPath).catch((e: unknown) => {
-        if (errnoCode(e) === 'ENOENT') return undefined;
-        throw fromIoError(e, 'stat', absPath);
-      });
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(STATS_IN_FLIGHT, names.length) }, worker));
+  await forEachParallel(names, STATS_IN_FLIGHT, async (name, i) => {
+    const absPath = join(dir, name);
+    out[i] = await lstat(absPath).catch((e: unknown) => {
+      if (errnoCode(e) === 'ENOENT') return undefined;
+      throw fromIoError(e, 'stat', absPath);
+    });
+  });
   return out;
 }
 

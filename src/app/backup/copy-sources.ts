@@ -21,7 +21,7 @@ import type { SourceEntry } from '../../postgres/pgdata-walker.js';
 import { PG_CONTROL_PATH } from '../../postgres/pgdata-rules.js';
 import { isDataFileForBlockIncremental, parseRelationPath } from '../../postgres/relation-file.js';
 import { PosixStore } from '../../storage/posix-store.js';
-import { forEachParallel } from '../parallel.js';
+import { forEachParallel } from '../../core/parallel.js';
 import { workerEntry, WorkerPool } from '../worker-pool.js';
 import type { ChangeMap } from '../../core/change-map.js';
 import type { OperationProgress } from '../progress.js';

@@ -25,7 +25,7 @@ import { fileContent, sourceKey } from '../chain/file-content.js';
 import { loadChain } from '../chain/load-chain.js';
 import { removeBackup } from '../delete-backup.js';
 import { lockInstance } from '../instance-locking.js';
-import { forEachParallel } from '../parallel.js';
+import { forEachParallel } from '../../core/parallel.js';
 import { silentProgress, type OperationProgress } from '../progress.js';
 import { saveBackup, type RepoContext } from '../repo-context.js';
 import { readMergeJournal, removeMergeJournal, writeMergeJournal, type MergeJournal } from './merge-journal.js';

@@ -26,7 +26,7 @@ import { assertSafeRelativePath } from '../../repository/layout.js';
 import { planFile, toFileMap, type ChainMember, type FilePlan } from '../../core/file-plan.js';
 import { readManifest } from '../../repository/manifest.js';
 import { loadChain, type LoadedChain } from '../chain/load-chain.js';
-import { forEachParallel } from '../parallel.js';
+import { forEachParallel } from '../../core/parallel.js';
 import { silentProgress, type OperationProgress } from '../progress.js';
 import { checkArchiveForTarget } from './check-archive-for-target.js';
 import { selectBackupForTarget } from './select-backup-for-target.js';

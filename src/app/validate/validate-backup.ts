@@ -16,7 +16,7 @@ import { readArchivedWal, statArchivedWal } from '../../repository/wal-archive.j
 import { readManifest } from '../../repository/manifest.js';
 import type { ByteStore } from '../../storage/byte-store.js';
 import { PosixStore } from '../../storage/posix-store.js';
-import { forEachParallel } from '../parallel.js';
+import { forEachParallel } from '../../core/parallel.js';
 import { workerEntry, WorkerPool } from '../worker-pool.js';
 import { silentProgress, type OperationProgress } from '../progress.js';
 import { saveBackup, type RepoContext } from '../repo-context.js';
