@@ -17,10 +17,10 @@ import { RELSEG_BLOCKS, parseRelationPath } from '../../postgres/relation-file.j
 import { backupDataKey } from '../../repository/layout.js';
 import { PageDeltaWriter } from '../../repository/page-delta.js';
 import { StoredFileWriter } from '../../repository/stored-file.js';
-import { createHasher } from '../../repository/hash.js';
+import { createHasher, type Hasher } from '../../repository/hash.js';
 import { createContentHasher, partKey } from '../../repository/stored-parts.js';
 import type { ByteStore } from '../../storage/byte-store.js';
-import { readDataFilePages, readSelectedPages, type PageCheckCounters } from './read-data-file.js';
+import { readDataFilePages, readSelectedPages, type FileRange, type PageCheckCounters } from './read-data-file.js';
 import { openSourceFile } from './source-file.js';
 
 export interface CopyTarget {
@@ -110,12 +110,7 @@ export async function copyPart(job: Extract<PartJob, { how: 'part' }>, t: CopyTa
   const { src, index, partSize } = job;
   const writer = await StoredFileWriter.open(t.store, partKey(backupDataKey(t.instance, t.backupId, src.path), index), t.compressAlg, t.compressLevel);
   try {
-    let any = false;
-    for await (const pages of readDataFilePages(src.absPath, src.path, buffer, pageOptions(src, t), counters, { offset: index * partSize, length: partSize })) {
-      any = true;
-      await writer.write(pages);
-    }
-    if (!any && !(await exists(src.absPath))) {
+    if (!(await storePages(src, t, buffer, counters, writer, { offset: index * partSize, length: partSize }))) {
       await writer.abort();
       return null;
     }
@@ -140,16 +135,9 @@ async function scanDeltaPart(job: Extract<PartJob, { how: 'delta-part' }>, t: Co
   const firstBlock = (index * partSize) / bs;
   const writer = new DeferredDeltaWriter(() => PageDeltaWriter.open(t.store, partKey(backupDataKey(t.instance, t.backupId, src.path), index), 'none', 0, bs));
   const content = createHasher();
-  let blocks = 0;
-  let any = false;
   try {
-    for await (const pages of readDataFilePages(src.absPath, src.path, buffer, pageOptions(src, t), counters, { offset: index * partSize, length: partSize })) {
-      any = true;
-      content.update(pages);
-      await addChangedRuns(writer, pages, firstBlock + blocks, since, bs);
-      blocks += pages.length / bs;
-    }
-    if (!any && !(await exists(src.absPath))) {
+    const blocks = await scanChangedPages(src, t, buffer, counters, { content, writer, firstBlock, since }, { offset: index * partSize, length: partSize });
+    if (blocks === null) {
       await writer.abort();
       return null;
     }
@@ -197,12 +185,7 @@ export async function copyFull(src: SourceEntry, t: CopyTarget, buffer: Buffer, 
   try {
     let present: boolean;
     if (src.kind === 'data') {
-      let any = false;
-      for await (const pages of readDataFilePages(src.absPath, src.path, buffer, pageOptions(src, t), counters)) {
-        any = true;
-        await writer.write(pages);
-      }
-      present = any || (await exists(src.absPath));
+      present = await storePages(src, t, buffer, counters, writer);
     } else {
       present = await readPlainFile(src.absPath, buffer, (chunk) => writer.write(chunk));
     }
@@ -234,16 +217,9 @@ export async function copyDelta(src: SourceEntry, t: CopyTarget, parent: FileEnt
   const writer = new DeferredDeltaWriter(() => PageDeltaWriter.open(t.store, backupDataKey(t.instance, t.backupId, src.path), t.compressAlg, t.compressLevel, bs));
   // In the parent's checksum form, so that an unchanged file has the parent's very checksum.
   const content = createContentHasher(parent);
-  let blocks = 0;
-  let any = false;
   try {
-    for await (const pages of readDataFilePages(src.absPath, src.path, buffer, pageOptions(src, t), counters)) {
-      any = true;
-      content.update(pages);
-      await addChangedRuns(writer, pages, blocks, since, bs);
-      blocks += pages.length / bs;
-    }
-    if (!any && !(await exists(src.absPath))) {
+    const blocks = await scanChangedPages(src, t, buffer, counters, { content, writer, firstBlock: 0, since });
+    if (blocks === null) {
       await writer.abort();
       return null;
     }
@@ -375,6 +351,41 @@ async function addChangedRuns(writer: DeferredDeltaWriter, pages: Buffer, firstB
       runStart = -1;
     }
   }
+}
+
+/**
+ * Writes the verified pages of a relation file (or of `range`) to `writer`: false when the file
+ * vanished (no page read and no file).
+ */
+async function storePages(src: SourceEntry, t: CopyTarget, buffer: Buffer, counters: PageCheckCounters, writer: StoredFileWriter, range?: FileRange): Promise<boolean> {
+  let any = false;
+  for await (const pages of readDataFilePages(src.absPath, src.path, buffer, pageOptions(src, t), counters, range)) {
+    any = true;
+    await writer.write(pages);
+  }
+  return any || exists(src.absPath);
+}
+
+/** Where a DELTA scan puts what it reads: all pages hashed into `content`, changed ones (block `firstBlock` on) to `writer`. */
+interface DeltaScan {
+  content: Hasher;
+  writer: DeferredDeltaWriter;
+  firstBlock: number;
+  since: LsnHalves;
+}
+
+/** Scans a relation file (or `range`) for a DELTA: the blocks read, or null when the file vanished. */
+async function scanChangedPages(src: SourceEntry, t: CopyTarget, buffer: Buffer, counters: PageCheckCounters, scan: DeltaScan, range?: FileRange): Promise<number | null> {
+  const bs = t.blockSize;
+  let blocks = 0;
+  let any = false;
+  for await (const pages of readDataFilePages(src.absPath, src.path, buffer, pageOptions(src, t), counters, range)) {
+    any = true;
+    scan.content.update(pages);
+    await addChangedRuns(scan.writer, pages, scan.firstBlock + blocks, scan.since, bs);
+    blocks += pages.length / bs;
+  }
+  return any || (await exists(src.absPath)) ? blocks : null;
 }
 
 /** A page belongs in the delta when it changed since the parent began, or carries no LSN (new or zero pages). */
