@@ -8,7 +8,7 @@
  * CopyJob (plain data). With -j 2 or more and enough bytes to copy, jobs run on the main thread
  * and a pool of N - 1 worker threads (copy-worker.ts), one file per copier at a time, largest
  * first, so that page checks, hashing and framing use every core; otherwise all run in-process. Either way each completed
- * file's manifest entry comes back here, in `copyOne`'s caller, before the next job is taken.
+ * file's manifest entry comes back here, in `copySources`, before the next job is taken.
  */
 import type { FileEntry, StoredPart } from '../../core/backup-types.js';
 import { partsToKeep } from '../../core/part-tiling.js';
@@ -53,8 +53,10 @@ export async function copySources(sources: readonly SourceEntry[], target: CopyT
   const control = sources.find((s) => s.path === PG_CONTROL_PATH);
   const files = sources.filter((s) => s !== control && (s.kind === 'data' || s.kind === 'file'));
   for (const s of sources) if (s.kind === 'dir' || s.kind === 'symlink') entries.push(entryWithoutData(s, target));
-  const tasks = copyTasks(files, target, threads, base, hooks, new Set(sources.map((s) => s.path)));
-  const runner = openCopyRunner(target, threads, tasks.length, bytesToRead(files, target, base));
+  // Each file's job is decided once, here: the task list, the bytes estimate and the copy use it.
+  const planned = files.map((src) => ({ src, job: planCopy(src, target, base) }));
+  const tasks = copyTasks(planned, threads, hooks, new Set(sources.map((s) => s.path)));
+  const runner = openCopyRunner(target, threads, tasks.length, bytesToRead(planned, target.blockSize));
   const done = async (e: FileEntry | null, src: SourceEntry) => {
     if (e) entries.push(e);
     if (e && e.storedChecksum !== null) await hooks.stored?.(e);
@@ -63,7 +65,8 @@ export async function copySources(sources: readonly SourceEntry[], target: CopyT
   try {
     await forEachParallel(tasks, threads, async (task, _i, slot) => {
       if ('src' in task) {
-        const e = (await hooks.reuse?.(task.src, counters)) ?? (await copyOne(task.src, target, base, runner, slot, counters));
+        const { job } = task;
+        const e = (await hooks.reuse?.(task.src, counters)) ?? ('how' in job ? await runner.run(job, slot, counters) : job);
         await done(e, task.src);
         return;
       }
@@ -94,7 +97,13 @@ interface PartGroup {
   left: number;
 }
 
-type CopyTask = { src: SourceEntry; size: number } | { group: PartGroup; index: number; size: number };
+/** A file and how it is copied: a job, or its entry outright when there is nothing to read. */
+interface PlannedFile {
+  src: SourceEntry;
+  job: CopyJob | FileEntry;
+}
+
+type CopyTask = (PlannedFile & { size: number }) | { group: PartGroup; index: number; size: number };
 
 /**
  * The copy's work list, largest first so that no big piece starts last and runs alone. With two
@@ -105,16 +114,16 @@ type CopyTask = { src: SourceEntry; size: number } | { group: PartGroup; index: 
  * file may be taken over as it is), and never when a part's name would be a file of the data
  * directory.
  */
-function copyTasks(files: readonly SourceEntry[], target: CopyTarget, threads: number, base: IncrementalBase | undefined, hooks: CopyHooks, paths: ReadonlySet<string>): CopyTask[] {
+function copyTasks(files: readonly PlannedFile[], threads: number, hooks: CopyHooks, paths: ReadonlySet<string>): CopyTask[] {
   const tasks: CopyTask[] = [];
   const configured = configuredPartBytes();
-  for (const src of files) {
-    const job = src.kind === 'data' && threads >= 2 && hooks.reuse === undefined ? planCopy(src, target, base) : undefined;
-    const whole = job && 'how' in job && (job.how === 'full' || job.how === 'delta') ? job : undefined;
+  for (const { src, job } of files) {
+    const splittable = src.kind === 'data' && threads >= 2 && hooks.reuse === undefined;
+    const whole = splittable && 'how' in job && (job.how === 'full' || job.how === 'delta') ? job : undefined;
     const partSize = whole?.how === 'delta' ? (whole.parent.partSize ?? configured) : configured;
     const ranges = partRanges(src.size, partSize);
     if (!whole || ranges.length < 2 || ranges.some((_r, i) => paths.has(partKey(src.path, i)))) {
-      tasks.push({ src, size: src.size });
+      tasks.push({ src, job, size: src.size });
       continue;
     }
     const group: PartGroup = { src, job: whole, partSize, parts: ranges.map(() => null), left: ranges.length };
@@ -175,12 +184,6 @@ async function entryFromParts(group: PartGroup, target: CopyTarget, copyWhole: (
     partSize: group.partSize,
     parts: stored,
   };
-}
-
-/** Decides how one file is copied and has it copied: null when it vanished. */
-function copyOne(src: SourceEntry, target: CopyTarget, base: IncrementalBase | undefined, runner: CopyRunner, slot: number, counters: PageCheckCounters): Promise<FileEntry | null> {
-  const job = planCopy(src, target, base);
-  return 'how' in job ? runner.run(job, slot, counters) : Promise.resolve(job);
 }
 
 /** The job for one file, or its entry outright when the parent has it unchanged (nothing to read). */
@@ -264,12 +267,11 @@ interface CopyRunner {
 }
 
 /** About how many bytes the copy will read: PTRACK and PAGE read only listed blocks, unchanged files nothing. */
-function bytesToRead(files: readonly SourceEntry[], target: CopyTarget, base: IncrementalBase | undefined): number {
+function bytesToRead(files: readonly PlannedFile[], blockSize: number): number {
   let n = 0;
-  for (const src of files) {
-    const job = planCopy(src, target, base);
+  for (const { src, job } of files) {
     if (!('how' in job)) continue;
-    n += job.how === 'mapped-delta' ? (job.blocks.length + Math.max(0, src.size - job.parent.size) / target.blockSize) * target.blockSize : src.size;
+    n += job.how === 'mapped-delta' ? (job.blocks.length + Math.max(0, src.size - job.parent.size) / blockSize) * blockSize : src.size;
   }
   return n;
 }
