@@ -12,7 +12,7 @@
 // --stream and --no-validate, so the time is the backup's own. `npm run bench` measures the same
 // three backups, cached, in its main table.
 import { parseArgs } from 'node:util';
-import { ensureGnuTime, evict, median, warm } from './lib/measure.js';
+import { ensureGnuTime, evict, medianRun, warm } from './lib/measure.js';
 import { PgkeepRepo } from './lib/pgkeep.js';
 import { buildDatabase, changeRows, setArchiveCommand, waitArchiverIdle } from './lib/workload.js';
 
@@ -39,13 +39,11 @@ try {
     else evict(c.pgdata);
     return { mode, cache, ...pk.backup(mode, { parent }) };
   };
-  /** The run with the median time of `repeat` (an odd count keeps it one real run). */
+  /** The median run of --repeat (backup() is async, so not measure.js's repeated()). */
   const medianOf = async (mode, parent, cache) => {
     const runs = [];
     for (let i = 0; i < Number(opts.repeat); i++) runs.push(await backup(mode, parent, cache));
-    const m = median(runs.map((r) => r.seconds));
-    const pick = runs.reduce((best, r) => (Math.abs(r.seconds - m) < Math.abs(best.seconds - m) ? r : best));
-    return { ...pick, seconds: m, rssMb: Math.max(...runs.map((r) => r.rssMb)), all: runs.map((r) => r.seconds) };
+    return { ...medianRun(runs), all: runs.map((r) => r.seconds) };
   };
 
   const full = await backup('FULL');

@@ -49,6 +49,14 @@ export function repeated(repeat, once, before = () => {}) {
     before(i);
     runs.push(once(i));
   }
+  return medianRun(runs);
+}
+
+/**
+ * Of several measure() results, the run with the median time (with an odd count, one real run),
+ * its peak RSS replaced by the largest of all; `runs` is how many there were.
+ */
+export function medianRun(runs) {
   const m = median(runs.map((r) => r.seconds));
   const pick = runs.reduce((best, r) => (Math.abs(r.seconds - m) < Math.abs(best.seconds - m) ? r : best));
   return { ...pick, seconds: m, rssMb: Math.max(...runs.map((r) => r.rssMb)), runs: runs.length };
