@@ -1,0 +1,54 @@
+// `backup` starts from one bundled file (scripts/bundle-hot-commands.js, bin/run.js): the build
+// must make it, bin/run.js must run it, the bundled code must still find what lies beside its
+// modules (migrations, package.json), and a bundle older than tsc's output must not run.
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, statSync, symlinkSync, utimesSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { PGKEEP_BIN } from '../helpers/cli.js';
+
+const checkout = resolve(PGKEEP_BIN, '..', '..');
+const work = mkdtempSync(join(tmpdir(), 'pgkeep-hot-bundle-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** Counts, at exit, the modules of @oclif/core that Node loaded from node_modules (the bundle holds its own copy). */
+const COUNT_OCLIF_MODULES =
+  "data:text/javascript,import { createRequire } from 'node:module'; const r = createRequire('/'); " +
+  "process.on('exit', () => process.stderr.write('oclif modules loaded: ' + Object.keys(r.cache).filter((k) => k.includes('@oclif/core')).length + '\\n'));";
+
+function backupOfUnknownInstance(bin: string, repo: string) {
+  const init = spawnSync(process.execPath, [bin, 'init', '-B', repo], { encoding: 'utf8' });
+  expect(init.status, init.stderr).toBe(0);
+  const r = spawnSync(process.execPath, ['--import', COUNT_OCLIF_MODULES, bin, 'backup', '-B', repo, '--instance', 'nope', '-b', 'FULL', '--stream'], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+  const loaded = Number(/oclif modules loaded: (\d+)/.exec(r.stderr)?.[1]);
+  return { status: r.status, stderr: r.stderr, oclifModulesLoaded: loaded };
+}
+
+describe('the bundled backup command', () => {
+  it('is built, and bin/run.js runs it, with the catalog and its migrations found', () => {
+    const bundle = statSync(join(checkout, 'dist', 'cli', 'hot-bundle.js'));
+    expect(bundle.mtimeMs).toBeGreaterThanOrEqual(statSync(join(checkout, 'dist', 'cli', 'hot-commands.js')).mtimeMs);
+    const r = backupOfUnknownInstance(PGKEEP_BIN, join(work, 'repo-a'));
+    expect(r.status).toBe(3);
+    expect(r.stderr).toMatch(/instance "nope" not found in the catalog/);
+    expect(r.oclifModulesLoaded).toBe(0);
+  });
+
+  it('is not run once tsc has written dist/ after it: the unbundled modules are', () => {
+    // A copy of the build, so that the checkout's own bundle stays fresh for the other tests.
+    const copy = join(work, 'copy');
+    cpSync(join(checkout, 'bin'), join(copy, 'bin'), { recursive: true });
+    cpSync(join(checkout, 'dist'), join(copy, 'dist'), { recursive: true });
+    cpSync(join(checkout, 'package.json'), join(copy, 'package.json'));
+    symlinkSync(join(checkout, 'migrations'), join(copy, 'migrations'));
+    symlinkSync(join(checkout, 'node_modules'), join(copy, 'node_modules'));
+    const later = new Date(statSync(join(copy, 'dist', 'cli', 'hot-bundle.js')).mtimeMs + 60_000);
+    utimesSync(join(copy, 'dist', 'cli', 'hot-commands.js'), later, later);
+
+    const r = backupOfUnknownInstance(join(copy, 'bin', 'run.js'), join(work, 'repo-b'));
+    expect(r.status).toBe(3);
+    expect(r.stderr).toMatch(/instance "nope" not found in the catalog/);
+    expect(r.oclifModulesLoaded).toBeGreaterThan(10);
+  });
+});
