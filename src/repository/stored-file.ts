@@ -50,6 +50,16 @@ function giveChunk(b: Buffer): void {
   if (chunkPool.length < CHUNK_POOL_MAX) chunkPool.push(b);
 }
 
+/** 'none': runs of zeros this long, aligned in a direct write, go to the store as zeros (a hole). */
+const ZERO_RUN_BYTES = 64 * 1024;
+const ZEROS = Buffer.alloc(ZERO_RUN_BYTES);
+
+/** Every byte is 0 (the first and last are checked first: most data fails there at once). */
+function isAllZeros(bytes: Uint8Array): boolean {
+  if (bytes[0] !== 0 || bytes[bytes.length - 1] !== 0) return false;
+  return Buffer.compare(bytes, ZEROS.subarray(0, bytes.length)) === 0;
+}
+
 export class StoredFileWriter {
   /** Compressed: the frame being filled. 'none': small writes gathered before they go out. */
   private chunk: Buffer | undefined;
@@ -99,8 +109,10 @@ export class StoredFileWriter {
       this.size += raw.length;
       if (this.alg === 'none' && raw.length >= DIRECT_WRITE_BYTES) {
         // Large pieces go straight out, hashed once above (stored bytes = content): no copy.
+        // Zeros are left to the store, which may leave a hole: a WAL segment copied after the
+        // backup's stop holds a few KiB of records and then zeros up to its 16 MiB.
         await this.flushChunk();
-        await this.out.write(raw);
+        await this.writeDirect(raw);
         return;
       }
       let off = 0;
@@ -116,6 +128,29 @@ export class StoredFileWriter {
       this.state = 'failed';
       throw e;
     }
+  }
+
+  /** 'none', a large piece: its runs of zero slices as zeros, the rest as bytes, in order. */
+  private async writeDirect(raw: Uint8Array): Promise<void> {
+    let runStart = 0;
+    let runZeros = false;
+    for (let off = 0; off < raw.length; off += ZERO_RUN_BYTES) {
+      const slice = raw.subarray(off, Math.min(off + ZERO_RUN_BYTES, raw.length));
+      const zeros = isAllZeros(slice);
+      if (zeros === runZeros || off === 0) {
+        runZeros = zeros;
+        continue;
+      }
+      await this.writeRun(raw.subarray(runStart, off), runZeros);
+      runStart = off;
+      runZeros = zeros;
+    }
+    await this.writeRun(raw.subarray(runStart), runZeros);
+  }
+
+  private async writeRun(bytes: Uint8Array, zeros: boolean): Promise<void> {
+    if (zeros) await this.out.writeZeros(bytes.length);
+    else await this.out.write(bytes);
   }
 
   /** Write what is left, commit durably, and return sizes and checksums. Aborts on failure. */

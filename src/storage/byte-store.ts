@@ -21,6 +21,11 @@ import { errnoCode, isPgkeepError } from '../errors.js';
 export interface ObjectWriter {
   /** Append bytes. The caller may reuse `chunk` once the promise resolves. */
   write(chunk: Uint8Array): Promise<void>;
+  /**
+   * Append `length` zero bytes. The store may leave them unwritten (a hole in a sparse file):
+   * read back they are zeros all the same, and they cost neither a write nor disk space.
+   */
+  writeZeros(length: number): Promise<void>;
   /** fsync, rename into place, fsync dir: after it resolves the object is durable and visible. */
   commit(): Promise<void>;
   /** Remove the temporary; safe to call after a failed write (and a no-op after commit). */

@@ -278,6 +278,8 @@ class PosixObjectReader implements ObjectReader {
 class PosixObjectWriter implements ObjectWriter {
   private state: 'open' | 'committed' | 'aborted' | 'failed' = 'open';
   private written = 0;
+  /** The file's last bytes are zeros not written yet (writeZeros): commit extends it to them. */
+  private endsInHole = false;
 
   constructor(
     private readonly fh: FileHandle,
@@ -294,20 +296,30 @@ class PosixObjectWriter implements ObjectWriter {
     try {
       let off = 0;
       // FileHandle.write may write less than asked (signals, quotas); loop until all is down.
+      // Positional, since writeZeros moves the end past what the file holds.
       while (off < chunk.length) {
-        const { bytesWritten } = await this.fh.write(chunk, off, chunk.length - off);
+        const { bytesWritten } = await this.fh.write(chunk, off, chunk.length - off, this.written + off);
         off += bytesWritten;
       }
       this.written += chunk.length;
+      this.endsInHole = false;
     } catch (e) {
       this.state = 'failed';
       throw fromIoError(e, 'write', this.temp);
     }
   }
 
+  /** A hole: nothing is written until commit sets the file's length, if the zeros end it. */
+  async writeZeros(length: number): Promise<void> {
+    this.assertOpen('write');
+    this.written += length;
+    this.endsInHole = length > 0 || this.endsInHole;
+  }
+
   async commit(): Promise<void> {
     this.assertOpen('commit');
     try {
+      if (this.endsInHole) await this.fh.truncate(this.written);
       await this.fh.sync();
       await this.fh.close();
     } catch (e) {

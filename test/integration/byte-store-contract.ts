@@ -55,6 +55,20 @@ export function describeByteStoreContract(name: string, makeStore: () => Promise
         expect(await s.list('x')).toEqual(['obj']);
       }));
 
+    it('reads zeros appended with writeZeros, between bytes and at the end', () =>
+      withStore(async (s) => {
+        const w = await s.openWrite('z/obj');
+        await w.write(Buffer.from('head'));
+        await w.writeZeros(100_000);
+        await w.write(Buffer.from('middle'));
+        await w.writeZeros(70_000);
+        expect(w.bytesWritten).toBe(4 + 100_000 + 6 + 70_000);
+        await w.commit();
+        const expected = Buffer.concat([Buffer.from('head'), Buffer.alloc(100_000), Buffer.from('middle'), Buffer.alloc(70_000)]);
+        expect((await s.read('z/obj')).equals(expected)).toBe(true);
+        expect((await s.stat('z/obj'))?.size).toBe(expected.length);
+      }));
+
     it('leaves nothing after abort', () =>
       withStore(async (s) => {
         const w = await s.openWrite('x/obj');

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, open, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -158,6 +158,26 @@ describe('stored files', () => {
     await w.abort();
     const { readdir } = await import('node:fs/promises');
     expect(await readdir(join(dir, 'a'))).toEqual([]);
+  });
+
+  it("stores runs of zeros as holes with 'none', and reads them back as zeros", async () => {
+    // A WAL segment copied after a backup's stop: a few records, then zeros to 16 MiB.
+    const segment = Buffer.alloc(16 * MiB);
+    randomBytes(300).copy(segment, 0);
+    randomBytes(8192).copy(segment, 5 * MiB + 100);
+    const w = await StoredFileWriter.open(store, 'pg_wal/seg', 'none', 0);
+    for (let off = 0; off < segment.length; off += MiB) await w.write(segment.subarray(off, off + MiB));
+    const r = await w.finish();
+    expect(r.size).toBe(segment.length);
+    expect(r.storedSize).toBe(segment.length);
+    expect(r.checksum).toBe(hashHex(segment));
+    expect(r.storedChecksum).toBe(r.checksum);
+    const onDisk = await stat(join(dir, 'pg_wal/seg'));
+    expect(onDisk.size).toBe(segment.length);
+    // Two 64 KiB slices hold data (the second straddles one boundary: three), the rest is holes.
+    expect(onDisk.blocks * 512).toBeLessThanOrEqual(4 * 64 * 1024);
+    expect((await readFile(join(dir, 'pg_wal/seg'))).equals(segment)).toBe(true);
+    await verifyStoredFile(store, 'pg_wal/seg', r);
   });
 
   it('refuses an invalid level before creating anything', async () => {
