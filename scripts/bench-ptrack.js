@@ -9,10 +9,13 @@
 // change source of each. DELTA and PTRACK run twice over: with the data directory in the page
 // cache (as the main benchmark runs everything), and with its files dropped from the cache, as a
 // database larger than memory is read; pgkeep's own files stay cached in both. Backups run with
-// --stream and --no-validate, so the time is the backup's own. `npm run bench` measures the same
+// --stream and --no-validate, so the time is the backup's own. MB stored is the stored files' size;
+// MB on disk what the backup's directory takes (zeros of uncompressed files are holes, which
+// take nothing). `npm run bench` measures the same
 // three backups, cached, in its main table.
 import { parseArgs } from 'node:util';
-import { ensureGnuTime, evict, medianRun, warm } from './lib/measure.js';
+import { join } from 'node:path';
+import { diskBytes, ensureGnuTime, evict, medianRun, warm } from './lib/measure.js';
 import { PgkeepRepo } from './lib/pgkeep.js';
 import { buildDatabase, changeRows, setArchiveCommand, waitArchiverIdle } from './lib/workload.js';
 
@@ -61,12 +64,13 @@ try {
   console.log(`pgbench scale ${scale} (PGDATA ${pgdataMb.toFixed(0)} MB, pgbench_accounts ${pages} pages), PostgreSQL 17, -j ${opts.threads}; ` +
     `UPDATE of aid < ${next} (${opts.percent}% of the rows); --stream --no-validate; stored includes the backup's WAL; ` +
     `DELTA and PTRACK: median of ${opts.repeat} runs`);
-  console.log('| mode | PGDATA in page cache | change source | seconds | runs | peak RSS MB | pages read | MB read (pages) | MB stored |');
-  console.log('|---|---|---|---:|---|---:|---:|---:|---:|');
+  console.log('| mode | PGDATA in page cache | change source | seconds | runs | peak RSS MB | pages read | MB read (pages) | MB stored | MB on disk |');
+  console.log('|---|---|---|---:|---|---:|---:|---:|---:|---:|');
   for (const b of rows) {
     const s = shown.find((x) => x.id === b.id);
     const read = s.metrics.pagesRead;
-    console.log(`| ${b.mode} | ${b.cache === 'cached' ? 'yes' : 'no'} | ${s.change_source ?? '-'} | ${b.seconds.toFixed(2)} | ${b.all.map((x) => x.toFixed(2)).join(', ')} | ${b.rssMb.toFixed(1)} | ${read} | ${((read * 8192) / 1e6).toFixed(1)} | ${(Number(s.stored_bytes) / 1e6).toFixed(1)} |`);
+    const onDisk = diskBytes(join(pk.root, 'instances', 'b', 'backups', b.id));
+    console.log(`| ${b.mode} | ${b.cache === 'cached' ? 'yes' : 'no'} | ${s.change_source ?? '-'} | ${b.seconds.toFixed(2)} | ${b.all.map((x) => x.toFixed(2)).join(', ')} | ${b.rssMb.toFixed(1)} | ${read} | ${((read * 8192) / 1e6).toFixed(1)} | ${(Number(s.stored_bytes) / 1e6).toFixed(1)} | ${(onDisk / 1e6).toFixed(1)} |`);
   }
   for (const cache of ['cached', 'not cached']) {
     const [d, p] = ['DELTA', 'PTRACK'].map((m) => rows.find((r) => r.mode === m && r.cache === cache));

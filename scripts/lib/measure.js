@@ -66,6 +66,11 @@ export function dirBytes(path) {
   return Number(execFileSync('du', ['-sb', path], { encoding: 'utf8' }).split('\t')[0]);
 }
 
+/** Bytes the files under `path` take on disk (allocated blocks: holes of sparse files are not counted). */
+export function diskBytes(path) {
+  return Number(execFileSync('du', ['-s', '-B1', path], { encoding: 'utf8' }).split('\t')[0]);
+}
+
 /**
  * Reads every file under the directories so that the timed run finds them in the page cache, and
  * writes dirty pages out first so that an earlier run's write-back does not land in this one.
