@@ -64,5 +64,7 @@ await esbuild.build({
     ].join('\n'),
   },
   plugins: [ownImportMetaUrl],
+  // Composed with tsc's maps of dist/: with node --enable-source-maps, a stack names src/*.ts lines.
+  sourcemap: 'linked',
   logLevel: 'warning',
 });
