@@ -133,14 +133,10 @@ export class StoredFileWriter {
   /** 'none', a large piece: its runs of zero slices as zeros, the rest as bytes, in order. */
   private async writeDirect(raw: Uint8Array): Promise<void> {
     let runStart = 0;
-    let runZeros = false;
-    for (let off = 0; off < raw.length; off += ZERO_RUN_BYTES) {
-      const slice = raw.subarray(off, Math.min(off + ZERO_RUN_BYTES, raw.length));
-      const zeros = isAllZeros(slice);
-      if (zeros === runZeros || off === 0) {
-        runZeros = zeros;
-        continue;
-      }
+    let runZeros = isAllZeros(raw.subarray(0, ZERO_RUN_BYTES));
+    for (let off = ZERO_RUN_BYTES; off < raw.length; off += ZERO_RUN_BYTES) {
+      const zeros = isAllZeros(raw.subarray(off, off + ZERO_RUN_BYTES));
+      if (zeros === runZeros) continue;
       await this.writeRun(raw.subarray(runStart, off), runZeros);
       runStart = off;
       runZeros = zeros;
