@@ -3,11 +3,18 @@
 // (src/cli/archive-fast-path.ts); everything else, and anything it does not recognise, goes
 // through oclif, after a bare --wait is given its "no limit" value (src/cli/wait-argv.ts: oclif
 // has no flag with an optional value). `backup` goes to oclif with its own command only.
+import { readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 // pgkeep has no oclif plugins: oclif need not look for a user's (in ~/.local/share/pgkeep, which
 // warns when HOME is another user's, as under `su postgres`) or for development ones.
 const NO_PLUGINS = { userPlugins: false, devPlugins: false };
+
+/** The hot commands' module as tsc writes it, and the bundle of it and oclif; relative to the package root. */
+const HOT_COMMANDS = 'dist/cli/hot-commands.js';
+const HOT_BUNDLE = 'dist/cli/hot-bundle.js';
 
 const [command, ...rest] = process.argv.slice(2);
 if (command === 'archive-push' || command === 'archive-get') {
@@ -33,24 +40,22 @@ async function runOclif(args, alone = false) {
   process.env.OCLIF_DISABLE_ENGINE_WARNING ??= '1';
   if (!alone) {
     const { execute } = await import('@oclif/core');
-    return execute({ args, loadOptions: { root: fileURLToPath(new URL('..', import.meta.url)), ...NO_PLUGINS } });
+    return execute({ args, loadOptions: { root: ROOT, ...NO_PLUGINS } });
   }
   // This command's module only, not every command's (src/cli/hot-commands.ts), from the bundle
   // of it and oclif when the build made one (scripts/bundle-hot-commands.js) and tsc has not
   // written dist/ since: one file loads faster than the ~330 modules it holds.
-  const { readFileSync, statSync } = await import('node:fs');
-  const bundle = freshBundle(statSync);
-  const { execute } = await import(bundle ? bundle.href : '@oclif/core');
+  const bundled = bundleIsFresh();
+  const target = bundled ? HOT_BUNDLE : HOT_COMMANDS;
+  const { execute } = await import(bundled ? new URL(`../${HOT_BUNDLE}`, import.meta.url).href : '@oclif/core');
   const pjson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
-  const target = bundle ? './dist/cli/hot-bundle.js' : './dist/cli/hot-commands.js';
-  pjson.oclif.commands = { strategy: 'explicit', target, identifier: 'default' };
-  await execute({ args, loadOptions: { root: fileURLToPath(new URL('..', import.meta.url)), pjson, ...NO_PLUGINS } });
+  pjson.oclif.commands = { strategy: 'explicit', target: `./${target}`, identifier: 'default' };
+  await execute({ args, loadOptions: { root: ROOT, pjson, ...NO_PLUGINS } });
 }
 
-/** dist/cli/hot-bundle.js, unless it is missing or older than tsc's output (a build without the bundle step). */
-function freshBundle(statSync) {
-  const bundle = new URL('../dist/cli/hot-bundle.js', import.meta.url);
-  const bundled = statSync(bundle, { throwIfNoEntry: false });
-  const compiled = statSync(new URL('../dist/cli/hot-commands.js', import.meta.url), { throwIfNoEntry: false });
-  return bundled && compiled && bundled.mtimeMs >= compiled.mtimeMs ? bundle : undefined;
+/** The bundle exists and is not older than tsc's output (a build without the bundle step). */
+function bundleIsFresh() {
+  const bundled = statSync(new URL(`../${HOT_BUNDLE}`, import.meta.url), { throwIfNoEntry: false });
+  const compiled = statSync(new URL(`../${HOT_COMMANDS}`, import.meta.url), { throwIfNoEntry: false });
+  return bundled !== undefined && compiled !== undefined && bundled.mtimeMs >= compiled.mtimeMs;
 }
