@@ -165,6 +165,12 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
     // 3. start
     await session.reserveWal(`pgkeep_${record.id.toLowerCase()}_${process.pid}`);
     record.startLsn = await session.startBackup(`pgkeep backup ${record.id}`, true);
+    // Which pages changed since the parent: DELTA finds out by reading everything, PAGE and
+    // PTRACK ask the archived WAL or the server, now that the new start LSN is known. PTRACK's
+    // map is the server's work: asked for at once, so that the server reads it while the record
+    // is saved and the data directory walked below (closing the session ends it if they fail).
+    const serverMap = req.mode === 'PTRACK' && parent ? serverChangeMap(session, { parent, startLsn: record.startLsn, timeline: record.timeline }) : undefined;
+    serverMap?.catch(() => undefined); // awaited below, after the record exists
     // Recorded RUNNING before anything that takes a while or may fail (reading a change map,
     // copying): a failure then leaves the backup ERROR, which needs its record to exist.
     await saveBackup(ctx, record);
@@ -172,23 +178,21 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
       backupId: record.id, instance: instance.name, mode: req.mode, parentId: record.parentId, startLsn: record.startLsn, timeline: record.timeline,
       systemIdentifier: id.systemIdentifier, compressAlg: compression.alg, compressLevel: compression.level, blockSize: id.blockSize, resumedFrom: resume?.backup.id ?? null,
     });
+    // PAGE reads the archived WAL, waiting for it if need be: only now, since nothing would stop
+    // that wait if saving the record had failed.
+    const mapping = serverMap ?? (req.mode === 'PAGE' && parent ? walChangeMap(ctx, {
+      instance: instance.name, parent, startLsn: record.startLsn, timeline: record.timeline, walSegSize: id.walSegSize,
+      serverVersionNum: id.serverVersionNum, systemIdentifier: id.systemIdentifier, archiveTimeoutSeconds: req.archiveTimeoutSeconds ?? 300,
+      session,
+    }) : undefined);
+    mapping?.catch(() => undefined); // a failing map is reported first; the walk's error, if any, below
     // The walk lists what exists now that the backup has started (a file made before the start
     // LSN must be listed: replay would not make it). It needs no change map, so it runs while
     // PAGE or PTRACK waits for the archive or the summarizer; awaited below, after the map.
     const walking = walkPgdata(instance.pgdata);
-    walking.catch(() => undefined); // a failing map is reported first; the walk's error, if any, below
-    if (base && parent) {
-      // Which pages changed since the parent: DELTA finds out by reading everything, PAGE and
-      // PTRACK ask the archived WAL or the server, now that the new start LSN is known.
-      if (req.mode === 'PAGE') {
-        base.changeMap = await walChangeMap(ctx, {
-          instance: instance.name, parent, startLsn: record.startLsn, timeline: record.timeline, walSegSize: id.walSegSize,
-          serverVersionNum: id.serverVersionNum, systemIdentifier: id.systemIdentifier, archiveTimeoutSeconds: req.archiveTimeoutSeconds ?? 300,
-          session,
-        });
-      } else if (req.mode === 'PTRACK') {
-        base.changeMap = await serverChangeMap(session, { parent, startLsn: record.startLsn, timeline: record.timeline });
-      }
+    walking.catch(() => undefined);
+    if (base) {
+      base.changeMap = await mapping;
       record.changeSource = base.changeMap?.source ?? 'lsn-scan';
       await saveBackup(ctx, record);
     }
