@@ -12,7 +12,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ThrowawayCluster, postgresOsUser, runAsPostgres } from './lib/throwaway-cluster.js';
+import { extraCaCertsNote, withoutExtraCaCerts } from './lib/node-env.js';
 
+withoutExtraCaCerts();
 const { values: opts } = parseArgs({
   options: {
     seconds: { type: 'string', default: '60' },
@@ -57,6 +59,8 @@ try {
   const t0 = Date.now();
   let maxLag = 0;
   let last = start;
+  const note = extraCaCertsNote();
+  if (note) console.log(note);
   console.log('  t s | written | archived | lag (segments) | failed');
   while (bench.exitCode === null) {
     await new Promise((r) => setTimeout(r, 5000));

@@ -13,7 +13,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pgkeepBin } from './lib/pgkeep.js';
+import { extraCaCertsNote, withoutExtraCaCerts } from './lib/node-env.js';
 
+withoutExtraCaCerts();
 const { values: opts, positionals } = parseArgs({ options: { runs: { type: 'string', default: '20' } }, allowPositionals: true });
 const runs = Number(opts.runs);
 const work = mkdtempSync(join(tmpdir(), 'pgkeep-startup-'));
@@ -32,6 +34,8 @@ try {
     }
   }
   console.log(`backup start-up to the instance lookup, ${runs} alternating runs each (ms)`);
+  const note = extraCaCertsNote();
+  if (note) console.log(note);
   console.log('| bin/run.js | median | 25th percentile | fastest |');
   console.log('|---|---:|---:|---:|');
   for (const b of bins) {

@@ -27,7 +27,9 @@ import { PgkeepRepo } from './lib/pgkeep.js';
 import { resultsTable, targetsTable, timeTarget, writeSection } from './lib/report.js';
 import { serverBinDir } from './lib/throwaway-cluster.js';
 import { buildDatabase, changeRows, countAccounts, initPgbench, setArchiveCommand, waitArchiverIdle } from './lib/workload.js';
+import { withoutExtraCaCerts } from './lib/node-env.js';
 
+withoutExtraCaCerts();
 const { values: opts } = parseArgs({
   options: {
     scale: { type: 'string', default: '10' },

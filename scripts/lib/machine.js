@@ -6,6 +6,7 @@ import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 // Taken when the run starts: a busy machine makes every figure slower, so the report says so.
 const loadAtStart = loadavg();
 import { join } from 'node:path';
+import { extraCaCertsNote } from './node-env.js';
 
 function out(cmd, args) {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
@@ -35,6 +36,7 @@ export function machineDescription({ binDirs = {}, pgbackrest, peers = true } = 
     `Kernel: Linux ${release()}`,
     `Load average when the run started: ${loadAtStart.map((l) => l.toFixed(2)).join(', ')} (1, 5, 15 min; about 0 on a quiet machine); when it ended: ${loadavg().map((l) => l.toFixed(2)).join(', ')}`,
     `Node: ${process.version}`,
+    extraCaCertsNote(),
     pg ? `PostgreSQL: ${pg}` : undefined,
     peers ? `pg_basebackup: ${out('/usr/lib/postgresql/15/bin/pg_basebackup', ['--version']) ?? 'not installed'}` : undefined,
     pgbackrest ? `pgBackRest: ${pgbackrest}` : undefined,
