@@ -2,8 +2,8 @@
 // `node scripts/bench-ptrack.js [--scale 50] [--threads 2] [--percent 1] [--repeat 3]`
 //
 // PTRACK against DELTA and FULL on the same data, in detail (pages read): a pgbench database of
-// the given scale on a throwaway PostgreSQL 17 cluster (summarize_wal = on), a FULL backup, then
-// an UPDATE of consecutive pgbench_accounts rows covering about --percent of the table's pages, a
+// the given scale on a throwaway PostgreSQL 17 cluster (summarize_wal = on), a FULL backup, a
+// PTRACK backup of no change (what any backup costs here, whatever it copies), then an UPDATE of consecutive pgbench_accounts rows covering about --percent of the table's pages, a
 // checkpoint, and DELTA and PTRACK (WAL summaries) backups with the FULL as parent. Prints seconds
 // (wall clock of the pgkeep process, median of --repeat runs), pages read, bytes stored and the
 // change source of each. DELTA and PTRACK run twice over: with the data directory in the page
@@ -11,14 +11,17 @@
 // database larger than memory is read; pgkeep's own files stay cached in both. Backups run with
 // --stream and --no-validate, so the time is the backup's own. MB stored is the stored files' size;
 // MB on disk what the backup's directory takes (zeros of uncompressed files are holes, which
-// take nothing). `npm run bench` measures the same
-// three backups, cached, in its main table.
+// take nothing). The ratio of PTRACK to DELTA is printed as it is, and beyond the backup of no
+// change: the time that follows the change. `npm run bench` measures the same three backups,
+// cached, in its main table.
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { diskBytes, ensureGnuTime, evict, medianRun, warm } from './lib/measure.js';
 import { PgkeepRepo } from './lib/pgkeep.js';
 import { buildDatabase, changeRows, setArchiveCommand, waitArchiverIdle } from './lib/workload.js';
+import { extraCaCertsNote, withoutExtraCaCerts } from './lib/node-env.js';
 
+withoutExtraCaCerts();
 const { values: opts } = parseArgs({
   options: {
     scale: { type: 'string', default: '50' },
@@ -50,13 +53,17 @@ try {
   };
 
   const full = await backup('FULL');
+  // Nothing changed since the FULL (but a checkpoint): what any backup costs here whatever it
+  // copies: start-up, server round trips, the WAL, the manifest.
+  await c.query('CHECKPOINT');
+  const idle = { ...(await medianOf('PTRACK', full.id, 'cached')), mode: 'PTRACK', change: 'none' };
   const [{ pages }] = await c.query("SELECT pg_relation_size('pgbench_accounts') / 8192 AS pages");
   // Consecutive aids: their rows sit on consecutive pages (new row versions go to other pages,
   // and the primary key's pages for those aids change too).
   const next = await changeRows(c, scale, Number(opts.percent));
-  const rows = [{ ...full, all: [full.seconds] }];
+  const rows = [{ ...full, all: [full.seconds] }, idle];
   for (const cache of ['cached', 'not cached']) {
-    for (const mode of ['DELTA', 'PTRACK']) rows.push(await medianOf(mode, full.id, cache));
+    for (const mode of ['DELTA', 'PTRACK']) rows.push({ ...(await medianOf(mode, full.id, cache)), change: `${opts.percent}%` });
   }
 
   const shown = pk.backups();
@@ -64,18 +71,21 @@ try {
   console.log(`pgbench scale ${scale} (PGDATA ${pgdataMb.toFixed(0)} MB, pgbench_accounts ${pages} pages), PostgreSQL 17, -j ${opts.threads}; ` +
     `UPDATE of aid < ${next} (${opts.percent}% of the rows); --stream --no-validate; stored includes the backup's WAL; ` +
     `DELTA and PTRACK: median of ${opts.repeat} runs`);
-  console.log('| mode | PGDATA in page cache | change source | seconds | runs | peak RSS MB | pages read | MB read (pages) | MB stored | MB on disk |');
-  console.log('|---|---|---|---:|---|---:|---:|---:|---:|---:|');
+  console.log('| mode | rows changed | PGDATA in page cache | change source | seconds | runs | peak RSS MB | pages read | MB read (pages) | MB stored | MB on disk |');
+  console.log('|---|---|---|---|---:|---|---:|---:|---:|---:|---:|');
   for (const b of rows) {
     const s = shown.find((x) => x.id === b.id);
     const read = s.metrics.pagesRead;
     const onDisk = diskBytes(join(pk.root, 'instances', 'b', 'backups', b.id));
-    console.log(`| ${b.mode} | ${b.cache === 'cached' ? 'yes' : 'no'} | ${s.change_source ?? '-'} | ${b.seconds.toFixed(2)} | ${b.all.map((x) => x.toFixed(2)).join(', ')} | ${b.rssMb.toFixed(1)} | ${read} | ${((read * 8192) / 1e6).toFixed(1)} | ${(Number(s.stored_bytes) / 1e6).toFixed(1)} | ${(onDisk / 1e6).toFixed(1)} |`);
+    console.log(`| ${b.mode} | ${b.change ?? '-'} | ${b.cache === 'cached' ? 'yes' : 'no'} | ${s.change_source ?? '-'} | ${b.seconds.toFixed(2)} | ${b.all.map((x) => x.toFixed(2)).join(', ')} | ${b.rssMb.toFixed(1)} | ${read} | ${((read * 8192) / 1e6).toFixed(1)} | ${(Number(s.stored_bytes) / 1e6).toFixed(1)} | ${(onDisk / 1e6).toFixed(1)} |`);
   }
   for (const cache of ['cached', 'not cached']) {
-    const [d, p] = ['DELTA', 'PTRACK'].map((m) => rows.find((r) => r.mode === m && r.cache === cache));
-    console.log(`PTRACK / DELTA, PGDATA ${cache}: ${(p.seconds / d.seconds).toFixed(2)} (${p.seconds.toFixed(2)} s / ${d.seconds.toFixed(2)} s)`);
+    const [d, p] = ['DELTA', 'PTRACK'].map((m) => rows.find((r) => r.mode === m && r.cache === cache && r.change !== 'none'));
+    console.log(`PTRACK / DELTA, PGDATA ${cache}: ${(p.seconds / d.seconds).toFixed(2)} (${p.seconds.toFixed(2)} s / ${d.seconds.toFixed(2)} s); ` +
+      `beyond a PTRACK backup of no change (${idle.seconds.toFixed(2)} s): ${(p.seconds - idle.seconds).toFixed(2)} s / ${(d.seconds - idle.seconds).toFixed(2)} s = ${((p.seconds - idle.seconds) / (d.seconds - idle.seconds)).toFixed(2)}`);
   }
+  const note = extraCaCertsNote();
+  if (note) console.log(note);
 } finally {
   try {
     c.stop('immediate');
