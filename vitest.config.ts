@@ -2,6 +2,12 @@ import { defineConfig } from 'vitest/config';
 
 // Integration and end-to-end tests start real PostgreSQL servers: give them room, and run
 // test files in separate forks so that a crashing server cannot take other files down.
+// Node parses the file NODE_EXTRA_CA_CERTS names at every start (about 40 ms on the machines
+// that set it, for their package-registry proxy), and the tests start pgkeep, and PostgreSQL's
+// archive_command starts it, thousands of times. Nothing under test makes a TLS connection:
+// removed here, before the test forks (and the servers and commands they start) inherit it.
+delete process.env.NODE_EXTRA_CA_CERTS;
+
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
