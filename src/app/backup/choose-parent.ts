@@ -28,6 +28,15 @@ export function chooseParent(ctx: RepoContext, instance: string, parentId: strin
   return parent;
 }
 
+/**
+ * The backup chooseParent will most likely choose, before the server's timeline is known: the
+ * one named, or the newest OK backup on any timeline. Only a guess, to read its manifest early.
+ */
+export function likelyParent(ctx: RepoContext, instance: string, parentId: string | undefined): BackupRecord | undefined {
+  if (parentId) return ctx.catalog.getBackup(instance, parentId);
+  return ctx.catalog.listBackups(instance).find((b) => PARENT_STATUSES.has(b.status));
+}
+
 export function assertParentFits(parent: BackupRecord, server: { systemIdentifier: string; timeline: number; currentLsn: bigint }): void {
   if (parent.systemIdentifier !== server.systemIdentifier) {
     throw new PgkeepError('SYSTEM_ID_MISMATCH', `parent backup ${parent.id} belongs to system ${parent.systemIdentifier}, the server is system ${server.systemIdentifier}`, 'take a FULL backup of this cluster');

@@ -38,7 +38,7 @@ import { saveBackup, type RepoContext } from '../repo-context.js';
 import { PROGRAM_VERSION } from '../program-version.js';
 import { readManifest } from '../../repository/manifest.js';
 import { toFileMap } from '../../core/file-plan.js';
-import { assertParentFits, chooseParent } from './choose-parent.js';
+import { assertParentFits, chooseParent, likelyParent } from './choose-parent.js';
 import { checkFreeSpace } from './check-free-space.js';
 import { copySources, type CopyHooks, type IncrementalBase } from './copy-sources.js';
 import { awaitArchivedSegments } from './await-archived-segments.js';
@@ -81,6 +81,11 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
   const instance = ctx.catalog.requireInstance(req.instance);
   await assertDataDirectory(instance.pgdata);
   const compression = instanceCompression(instance, req.compressAlg, req.compressLevel);
+  // An incremental backup's parent is chosen once the server's timeline is known; the manifest
+  // of the likely one is read while the server is reached (and read again if it was not it).
+  const guess = req.mode === 'FULL' ? undefined : likelyParent(ctx, instance.name, req.parentId);
+  const guessedManifest = guess && readManifest(ctx.store, guess.instance, guess.id, guess.generation);
+  guessedManifest?.catch(() => undefined); // awaited below only if the guess was right
   const session = await BackupSession.open(instanceConnection(instance, req.connection));
   let lock: { release(): Promise<void> } | undefined;
   let record: BackupRecord | undefined;
@@ -106,7 +111,8 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
     if (req.mode !== 'FULL') {
       parent = chooseParent(ctx, instance.name, req.parentId, id.timeline);
       assertParentFits(parent, { systemIdentifier: id.systemIdentifier, timeline: id.timeline, currentLsn: await session.currentLsn() });
-      const manifest = await readManifest(ctx.store, parent.instance, parent.id, parent.generation);
+      const guessed = guessedManifest && guess?.id === parent.id && guess.generation === parent.generation;
+      const manifest = await (guessed ? guessedManifest : readManifest(ctx.store, parent.instance, parent.id, parent.generation));
       base = { files: toFileMap(manifest.files), sinceLsn: parent.startLsn };
     }
 
