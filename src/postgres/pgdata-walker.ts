@@ -68,11 +68,11 @@ export async function walkPgdata(pgdata: string): Promise<SourceEntry[]> {
 }
 
 /**
- * Names lstat'ed between two turns of the event loop. readdir and lstat are done synchronously: on a local
- * file system it takes a few microseconds, where a trip through libuv's thread pool costs tens
- * (measured on a 1,000-file data directory: 5-10 ms for the walk against 23-63 ms with 16 calls
- * in flight, docs/performance.md). Yielding between batches keeps the server connection and the
- * progress display served while a directory of many thousand files is listed.
+ * Names lstat'ed between two turns of the event loop. readdir and lstat are synchronous calls:
+ * on a local file system each takes a few microseconds, where a trip through libuv's thread pool
+ * costs tens (a 1,000-file data directory is walked in 5-10 ms, against 23-63 ms with 16 lstat
+ * calls in flight; docs/performance.md). Yielding between batches keeps the server connection
+ * and the progress display served while a directory of many thousand files is listed.
  */
 const STATS_PER_TURN = 256;
 
