@@ -19,7 +19,7 @@ export function chooseParent(ctx: RepoContext, instance: string, parentId: strin
     }
     return p;
   }
-  const candidates = ctx.catalog.listBackups(instance).filter((b) => PARENT_STATUSES.has(b.status));
+  const candidates = parentCandidates(ctx, instance);
   const parent = candidates.find((b) => b.timeline === timeline);
   if (!parent) {
     const why = candidates.length ? `none of its OK backups is on the server's timeline ${timeline}` : 'it has no OK backup';
@@ -34,7 +34,12 @@ export function chooseParent(ctx: RepoContext, instance: string, parentId: strin
  */
 export function likelyParent(ctx: RepoContext, instance: string, parentId: string | undefined): BackupRecord | undefined {
   if (parentId) return ctx.catalog.getBackup(instance, parentId);
-  return ctx.catalog.listBackups(instance).find((b) => PARENT_STATUSES.has(b.status));
+  return parentCandidates(ctx, instance)[0];
+}
+
+/** The instance's backups that can be a parent, newest first. */
+function parentCandidates(ctx: RepoContext, instance: string): BackupRecord[] {
+  return ctx.catalog.listBackups(instance).filter((b) => PARENT_STATUSES.has(b.status));
 }
 
 export function assertParentFits(parent: BackupRecord, server: { systemIdentifier: string; timeline: number; currentLsn: bigint }): void {
