@@ -191,12 +191,12 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
       serverVersionNum: id.serverVersionNum, systemIdentifier: id.systemIdentifier, archiveTimeoutSeconds: req.archiveTimeoutSeconds ?? 300,
       session,
     }) : undefined);
-    mapping?.catch(() => undefined); // a failing map is reported first; the walk's error, if any, below
+    mapping?.catch(() => undefined); // awaited below, once the walk has started
     // The walk lists what exists now that the backup has started (a file made before the start
     // LSN must be listed: replay would not make it). It needs no change map, so it runs while
     // PAGE or PTRACK waits for the archive or the summarizer; awaited below, after the map.
     const walking = walkPgdata(instance.pgdata);
-    walking.catch(() => undefined);
+    walking.catch(() => undefined); // a failing map is reported first; the walk's error, if any, below
     if (base) {
       base.changeMap = await mapping;
       record.changeSource = base.changeMap?.source ?? 'lsn-scan';
