@@ -1,80 +1,14 @@
-import { Flags } from '@oclif/core';
-import { takeBackup } from '../app/backup/take-backup.js';
-import { BACKUP_MODES, COMPRESS_ALGS, type BackupMode, type CompressAlg } from '../core/backup-types.js';
-import { formatLsn } from '../core/lsn.js';
-import { BaseCommand, connectionFlags, progressFlag, repoFlag, threadsFlag, waitFlag } from '../cli/base-command.js';
-import { figuresFromMetrics } from '../cli/progress-display.js';
-import { applyRetention } from '../app/retention/apply-retention.js';
-import { retentionLines } from '../app/retention/retention-lines.js';
-import { parseExpireTime, parseTtl, setBackupAttributes } from '../app/retention/pin-backup.js';
-import { isPgkeepError } from '../errors.js';
+import { BaseCommand } from '../cli/base-command.js';
+import { backupFlags, runBackup } from '../cli/backup-command.js';
 
+/** The documented `backup` command; bin/run.js usually runs its body without oclif (cli/backup-fast-path.ts). */
 export default class Backup extends BaseCommand {
   static override summary = 'Take a backup of a running cluster';
   static override examples = ['<%= config.bin %> backup -B /backups --instance main -b FULL --stream -j 4 --compress-algorithm zstd'];
-  static override flags = {
-    'backup-path': repoFlag,
-    instance: Flags.string({ required: true, description: 'instance name', helpValue: 'NAME' }),
-    wait: waitFlag,
-    'backup-mode': Flags.string({ char: 'b', required: true, options: [...BACKUP_MODES], description: 'FULL, or an incremental mode' }),
-    stream: Flags.boolean({ default: false, description: 'carry the WAL needed for consistency inside the backup' }),
-    threads: threadsFlag,
-    progress: progressFlag,
-    'compress-algorithm': Flags.string({ options: [...COMPRESS_ALGS], description: 'compression of stored files (default: the instance setting, else zstd)' }),
-    'compress-level': Flags.integer({ description: 'compression level' }),
-    note: Flags.string({ description: 'free text kept with the backup' }),
-    'skip-block-validation': Flags.boolean({ default: false, description: 'do not verify page headers and checksums while reading' }),
-    'skip-space-check': Flags.boolean({ default: false, description: 'start even if the repository seems to lack room for the estimated size' }),
-    validate: Flags.boolean({ default: true, allowNo: true, description: 'validate the backup when it is written (--no-validate skips)' }),
-    'archive-timeout': Flags.integer({ default: 300, min: 1, description: 'without --stream: seconds to wait for the backup\'s WAL to be archived' }),
-    parent: Flags.string({ description: 'incremental modes: the parent backup (default: the newest OK one)', helpValue: 'ID' }),
-    resume: Flags.boolean({ allowNo: true, description: 'resume the newest interrupted backup of this mode, reusing the files it stored (default: resume one that fits; --no-resume starts afresh)' }),
-    ttl: Flags.string({ description: 'pin the new backup for this long (N with s, min, h or d; see set-backup)', helpValue: 'TTL', exclusive: ['expire-time'] }),
-    'expire-time': Flags.string({ description: 'pin the new backup until this time', helpValue: 'TIME', exclusive: ['ttl'] }),
-    'delete-expired': Flags.boolean({ default: false, description: 'after a successful backup: delete what the retention policy no longer keeps' }),
-    'merge-expired': Flags.boolean({ default: false, description: 'after a successful backup: merge expired chains into kept incremental backups' }),
-    'delete-wal': Flags.boolean({ default: false, description: 'after a successful backup: delete archived WAL no kept backup needs' }),
-    ...connectionFlags,
-  };
+  static override flags = backupFlags;
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Backup);
-    // Read before the backup, so that a mistyped pin fails before any work.
-    const pin = { ttlSeconds: flags.ttl === undefined ? undefined : parseTtl(flags.ttl), expireTime: flags['expire-time'] === undefined ? undefined : parseExpireTime(flags['expire-time']) };
-    const ctx = await this.openRepo(flags['backup-path']);
-    const b = await takeBackup(ctx, {
-      instance: flags.instance,
-      mode: flags['backup-mode'] as BackupMode,
-      stream: flags.stream,
-      threads: flags.threads,
-      compressAlg: flags['compress-algorithm'] as CompressAlg | undefined,
-      compressLevel: flags['compress-level'],
-      note: flags.note,
-      skipBlockValidation: flags['skip-block-validation'],
-      skipSpaceCheck: flags['skip-space-check'],
-      validate: flags.validate,
-      archiveTimeoutSeconds: flags['archive-timeout'],
-      waitSeconds: flags.wait,
-      parentId: flags.parent,
-      resume: flags.resume,
-      connection: { host: flags.host, port: flags.port, user: flags.user, dbname: flags.dbname },
-      progress: this.openProgress(flags.progress),
-    });
-    const figures = figuresFromMetrics(b.metrics);
-    if (figures) this.reportFigures(figures);
-    this.log(`backup ${b.id} ${b.status}: ${b.mode}, ${b.dataBytes} bytes of data, ${b.storedBytes} stored, LSN ${formatLsn(b.startLsn)} - ${b.stopLsn === null ? '?' : formatLsn(b.stopLsn)}`);
-    // Pinning and retention come after a successful backup; if they fail, the backup stays as it is.
-    try {
-      if (pin.ttlSeconds !== undefined || pin.expireTime !== undefined) {
-        const pinned = await setBackupAttributes(ctx, { instance: b.instance, id: b.id, ...pin });
-        this.log(`backup ${b.id}: pinned until ${pinned.expireTime?.toISOString() ?? '(not pinned)'}`);
-      }
-      if (flags['delete-expired'] || flags['merge-expired'] || flags['delete-wal']) {
-        const req = { instance: b.instance, deleteExpired: flags['delete-expired'], mergeExpired: flags['merge-expired'], deleteWal: flags['delete-wal'], dryRun: false, threads: flags.threads, waitSeconds: flags.wait };
-        for (const line of retentionLines(await applyRetention(ctx, req), req)) this.log(line);
-      }
-    } catch (e) {
-      this.reporter.warn(`backup ${b.id} is ${b.status}, but what follows it failed: ${e instanceof Error ? e.message : String(e)}${isPgkeepError(e) && e.hint ? ` (${e.hint})` : ''}`);
-    }
+    await runBackup(flags, this.io);
   }
 }

@@ -1,6 +1,8 @@
 // `backup` starts from one bundled file (scripts/bundle-hot-commands.js, bin/run.js): the build
 // must make it, bin/run.js must run it, the bundled code must still find what lies beside its
-// modules (migrations, package.json), and a bundle older than tsc's output must not run.
+// modules (migrations, package.json), and a bundle older than tsc's output must not run. The
+// backup fast path it holds leaves --help and the flags it rejects to oclif, which must still
+// print them as for any command.
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync, statSync, symlinkSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,7 +30,7 @@ function backupOfUnknownInstance(bin: string, repo: string) {
 describe('the bundled backup command', () => {
   it('is built, and bin/run.js runs it, with the catalog and its migrations found', () => {
     const bundle = statSync(join(checkout, 'dist', 'cli', 'hot-bundle.js'));
-    expect(bundle.mtimeMs).toBeGreaterThanOrEqual(statSync(join(checkout, 'dist', 'cli', 'hot-commands.js')).mtimeMs);
+    expect(bundle.mtimeMs).toBeGreaterThanOrEqual(statSync(join(checkout, 'dist', 'cli', 'backup-fast-path.js')).mtimeMs);
     const r = backupOfUnknownInstance(PGKEEP_BIN, join(work, 'repo-a'));
     expect(r.status).toBe(3);
     expect(r.stderr).toMatch(/instance "nope" not found in the catalog/);
@@ -44,11 +46,28 @@ describe('the bundled backup command', () => {
     symlinkSync(join(checkout, 'migrations'), join(copy, 'migrations'));
     symlinkSync(join(checkout, 'node_modules'), join(copy, 'node_modules'));
     const later = new Date(statSync(join(copy, 'dist', 'cli', 'hot-bundle.js')).mtimeMs + 60_000);
-    utimesSync(join(copy, 'dist', 'cli', 'hot-commands.js'), later, later);
+    utimesSync(join(copy, 'dist', 'cli', 'backup-fast-path.js'), later, later);
 
     const r = backupOfUnknownInstance(join(copy, 'bin', 'run.js'), join(work, 'repo-b'));
     expect(r.status).toBe(3);
     expect(r.stderr).toMatch(/instance "nope" not found in the catalog/);
     expect(r.oclifModulesLoaded).toBeGreaterThan(10);
+  });
+
+  it('leaves --help and a rejected command line to oclif, which prints them as usual', () => {
+    const run = (...args: string[]) => spawnSync(process.execPath, [PGKEEP_BIN, 'backup', ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', PGKEEP_REPO: join(work, 'repo-a') } });
+    const help = run('--help');
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/Take a backup of a running cluster/);
+    expect(help.stdout).toMatch(/--backup-mode/);
+    const missing = run('--instance', 'nope');
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/Missing required flag[\s\S]*backup-mode/);
+    const unknown = run('--instance', 'nope', '-b', 'FULL', '--bogus');
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toMatch(/Nonexistent flag: --bogus/);
+    const badMode = run('--instance', 'nope', '-b', 'WEEKLY');
+    expect(badMode.status).toBe(2);
+    expect(badMode.stderr).toMatch(/Expected --backup-mode=WEEKLY to be one of: FULL, /);
   });
 });

@@ -8,8 +8,7 @@ export default class CatalogRebuild extends BaseCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(CatalogRebuild);
-    const ctx = await openRepoForRebuild(flags['backup-path'], this.reporter);
-    this.ctx = ctx;
+    const ctx = this.io.holdRepo(await openRepoForRebuild(flags['backup-path'], this.reporter));
     const r = await rebuildCatalog(ctx);
     this.log(`catalog rebuilt: ${r.instances} instance(s), ${r.backups} backup(s)${r.skipped.length ? `, ${r.skipped.length} skipped` : ''}`);
   }
