@@ -1,6 +1,7 @@
 // A backup's recovery point when no transaction commits while it runs (an idle server backed up
 // on a schedule): the last commit before it, read from the WAL before its start, and no further
 // back than the latest earlier backup whose recovery point is known (app/backup/recovery-point.ts).
+// Going back, the server's pg_wal is read first, in chunks backwards from the start.
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -58,5 +59,18 @@ describe('recovery point of backups taken while nothing commits', () => {
     const c = await shown(backupIdOf(await ok(['backup', '--instance', 'main', '-b', 'FULL', '--stream'])));
     expect(c.recovery_xid).toBe(later!.xid);
     expect(Date.parse(c.recovery_time as string)).toBeGreaterThan(Date.parse(a.recovery_time as string));
+  });
+
+  it('reads a segment before the start backwards from pg_wal, past megabytes of WAL after the commit', async () => {
+    const [row] = await source.query<{ xid: string }>('INSERT INTO t VALUES (3) RETURNING pg_current_xact_id()::text AS xid');
+    // About 3 MB of WAL after the commit and no transaction end: non-transactional messages. The
+    // chunks read backwards (128 KiB, then 512 KiB, then 2 MiB, ...) reach the commit in the fourth,
+    // which begins on a page that starts inside a message record.
+    await source.query("SELECT pg_logical_emit_message(false, 'pgkeep-test', repeat('x', 100000)) FROM generate_series(1, 30)");
+    const segment = await switchWal();
+    // Only pg_wal has that segment now: without it the commit would be out of reach.
+    await rm(join(repo, 'instances', 'main', 'wal', segment));
+    const d = await shown(backupIdOf(await ok(['backup', '--instance', 'main', '-b', 'FULL', '--stream'])));
+    expect(d.recovery_xid).toBe(row!.xid);
   });
 });

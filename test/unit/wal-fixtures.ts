@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { parseLsn, parseWalFileName } from '../../src/core/lsn.js';
 import { FIXTURES_DIR } from './fixture-pages.js';
+import type { SeekableSegment } from '../../src/postgres/wal/segment-pages.js';
 
 export interface ServerRecord {
   lsn: string;
@@ -68,6 +69,31 @@ export function segmentOpener(segments: Map<bigint, Buffer>, chunkSize = 100_003
     return (async function* () {
       for (let i = 0; i < seg.length; i += chunkSize) yield seg.subarray(i, i + chunkSize);
     })();
+  };
+}
+
+/**
+ * Like segmentOpener, but each segment can seek (a SeekableSegment, as a plain file is read), and
+ * `served` counts the bytes each segment handed out: what the reader skipped was never served.
+ */
+export function seekableSegmentOpener(segments: Map<bigint, Buffer>, served: Map<bigint, number>, chunkSize = 65_536) {
+  return async (segNo: bigint): Promise<SeekableSegment | undefined> => {
+    const seg = segments.get(segNo);
+    if (seg === undefined) return undefined;
+    let position = 0;
+    return {
+      seekTo(offset: number) {
+        position = offset;
+      },
+      [Symbol.asyncIterator]: async function* () {
+        while (position < seg.length) {
+          const chunk = seg.subarray(position, position + chunkSize);
+          position += chunk.length;
+          served.set(segNo, (served.get(segNo) ?? 0) + chunk.length);
+          yield chunk;
+        }
+      },
+    };
   };
 }
 

@@ -19,7 +19,7 @@ import {
   restorePointName,
   type RelationChange,
 } from '../../src/postgres/wal/record-kinds.js';
-import { RMGR_IDS, WAL_FIXTURE_MAJORS, loadWalFixture, parseWaldump, segmentOpener, type WalFixture } from './wal-fixtures.js';
+import { RMGR_IDS, WAL_FIXTURE_MAJORS, loadWalFixture, parseWaldump, seekableSegmentOpener, segmentOpener, type WalFixture } from './wal-fixtures.js';
 
 /** What the tests keep of a record (its mainData view dies with the next record). */
 interface Seen {
@@ -241,6 +241,27 @@ describe.each(WAL_FIXTURE_MAJORS)('real WAL of PostgreSQL %i', (major) => {
     const fromPage = await readAll(fx, { startLsn: pageInside });
     expect(fromPage.seen[0]!.rec.lsn).toBe(big.endLsn);
     expect(fromPage.seen.length).toBe(all.filter((s) => s.rec.lsn > big.lsn).length);
+  });
+
+  it('skips to a start deep in a segment without reading the pages before it when the source can seek', async () => {
+    const { seen: all } = await readAll(fx);
+    const segSize = BigInt(fx.server.segSize);
+    // The record boundary deepest into its segment, and a page start inside a record's continuation.
+    const deep = all.map((s) => s.rec.lsn).reduce((a, b) => (b % segSize > a % segSize ? b : a));
+    expect(deep % segSize).toBeGreaterThan(65_536n);
+    const big = all.find((s) => s.rec.totalLength > 1024 * 1024)!.rec;
+    const pageInside = ((big.lsn + 500_000n) / 8192n) * 8192n;
+    for (const startLsn of [deep, pageInside]) {
+      const served = new Map<bigint, number>();
+      const streamed = await readAll(fx, { startLsn });
+      const sought = await readAll(fx, { startLsn, openSegment: seekableSegmentOpener(fx.segments, served) });
+      expect(sought.seen.map((s) => s.rec.lsn)).toEqual(streamed.seen.map((s) => s.rec.lsn));
+      expect(sought.end).toEqual(streamed.end);
+      // The first segment: page 0 (its identity is checked) and what follows the start's page, not the pages between.
+      const firstSeg = startLsn / segSize;
+      const offset = Number(startLsn % segSize);
+      expect(served.get(firstSeg)).toBeLessThanOrEqual(65_536 + fx.server.segSize - (offset - (offset % 8192)));
+    }
   });
 
   it('serves the same records whatever the chunk size of the segment stream', async () => {

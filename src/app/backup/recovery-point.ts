@@ -16,28 +16,42 @@
  * schedule reads only the WAL since its last backup). If none is found (no archive, no commit
  * in reach) both stay null: `restore` then compares the end time instead, which is later than
  * any commit the backup holds, so the choice stays safe.
+ *
+ * Going back, a segment is read from the server's pg_wal first when the backup can see it: in
+ * chunks backwards from its last record (the last commit is usually just before the start),
+ * where the archive's copy is read, decompressed and parsed whole, 70-210 ms for a segment full
+ * of writes. The last record of each segment is known from the prev-link of the first record
+ * after it (the backup's start record, then the first record of the segment read before), so
+ * no chunk starts in the zeros that pad a segment after a WAL switch. From the first segment
+ * pg_wal cannot give in full (gone, recycled, cut short), the rest is read as before.
  */
 import type { BackupRecord, FileEntry } from '../../core/backup-types.js';
 import { formatLsn, type Lsn } from '../../core/lsn.js';
 import { isPgkeepError } from '../../errors.js';
 import { majorOf, traitsForMajor } from '../../postgres/server-versions.js';
-import { readWalRecords } from '../../postgres/wal/wal-reader.js';
+import { readWalRecords, type WalReadEnd } from '../../postgres/wal/wal-reader.js';
 import { parseXactCompletion, pgTimestampToUnixMicros } from '../../postgres/wal/record-kinds.js';
 import { loadTimelinePath } from '../wal/archive-contents.js';
-import { archiveSegments, backupSegments, firstOf, type SegmentOpener } from '../wal/wal-segment-sources.js';
+import { archiveSegments, backupSegments, firstOf, serverWalSegments, type SegmentOpener } from '../wal/wal-segment-sources.js';
 import type { RepoContext } from '../repo-context.js';
 
 const MAX_SEGMENTS_BACK = 8;
+
+/** The first chunk read backwards from the end of a range in pg_wal; each next one is four times larger. */
+const FIRST_CHUNK_BYTES = 128 * 1024;
 
 export interface RecoveryPoint {
   time: Date;
   xid: string;
 }
 
-/** Sets record.recoveryTime / recoveryXid; a failure to read them warns and leaves them null. */
-export async function recordRecoveryPoint(ctx: RepoContext, record: BackupRecord, entries: readonly FileEntry[]): Promise<void> {
+/**
+ * Sets record.recoveryTime / recoveryXid; a failure to read them warns and leaves them null.
+ * `pgdata`: the data directory of the server being backed up, whose pg_wal is read first going back.
+ */
+export async function recordRecoveryPoint(ctx: RepoContext, record: BackupRecord, entries: readonly FileEntry[], pgdata?: string): Promise<void> {
   try {
-    const p = await findRecoveryPoint(ctx, record, entries);
+    const p = await findRecoveryPoint(ctx, record, entries, pgdata);
     record.recoveryTime = p?.time ?? null;
     record.recoveryXid = p?.xid ?? null;
     if (!p) ctx.reporter.info(`backup ${record.id}: no commit found in the WAL before its stop LSN; recovery_time is unknown`);
@@ -46,9 +60,10 @@ export async function recordRecoveryPoint(ctx: RepoContext, record: BackupRecord
   }
 }
 
-export async function findRecoveryPoint(ctx: RepoContext, record: BackupRecord, entries: readonly FileEntry[]): Promise<RecoveryPoint | undefined> {
+export async function findRecoveryPoint(ctx: RepoContext, record: BackupRecord, entries: readonly FileEntry[], pgdata?: string): Promise<RecoveryPoint | undefined> {
   if (record.stopLsn === null) return undefined;
   const path = await loadTimelinePath(ctx.store, record.instance, record.timeline);
+  const serverWal = pgdata === undefined ? undefined : serverWalSegments(pgdata, path, record.walSegSize);
   const archive = archiveSegments(ctx.store, record.instance, path, record.walSegSize);
   const open = record.stream ? firstOf(backupSegments(ctx.store, record, entries), archive) : archive;
   const inRange = (await scan(record, open, record.startLsn, record.stopLsn, false))!;
@@ -59,10 +74,18 @@ export async function findRecoveryPoint(ctx: RepoContext, record: BackupRecord, 
   const earlier = latestKnownPointBefore(ctx.catalog.listBackups(record.instance), record);
   const floor = earlier?.stopLsn ?? 0n;
   let upTo = record.startLsn;
+  // While pg_wal serves: where the last record before upTo begins (undefined: read the archive).
+  let top = serverWal && (await prevLinkAt(record, serverWal, record.startLsn));
   for (let n = 0; n <= MAX_SEGMENTS_BACK && upTo > floor; n++) {
     const segmentStart = ((upTo - 1n) / segSize) * segSize;
     const from = segmentStart > floor ? segmentStart : floor;
-    const back = await scan(record, open, from, upTo, true);
+    let back: ScanResult | undefined;
+    if (serverWal && top !== undefined) {
+      const read = top < from ? { result: { commit: undefined, latestEnd: undefined }, prevLink: top } : await lastCommitBackwards(record, serverWal, from, top);
+      back = read?.result;
+      top = read?.prevLink;
+    }
+    back ??= await scan(record, open, from, upTo, true);
     if (back === undefined) return undefined; // that segment is not available
     if (back.commit) return { time: microsToDate(maxOf(back.commit.time, inRange.latestEnd)), xid: String(back.commit.xid) };
     upTo = from;
@@ -95,31 +118,85 @@ interface ScanResult {
   latestEnd: bigint | undefined;
 }
 
+/**
+ * The last commit among the records that begin in [from, lastRecord] (within one segment), read
+ * in chunks backwards from the record at `lastRecord`, each chunk forwards from a page start: the
+ * reader skips the tail of a record begun before it, which the chunk before reads whole. The
+ * first chunk holding a commit holds the last one. With no commit, `prevLink` is where the last
+ * record before `from` begins (the prev-link of the first record read). Undefined when `open`
+ * cannot give the whole range (a segment missing, recycled or cut short, a record that does not
+ * check): the caller reads it elsewhere.
+ */
+async function lastCommitBackwards(record: BackupRecord, open: SegmentOpener, from: Lsn, lastRecord: Lsn): Promise<{ result: ScanResult; prevLink: Lsn | undefined } | undefined> {
+  const pageSize = BigInt(record.blockSize);
+  let end = lastRecord + 1n;
+  let chunk = BigInt(FIRST_CHUNK_BYTES);
+  let prevLink: Lsn | undefined;
+  while (end > from) {
+    const pageStart = end > chunk ? ((end - chunk) / pageSize) * pageSize : 0n;
+    const start = pageStart > from ? pageStart : from;
+    let reached: WalReadEnd | undefined;
+    let found: TransactionEnds;
+    try {
+      found = await readTransactionEnds(record, open, start, end, (e) => (reached = e));
+    } catch {
+      return undefined;
+    }
+    if (reached?.reason !== 'end-lsn') return undefined;
+    if (found.commit) return { result: found, prevLink: undefined };
+    prevLink = found.firstPrevLink ?? prevLink;
+    end = start;
+    chunk *= 4n;
+  }
+  return { result: { commit: undefined, latestEnd: undefined }, prevLink };
+}
+
+/** Where the record before the one that begins at `lsn` begins (its prev-link); undefined when `open` cannot tell. */
+async function prevLinkAt(record: BackupRecord, open: SegmentOpener, lsn: Lsn): Promise<Lsn | undefined> {
+  try {
+    return (await readTransactionEnds(record, open, lsn, lsn + 1n)).firstPrevLink;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Transaction ends in [startLsn, endLsn); undefined when a segment is missing and `missingIsEnd`. */
 async function scan(record: BackupRecord, open: SegmentOpener, startLsn: Lsn, endLsn: Lsn, missingIsEnd: boolean): Promise<ScanResult | undefined> {
-  const traits = traitsForMajor(majorOf(record.serverVersionNum));
-  const result: ScanResult = { commit: undefined, latestEnd: undefined };
   try {
-    for await (const rec of readWalRecords({
-      openSegment: open,
-      tli: record.timeline,
-      segSize: record.walSegSize,
-      // XLOG_BLCKSZ: equal to BLCKSZ in every build pgkeep supports.
-      blockSize: record.blockSize,
-      major: traits.major,
-      startLsn,
-      endLsn,
-      systemIdentifier: BigInt(record.systemIdentifier),
-    })) {
-      const x = parseXactCompletion(rec, traits);
-      if (!x) continue;
-      result.latestEnd = maxOf(x.time, result.latestEnd);
-      if (x.kind === 'commit' || x.kind === 'commit-prepared') result.commit = { time: x.time, xid: x.xid };
-    }
+    return await readTransactionEnds(record, open, startLsn, endLsn);
   } catch (e) {
     if (missingIsEnd && isPgkeepError(e) && e.code === 'WAL_MISSING') return undefined;
     if (isPgkeepError(e)) e.message = `${e.message} (reading ${formatLsn(startLsn)} to ${formatLsn(endLsn)})`;
     throw e;
+  }
+}
+
+/** A ScanResult, and the prev-link of the first record read. */
+interface TransactionEnds extends ScanResult {
+  firstPrevLink: Lsn | undefined;
+}
+
+/** The last commit and the latest commit or abort time among the records that begin in [startLsn, endLsn). */
+async function readTransactionEnds(record: BackupRecord, open: SegmentOpener, startLsn: Lsn, endLsn: Lsn, onEnd?: (end: WalReadEnd) => void): Promise<TransactionEnds> {
+  const traits = traitsForMajor(majorOf(record.serverVersionNum));
+  const result: TransactionEnds = { commit: undefined, latestEnd: undefined, firstPrevLink: undefined };
+  for await (const rec of readWalRecords({
+    openSegment: open,
+    tli: record.timeline,
+    segSize: record.walSegSize,
+    // XLOG_BLCKSZ: equal to BLCKSZ in every build pgkeep supports.
+    blockSize: record.blockSize,
+    major: traits.major,
+    startLsn,
+    endLsn,
+    systemIdentifier: BigInt(record.systemIdentifier),
+    ...(onEnd ? { onEnd } : {}),
+  })) {
+    if (result.firstPrevLink === undefined) result.firstPrevLink = rec.prevLsn;
+    const x = parseXactCompletion(rec, traits);
+    if (!x) continue;
+    result.latestEnd = maxOf(x.time, result.latestEnd);
+    if (x.kind === 'commit' || x.kind === 'commit-prepared') result.commit = { time: x.time, xid: x.xid };
   }
   return result;
 }

@@ -266,7 +266,7 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
       });
     }
 
-    await recordRecoveryPoint(ctx, record, entries);
+    await recordRecoveryPoint(ctx, record, entries, instance.pgdata);
 
     // 7. seal
     entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));

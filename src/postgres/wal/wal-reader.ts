@@ -108,7 +108,16 @@ export async function* readWalRecords(opts: ReadWalOptions): AsyncGenerator<WalR
         }
         const header = readPageHeader(page);
         if (pageNo === 0) checkSegmentIdentity(header, fileName, opts, traits);
-        if (!gathering && pageEnd <= pos) continue; // before the start: read past
+        if (!gathering && pageEnd <= pos) {
+          // Before the start: on to its page (a seekable source does not read the pages between).
+          const startPage = Number((pos - segStart) / BigInt(blockSize));
+          if (startPage > pageNo + 1) {
+            const reached = await pages.skipTo(startPage * blockSize, page);
+            if (reached < startPage * blockSize) return finish('end-of-wal', pos, `segment ${fileName} ends at offset ${reached}`);
+            pageNo = startPage - 1;
+          }
+          continue;
+        }
 
         const problem = pageHeaderProblem(header, pageAddr, traits.walPageMagic, opts.segSize);
         if (problem !== undefined) {
