@@ -46,8 +46,7 @@ export async function saveBackup(ctx: RepoContext, record: BackupRecord): Promis
 
 async function markDeadRunningBackups(ctx: RepoContext): Promise<void> {
   const here = hostname();
-  for (const b of ctx.catalog.listBackups()) {
-    if (b.status !== 'RUNNING') continue;
+  for (const b of ctx.catalog.listBackups(undefined, { statuses: ['RUNNING'] })) {
     if (b.ownerHost !== here || b.ownerPid === null || isProcessAlive(b.ownerPid)) continue;
     // A backup with a journal kept its stored files: the next backup of its kind resumes it.
     const resumable = await ctx.store.exists(backupJournalKey(b.instance, b.id));

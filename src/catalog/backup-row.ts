@@ -144,3 +144,8 @@ function isoOrNull(d: Date | null): string | null {
 function dateOrNull(s: string | null): Date | null {
   return s === null ? null : new Date(s);
 }
+
+/** An LSN as the generated start_lsn_hex / stop_lsn_hex columns hold it: 16 upper-case hex digits, which sort as the LSNs do. */
+export function sortableLsn(lsn: bigint): string {
+  return lsn.toString(16).toUpperCase().padStart(16, '0');
+}

@@ -13,9 +13,10 @@
  */
 import Database from 'better-sqlite3';
 import { chmodSync, closeSync, existsSync, openSync, renameSync, statSync } from 'node:fs';
-import type { BackupRecord, BackupStatus } from '../core/backup-types.js';
+import type { BackupMode, BackupRecord, BackupStatus, CompressAlg } from '../core/backup-types.js';
+import type { Lsn } from '../core/lsn.js';
 import { PgkeepError, errnoCode } from '../errors.js';
-import { BACKUP_COLUMNS, type BackupColumns, backupFromColumns, backupToColumns } from './backup-row.js';
+import { BACKUP_COLUMNS, type BackupColumns, backupFromColumns, backupToColumns, sortableLsn } from './backup-row.js';
 import { type InstanceColumns, type InstanceRow, instanceFromColumns, instanceToColumns } from './instance-row.js';
 import { DEFAULT_MIGRATIONS_DIR, migrate, pendingMigrations, readMigrations } from './migrator.js';
 
@@ -139,6 +140,20 @@ function openError(e: unknown, path: string): unknown {
   return new PgkeepError('IO_ERROR', `could not open catalog ${path}: ${detail}`, undefined, { cause: e });
 }
 
+/**
+ * Narrows a listing in SQL: a backup runs several of these, and a repository that keeps a long
+ * history of frequent backups (a thousand rows took 15-40 ms to read whole) should not pay for
+ * rows it does not want. Each given field must match.
+ */
+export interface BackupFilter {
+  statuses?: readonly BackupStatus[];
+  mode?: BackupMode;
+  timeline?: number;
+  compressAlg?: CompressAlg;
+  /** Only backups that recorded their data directory's size (pgdata_bytes > 0). */
+  sized?: boolean;
+}
+
 const BACKUP_SELECT = `SELECT ${BACKUP_COLUMNS.join(', ')} FROM backups`;
 const NEWEST_FIRST = 'ORDER BY start_time DESC, id DESC';
 const OLDEST_FIRST = 'ORDER BY start_time, id';
@@ -259,14 +274,34 @@ export class Catalog {
     return row === undefined ? undefined : backupFromColumns(row);
   }
 
-  /** Backups of one instance, or of all of them, newest first (start time, then id). */
-  listBackups(instance?: string): BackupRecord[] {
-    const rows = (
-      instance === undefined
-        ? this.stmt(`${BACKUP_SELECT} ${NEWEST_FIRST}, instance`).all()
-        : this.stmt(`${BACKUP_SELECT} WHERE instance = ? ${NEWEST_FIRST}`).all(instance)
-    ) as BackupColumns[];
+  /** Backups of one instance, or of all of them, newest first (start time, then id); those `filter` lets through. */
+  listBackups(instance?: string, filter: BackupFilter = {}): BackupRecord[] {
+    const { where, params } = filterClause(instance, filter);
+    const rows = this.stmt(`${BACKUP_SELECT}${where} ${NEWEST_FIRST}${instance === undefined ? ', instance' : ''}`).all(...params) as BackupColumns[];
     return rows.map(backupFromColumns);
+  }
+
+  /** The newest backup of the instance that `filter` lets through. */
+  newestBackup(instance: string, filter: BackupFilter = {}): BackupRecord | undefined {
+    const { where, params } = filterClause(instance, filter);
+    const row = this.stmt(`${BACKUP_SELECT}${where} ${NEWEST_FIRST} LIMIT 1`).get(...params) as BackupColumns | undefined;
+    return row === undefined ? undefined : backupFromColumns(row);
+  }
+
+  /** The ids of the instance's backups, whatever their status. */
+  backupIds(instance: string): string[] {
+    return this.stmt('SELECT id FROM backups WHERE instance = ?').pluck().all(instance) as string[];
+  }
+
+  /**
+   * The OK or DONE backup of `timeline` that stopped last at or before `lsn` and knows its
+   * recovery point (recovery_time and recovery_xid), other than `exceptId`.
+   */
+  latestRecoveryPointBy(instance: string, timeline: number, lsn: Lsn, exceptId: string): BackupRecord | undefined {
+    const row = this.stmt(`${BACKUP_SELECT} WHERE instance = ? AND timeline = ? AND status IN ('OK', 'DONE') AND id <> ?
+      AND stop_lsn_hex <= ? AND recovery_time IS NOT NULL AND recovery_xid IS NOT NULL ORDER BY stop_lsn_hex DESC, id DESC LIMIT 1`)
+      .get(instance, timeline, exceptId, sortableLsn(lsn)) as BackupColumns | undefined;
+    return row === undefined ? undefined : backupFromColumns(row);
   }
 
   /**
@@ -338,4 +373,32 @@ export class Catalog {
 
 function instanceNotFound(name: string): PgkeepError {
   return new PgkeepError('INSTANCE_NOT_FOUND', `instance "${name}" not found in the catalog`, 'list instances with `pgkeep show`, or add one with `pgkeep add-instance`');
+}
+
+/** The WHERE clause (with a leading space, or empty) and its parameters for an instance and a filter. */
+function filterClause(instance: string | undefined, f: BackupFilter): { where: string; params: unknown[] } {
+  const conditions: string[] = [];
+  const params: unknown[] = [];
+  if (instance !== undefined) {
+    conditions.push('instance = ?');
+    params.push(instance);
+  }
+  if (f.statuses !== undefined) {
+    conditions.push(f.statuses.length === 0 ? '0' : `status IN (${f.statuses.map(() => '?').join(', ')})`);
+    params.push(...f.statuses);
+  }
+  if (f.mode !== undefined) {
+    conditions.push('mode = ?');
+    params.push(f.mode);
+  }
+  if (f.timeline !== undefined) {
+    conditions.push('timeline = ?');
+    params.push(f.timeline);
+  }
+  if (f.compressAlg !== undefined) {
+    conditions.push('compress_alg = ?');
+    params.push(f.compressAlg);
+  }
+  if (f.sized) conditions.push('pgdata_bytes > 0');
+  return { where: conditions.length ? ` WHERE ${conditions.join(' AND ')}` : '', params };
 }

@@ -31,7 +31,9 @@ export interface SpaceEstimate {
 }
 
 const GROWTH_MARGIN = 1.2;
-const FINISHED = new Set(['DONE', 'OK']);
+/** The statuses of the backups an estimate learns from. */
+export const FINISHED_STATUSES = ['DONE', 'OK'] as const;
+const FINISHED = new Set<string>(FINISHED_STATUSES);
 
 export function estimateBackupSpace(input: SpaceEstimateInput): SpaceEstimate {
   const finished = input.history

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Catalog, type InstanceRow, openCatalog } from '../../src/catalog/catalog.js';
+import { type BackupFilter, type Catalog, type InstanceRow, openCatalog } from '../../src/catalog/catalog.js';
 import type { BackupRecord } from '../../src/core/backup-types.js';
 import { parseLsn } from '../../src/core/lsn.js';
 import { PgkeepError } from '../../src/errors.js';
@@ -219,6 +219,56 @@ describe('backups', () => {
     expect(ids(catalog.listBackups('main'))).toEqual(['C', 'B', 'D', 'A']);
     expect(ids(catalog.listBackups())).toEqual(['C', 'B', 'O', 'D', 'A']);
     expect(catalog.listBackups('ghost')).toEqual([]);
+  });
+
+  it('filters in SQL what filtering the whole list would give: listBackups, newestBackup, backupIds', () => {
+    catalog.insertInstance(instance('other'));
+    const statuses = ['OK', 'DONE', 'ERROR', 'RUNNING', 'ORPHAN'] as const;
+    const modes = ['FULL', 'DELTA', 'PTRACK'] as const;
+    const algs = ['zstd', 'none'] as const;
+    for (let i = 0; i < 60; i++) {
+      catalog.insertBackup(backup(`F${String(i).padStart(2, '0')}`, {
+        instance: i % 7 === 0 ? 'other' : 'main',
+        status: statuses[i % 5]!,
+        mode: modes[i % 3]!,
+        timeline: 1 + (i % 2),
+        compressAlg: algs[(i >> 2) % 2]!,
+        pgdataBytes: i % 11 === 0 ? 0 : 1000 + i,
+        // Ties on the start time fall back to the id, as listBackups orders.
+        startTime: new Date(Date.UTC(2026, 2, 1, 0, i % 13)),
+      }));
+    }
+    const all = catalog.listBackups('main');
+    const filters: BackupFilter[] = [
+      {}, { statuses: ['RUNNING'] }, { statuses: ['OK', 'DONE'] }, { statuses: ['OK', 'DONE'], timeline: 2 }, { statuses: [] },
+      { statuses: ['ERROR'], mode: 'DELTA' }, { statuses: ['DONE', 'OK'], compressAlg: 'none', sized: true, mode: 'FULL' }, { timeline: 3 },
+    ];
+    for (const f of filters) {
+      const expected = all.filter((b) => (f.statuses === undefined || f.statuses.includes(b.status)) && (f.mode === undefined || b.mode === f.mode) &&
+        (f.timeline === undefined || b.timeline === f.timeline) && (f.compressAlg === undefined || b.compressAlg === f.compressAlg) && (!f.sized || b.pgdataBytes > 0));
+      expect(ids(catalog.listBackups('main', f)), JSON.stringify(f)).toEqual(ids(expected));
+      expect(catalog.newestBackup('main', f)?.id, JSON.stringify(f)).toBe(expected[0]?.id);
+    }
+    expect(ids(catalog.listBackups(undefined, { statuses: ['RUNNING'] }))).toEqual(ids(catalog.listBackups().filter((b) => b.status === 'RUNNING')));
+    expect(catalog.backupIds('main').sort()).toEqual(ids(all).sort());
+    expect(catalog.backupIds('ghost')).toEqual([]);
+  });
+
+  it('finds the latest known recovery point at or before an LSN, by LSN order, not text order', () => {
+    const at = (id: string, stop: string, over: Partial<BackupRecord> = {}) =>
+      catalog.insertBackup(backup(id, { startLsn: parseLsn(stop) - 0x100n, stopLsn: parseLsn(stop), status: 'OK', timeline: 1, ...over }));
+    at('P1', '0/9000000');
+    at('P2', '0/10000000'); // after P1 as an LSN, before it as text
+    at('P3', '0/18000000', { recoveryTime: null });
+    at('P4', '0/20000000', { status: 'ERROR' });
+    at('P5', '0/28000000', { timeline: 2 });
+    at('P6', '1/0');
+    expect(catalog.latestRecoveryPointBy('main', 1, parseLsn('0/30000000'), 'X')?.id).toBe('P2');
+    expect(catalog.latestRecoveryPointBy('main', 1, parseLsn('0/10000000'), 'X')?.id).toBe('P2'); // at the LSN counts
+    expect(catalog.latestRecoveryPointBy('main', 1, parseLsn('0/10000000'), 'P2')?.id).toBe('P1');
+    expect(catalog.latestRecoveryPointBy('main', 1, parseLsn('0/8FFFFFF'), 'X')).toBeUndefined();
+    expect(catalog.latestRecoveryPointBy('main', 2, parseLsn('2/0'), 'X')?.id).toBe('P5');
+    expect(catalog.latestRecoveryPointBy('main', 1, parseLsn('2/0'), 'X')?.id).toBe('P6');
   });
 
   it('updates a status, keeping, setting or clearing the error', () => {

@@ -8,7 +8,7 @@ import { readdir, realpath, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BackupMode, CompressAlg } from '../../core/backup-types.js';
 import { formatBytes } from '../../core/byte-units.js';
-import { estimateBackupSpace } from '../../core/space-estimate.js';
+import { estimateBackupSpace, FINISHED_STATUSES } from '../../core/space-estimate.js';
 import { fromIoError, PgkeepError } from '../../errors.js';
 import { walkPgdata } from '../../postgres/pgdata-walker.js';
 import type { RepoContext } from '../repo-context.js';
@@ -23,7 +23,11 @@ export interface FreeSpaceRequest {
 
 export async function checkFreeSpace(ctx: RepoContext, req: FreeSpaceRequest): Promise<void> {
   const free = await freeBytes(ctx.root);
-  const estimateFor = (pgdataBytes: number) => estimateBackupSpace({ mode: req.mode, compressAlg: req.compressAlg, pgdataBytes, walSegSize: req.walSegSize, history: ctx.catalog.listBackups(req.instance) });
+  // The estimate learns from the newest finished backup of this mode, else the newest FULL
+  // (core/space-estimate.ts): only those two are read.
+  const learnFrom = { statuses: FINISHED_STATUSES, compressAlg: req.compressAlg, sized: true };
+  const history = [ctx.catalog.newestBackup(req.instance, { ...learnFrom, mode: req.mode }), ctx.catalog.newestBackup(req.instance, { ...learnFrom, mode: 'FULL' })].filter((b) => b !== undefined);
+  const estimateFor = (pgdataBytes: number) => estimateBackupSpace({ mode: req.mode, compressAlg: req.compressAlg, pgdataBytes, walSegSize: req.walSegSize, history });
   // The bytes in use on the file systems of the data directory and its tablespaces bound the
   // data directory's size from above: when even that fits, walking the data directory (a
   // tenth of a second per thousand files, a real share of a small incremental backup) is spared.

@@ -9,20 +9,19 @@ import { formatLsn } from '../../core/lsn.js';
 import { PgkeepError } from '../../errors.js';
 import type { RepoContext } from '../repo-context.js';
 
-const PARENT_STATUSES = new Set(['OK', 'DONE']);
+const PARENT_STATUSES = ['OK', 'DONE'] as const;
 
 export function chooseParent(ctx: RepoContext, instance: string, parentId: string | undefined, timeline: number): BackupRecord {
   if (parentId) {
     const p = ctx.catalog.requireBackup(instance, parentId);
-    if (!PARENT_STATUSES.has(p.status)) {
+    if (!(PARENT_STATUSES as readonly string[]).includes(p.status)) {
       throw new PgkeepError('PARENT_INVALID', `backup ${p.id} is ${p.status} and cannot be a parent`, 'choose an OK backup with --parent, or validate this one');
     }
     return p;
   }
-  const candidates = parentCandidates(ctx, instance);
-  const parent = candidates.find((b) => b.timeline === timeline);
+  const parent = ctx.catalog.newestBackup(instance, { statuses: PARENT_STATUSES, timeline });
   if (!parent) {
-    const why = candidates.length ? `none of its OK backups is on the server's timeline ${timeline}` : 'it has no OK backup';
+    const why = ctx.catalog.newestBackup(instance, { statuses: PARENT_STATUSES }) ? `none of its OK backups is on the server's timeline ${timeline}` : 'it has no OK backup';
     throw new PgkeepError('PARENT_INVALID', `no valid parent for an incremental backup of instance ${instance}: ${why}`, 'take a FULL backup first (-b FULL)');
   }
   return parent;
@@ -34,12 +33,7 @@ export function chooseParent(ctx: RepoContext, instance: string, parentId: strin
  */
 export function likelyParent(ctx: RepoContext, instance: string, parentId: string | undefined): BackupRecord | undefined {
   if (parentId) return ctx.catalog.getBackup(instance, parentId);
-  return parentCandidates(ctx, instance)[0];
-}
-
-/** The instance's backups that can be a parent, newest first. */
-function parentCandidates(ctx: RepoContext, instance: string): BackupRecord[] {
-  return ctx.catalog.listBackups(instance).filter((b) => PARENT_STATUSES.has(b.status));
+  return ctx.catalog.newestBackup(instance, { statuses: PARENT_STATUSES });
 }
 
 export function assertParentFits(parent: BackupRecord, server: { systemIdentifier: string; timeline: number; currentLsn: bigint }): void {

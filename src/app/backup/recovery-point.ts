@@ -71,7 +71,7 @@ export async function findRecoveryPoint(ctx: RepoContext, record: BackupRecord, 
 
   // No commit while the backup ran: look back for the last one before it.
   const segSize = BigInt(record.walSegSize);
-  const earlier = latestKnownPointBefore(ctx.catalog.listBackups(record.instance), record);
+  const earlier = latestKnownPointBefore(ctx, record);
   const floor = earlier?.stopLsn ?? 0n;
   let upTo = record.startLsn;
   // While pg_wal serves: where the last record before upTo begins (undefined: read the archive).
@@ -101,14 +101,10 @@ type KnownPoint = BackupRecord & { stopLsn: Lsn; recoveryTime: Date; recoveryXid
  * The latest backup of `record`'s timeline that stopped at or before `record` started and whose
  * recovery point is known: that point is the last commit at or before its stop LSN.
  */
-function latestKnownPointBefore(backups: readonly BackupRecord[], record: BackupRecord): KnownPoint | undefined {
-  let best: KnownPoint | undefined;
-  for (const b of backups) {
-    if (b.id === record.id || b.timeline !== record.timeline || (b.status !== 'OK' && b.status !== 'DONE')) continue;
-    if (b.stopLsn === null || b.stopLsn > record.startLsn || b.recoveryTime === null || b.recoveryXid === null) continue;
-    if (!best || b.stopLsn > best.stopLsn) best = { ...b, stopLsn: b.stopLsn, recoveryTime: b.recoveryTime, recoveryXid: b.recoveryXid };
-  }
-  return best;
+function latestKnownPointBefore(ctx: RepoContext, record: BackupRecord): KnownPoint | undefined {
+  const b = ctx.catalog.latestRecoveryPointBy(record.instance, record.timeline, record.startLsn, record.id);
+  if (!b || b.stopLsn === null || b.recoveryTime === null || b.recoveryXid === null) return undefined;
+  return { ...b, stopLsn: b.stopLsn, recoveryTime: b.recoveryTime, recoveryXid: b.recoveryXid };
 }
 
 interface ScanResult {

@@ -40,7 +40,7 @@ export interface ResumeSource {
 export async function chooseResume(ctx: RepoContext, instance: string, want: boolean | undefined, now: AttemptFacts): Promise<ResumeSource | undefined> {
   if (want === false) return undefined;
   let found: ResumeSource | undefined;
-  for (const b of resumeCandidates(ctx.catalog.listBackups(instance), now.mode, now.parentId)) {
+  for (const b of resumeCandidates(ctx.catalog.listBackups(instance, { statuses: ['ERROR'], mode: now.mode }), now.mode, now.parentId)) {
     let journal: BackupJournal | undefined;
     try {
       journal = await readBackupJournal(ctx.store, instance, b.id);

@@ -129,7 +129,7 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
     if (!req.skipSpaceCheck) {
       await checkFreeSpace(ctx, { instance: instance.name, pgdata: instance.pgdata, mode: req.mode, compressAlg: compression.alg, walSegSize: id.walSegSize });
     }
-    const taken = new Set(ctx.catalog.listBackups(instance.name).map((b) => b.id));
+    const taken = new Set(ctx.catalog.backupIds(instance.name));
     const startTime = new Date();
     const meter = new Meter(req.progress);
     record = {
