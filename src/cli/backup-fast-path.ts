@@ -13,8 +13,8 @@ import { CommandIo } from './command-io.js';
 
 /** The exit status, or undefined when oclif should handle the command line instead. */
 export async function runBackupFastPath(argv: string[]): Promise<number | undefined> {
-  const options = argv.indexOf('--') === -1 ? argv : argv.slice(0, argv.indexOf('--'));
-  if (options.includes('--help')) return undefined;
+  const end = argv.indexOf('--');
+  if ((end === -1 ? argv : argv.slice(0, end)).includes('--help')) return undefined;
   let flags: BackupFlags;
   try {
     flags = (await parse(argv, { flags: backupFlags, strict: true })).flags;

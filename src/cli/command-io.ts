@@ -13,12 +13,8 @@ import { createProgressDisplay, figuresLine, type FigureLine, type ProgressDispl
 import { reportError } from './report-error.js';
 
 export class CommandIo {
-  quiet = false;
-
   readonly reporter: Reporter = {
-    info: (m) => {
-      if (!this.quiet) this.writeMessage(`INFO: ${m}`);
-    },
+    info: (m) => this.writeMessage(`INFO: ${m}`),
     warn: (m) => this.writeMessage(`WARNING: ${m}`),
   };
 
@@ -34,7 +30,7 @@ export class CommandIo {
 
   /** The progress sink for the command's use case: the --progress display when `show`, else nothing. */
   openProgress(show: boolean): OperationProgress {
-    this.display?.close();
+    this.closeDisplay();
     this.display = show ? createProgressDisplay(process.stderr) : undefined;
     return this.display ?? silentProgress;
   }

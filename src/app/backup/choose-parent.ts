@@ -4,17 +4,17 @@
  * another timeline, and a server whose WAL position is behind the parent's end (a cluster
  * restored from the past: its pages could carry LSNs the parent already covers).
  */
-import type { BackupRecord } from '../../core/backup-types.js';
+import type { BackupRecord, BackupStatus } from '../../core/backup-types.js';
 import { formatLsn } from '../../core/lsn.js';
 import { PgkeepError } from '../../errors.js';
 import type { RepoContext } from '../repo-context.js';
 
-const PARENT_STATUSES = ['OK', 'DONE'] as const;
+const PARENT_STATUSES: readonly BackupStatus[] = ['OK', 'DONE'];
 
 export function chooseParent(ctx: RepoContext, instance: string, parentId: string | undefined, timeline: number): BackupRecord {
   if (parentId) {
     const p = ctx.catalog.requireBackup(instance, parentId);
-    if (!(PARENT_STATUSES as readonly string[]).includes(p.status)) {
+    if (!PARENT_STATUSES.includes(p.status)) {
       throw new PgkeepError('PARENT_INVALID', `backup ${p.id} is ${p.status} and cannot be a parent`, 'choose an OK backup with --parent, or validate this one');
     }
     return p;
