@@ -95,6 +95,27 @@ describe('manifest and backup.json', () => {
     expect((await readManifest(store, 'main', 'T2BIG')).files).toHaveLength(5000);
   });
 
+  it('reads a manifest of several chunks with multi-byte paths, and refuses a change in a later chunk', async () => {
+    // Over 1 MiB (READ_CHUNK_SIZE), so that lines span chunks; paths of two- and three-byte
+    // UTF-8 characters, so that a line's bytes and characters differ in number.
+    const many: FileEntry[] = [];
+    for (let i = 0; i < 6000; i++) many.push({ ...(entries[0] as FileEntry), path: `base/5/tbl_é€_${String(100000 + i)}` });
+    await writeManifest(store, record(), many);
+    const text = await readFile(manifestPath(), 'utf8');
+    expect(Buffer.byteLength(text)).toBeGreaterThan(1024 * 1024 + 1000);
+    const read = await readManifest(store, 'main', 'T1ABCD');
+    expect(read.files.map((f) => f.path)).toEqual(many.map((f) => f.path));
+    const streamed: string[] = [];
+    for await (const e of readManifestEntries(store, 'main', 'T1ABCD')) streamed.push(e.path);
+    expect(streamed).toEqual(read.files.map((f) => f.path));
+
+    // A space added to a path near the end (past the first chunk): valid JSON, still in order.
+    const edited = text.replace('"path":"base/5/tbl_é€_105990"', '"path":"base/5/tbl_é€_105990 "');
+    expect(edited).not.toBe(text);
+    await writeFile(manifestPath(), edited);
+    await expect(readManifest(store, 'main', 'T1ABCD')).rejects.toMatchObject({ code: 'MANIFEST_CORRUPT', message: expect.stringContaining('checksum') });
+  });
+
   it('refuses duplicate paths on write', async () => {
     await expect(writeManifest(store, record(), [entries[0] as FileEntry, entries[0] as FileEntry])).rejects.toMatchObject({ code: 'INTERNAL' });
     expect(await store.exists(manifestKey('main', 'T1ABCD'))).toBe(false);
