@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // archive-push / archive-get run once per WAL file, and backup may run every few minutes: each
 // tries its oclif-free fast path first (src/cli/archive-fast-path.ts, src/cli/backup-fast-path.ts,
-// the latter from one bundled file when the build made it). Everything else, and anything a fast
+// the latter from one bundled file, with V8's code cache, when the build made them). Everything else, and anything a fast
 // path does not take (--help, a flag it rejects), goes through oclif, after a bare --wait is given
 // its "no limit" value (src/cli/wait-argv.ts: oclif has no flag with an optional value).
 import { readFileSync, statSync } from 'node:fs';
@@ -15,7 +15,7 @@ const NO_PLUGINS = { userPlugins: false, devPlugins: false };
 
 /** The backup fast path as tsc writes it, and the bundle of it; relative to the package root. */
 const BACKUP_FAST_PATH = 'dist/cli/backup-fast-path.js';
-const HOT_BUNDLE = 'dist/cli/hot-bundle.js';
+const HOT_BUNDLE = 'dist/cli/hot-bundle.cjs';
 
 const [command, ...rest] = process.argv.slice(2);
 if (command === 'archive-push' || command === 'archive-get') {
@@ -40,9 +40,14 @@ if (command === 'archive-push' || command === 'archive-get') {
 async function runBackup(args) {
   assertNodeVersion();
   // From the bundle when the build made one (scripts/bundle-hot-commands.js) and tsc has not
-  // written dist/ since: one file loads faster than the ~250 modules it holds.
-  const module = bundleIsFresh() ? `../${HOT_BUNDLE}` : `../${BACKUP_FAST_PATH}`;
-  const { runBackupFastPath } = await import(new URL(module, import.meta.url).href);
+  // written dist/ since: one file, compiled from V8's code cache, loads faster than the ~250
+  // modules it holds.
+  if (bundleIsFresh()) {
+    const { runWithCodeCache } = await import('../dist/cli/compile-cache.js');
+    const { runBackupFastPath } = runWithCodeCache(fileURLToPath(new URL(`../${HOT_BUNDLE}`, import.meta.url))).exports;
+    return runBackupFastPath(args);
+  }
+  const { runBackupFastPath } = await import(new URL(`../${BACKUP_FAST_PATH}`, import.meta.url).href);
   return runBackupFastPath(args);
 }
 

@@ -20,6 +20,7 @@ import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parentPort, Worker } from 'node:worker_threads';
 import { errnoCode, isPgkeepError, PgkeepError, type ErrorCode } from '../errors.js';
+import { initHashing } from '../repository/hash.js';
 
 interface SerializedError {
   message: string;
@@ -130,8 +131,10 @@ export class WorkerPool<T, R> {
 export function serveTasks<T, R>(handler: (task: T) => Promise<R>): void {
   const port = parentPort;
   if (!port) throw new PgkeepError('INTERNAL', 'serveTasks called outside a worker thread');
+  // A worker thread is a way into pgkeep of its own: it hashes only once the module is ready.
+  const ready = initHashing();
   port.on('message', ({ id, task }: { id: number; task: T }) => {
-    handler(task).then(
+    ready.then(() => handler(task)).then(
       (result) => port.postMessage({ id, ok: true, result } satisfies Reply<R>),
       (e: unknown) => port.postMessage({ id, ok: false, error: serializeError(e) } satisfies Reply<R>),
     );

@@ -10,6 +10,7 @@ import { openArchive } from '../app/archive/archive-context.js';
 import { archiveGet } from '../app/archive/archive-get.js';
 import { archivePush } from '../app/archive/archive-push.js';
 import { ExitStatus } from '../errors.js';
+import { initHashing } from '../repository/hash.js';
 import { reportError } from './report-error.js';
 
 const OPTIONS = {
@@ -33,6 +34,7 @@ export async function runArchiveFastPath(command: string, argv: string[], env: N
   if (!repo || !values.instance || !values['wal-file-path'] || !values['wal-file-name']) return undefined;
   if (command === 'archive-get' && values.overwrite !== undefined) return undefined;
   try {
+    await initHashing();
     const ctx = await openArchive(repo, values.instance);
     if (command === 'archive-get') return (await archiveGet(ctx, values['wal-file-name'], values['wal-file-path'])) ? ExitStatus.ok : ExitStatus.error;
     const outcome = await archivePush(ctx, values['wal-file-path'], values['wal-file-name'], values.overwrite ?? false);

@@ -8,6 +8,7 @@
  */
 import { parse } from '@oclif/core/parser';
 import { ExitStatus } from '../errors.js';
+import { initHashing } from '../repository/hash.js';
 import { backupFlags, runBackup, type BackupFlags } from './backup-command.js';
 import { CommandIo } from './command-io.js';
 
@@ -23,6 +24,7 @@ export async function runBackupFastPath(argv: string[]): Promise<number | undefi
   }
   const io = new CommandIo();
   try {
+    await initHashing();
     await runBackup(flags, io);
     return ExitStatus.ok;
   } catch (e) {

@@ -9,6 +9,7 @@ import type { RepoContext } from '../app/repo-context.js';
 import type { Reporter } from '../app/reporter.js';
 import type { Meter, OperationProgress } from '../app/progress.js';
 import { isPgkeepError } from '../errors.js';
+import { initHashing } from '../repository/hash.js';
 import { CommandIo } from './command-io.js';
 import type { FigureLine } from './progress-display.js';
 
@@ -44,6 +45,11 @@ export abstract class BaseCommand extends Command {
 
   protected printJson(value: unknown): void {
     process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  }
+
+  override async init(): Promise<void> {
+    await super.init();
+    await initHashing();
   }
 
   override async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<void> {

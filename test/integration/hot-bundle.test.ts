@@ -1,10 +1,11 @@
 // `backup` starts from one bundled file (scripts/bundle-hot-commands.js, bin/run.js): the build
-// must make it, bin/run.js must run it, the bundled code must still find what lies beside its
-// modules (migrations, package.json), and a bundle older than tsc's output must not run. The
+// must make it and V8's code cache of it, bin/run.js must run it with that cache, the bundled code
+// must still find what lies beside its modules (migrations, package.json), a cache that does not
+// fit must only cost the compile, and a bundle older than tsc's output must not run. The
 // backup fast path it holds leaves --help and the flags it rejects to oclif, which must still
 // print them as for any command.
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, statSync, symlinkSync, utimesSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -19,6 +20,25 @@ const COUNT_OCLIF_MODULES =
   "data:text/javascript,import { createRequire } from 'node:module'; const r = createRequire('/'); " +
   "process.on('exit', () => process.stderr.write('oclif modules loaded: ' + Object.keys(r.cache).filter((k) => k.includes('@oclif/core')).length + '\\n'));";
 
+/** How V8 took the bundle's code cache when compile-cache.ts ran it: used, rejected or absent. */
+function codeCacheUse(bundle: string): string {
+  const script = `import(${JSON.stringify(join(resolve(bundle, '..'), 'compile-cache.js'))}).then((m) => process.stdout.write(m.runWithCodeCache(${JSON.stringify(bundle)}).codeCache))`;
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+  expect(r.status, r.stderr).toBe(0);
+  return r.stdout;
+}
+
+/** A copy of the build, with what it needs linked, so that the checkout's own bundle stays as it is for the other tests. */
+function copyOfBuild(name: string): string {
+  const copy = join(work, name);
+  cpSync(join(checkout, 'bin'), join(copy, 'bin'), { recursive: true });
+  cpSync(join(checkout, 'dist'), join(copy, 'dist'), { recursive: true, preserveTimestamps: true });
+  cpSync(join(checkout, 'package.json'), join(copy, 'package.json'));
+  symlinkSync(join(checkout, 'migrations'), join(copy, 'migrations'));
+  symlinkSync(join(checkout, 'node_modules'), join(copy, 'node_modules'));
+  return copy;
+}
+
 function backupOfUnknownInstance(bin: string, repo: string) {
   const init = spawnSync(process.execPath, [bin, 'init', '-B', repo], { encoding: 'utf8' });
   expect(init.status, init.stderr).toBe(0);
@@ -28,24 +48,36 @@ function backupOfUnknownInstance(bin: string, repo: string) {
 }
 
 describe('the bundled backup command', () => {
-  it('is built, and bin/run.js runs it, with the catalog and its migrations found', () => {
-    const bundle = statSync(join(checkout, 'dist', 'cli', 'hot-bundle.js'));
-    expect(bundle.mtimeMs).toBeGreaterThanOrEqual(statSync(join(checkout, 'dist', 'cli', 'backup-fast-path.js')).mtimeMs);
+  it('is built with its code cache, and bin/run.js runs it, with the catalog and its migrations found', () => {
+    const bundle = join(checkout, 'dist', 'cli', 'hot-bundle.cjs');
+    expect(statSync(bundle).mtimeMs).toBeGreaterThanOrEqual(statSync(join(checkout, 'dist', 'cli', 'backup-fast-path.js')).mtimeMs);
+    expect(statSync(`${bundle}.v8cache`).size).toBeGreaterThan(100_000);
+    expect(codeCacheUse(bundle)).toBe('used');
     const r = backupOfUnknownInstance(PGKEEP_BIN, join(work, 'repo-a'));
     expect(r.status).toBe(3);
     expect(r.stderr).toMatch(/instance "nope" not found in the catalog/);
     expect(r.oclifModulesLoaded).toBe(0);
   });
 
+  it('runs as before when its code cache is damaged or missing: V8 compiles it instead', () => {
+    const copy = copyOfBuild('damaged-cache');
+    const bundle = join(copy, 'dist', 'cli', 'hot-bundle.cjs');
+    writeFileSync(`${bundle}.v8cache`, Buffer.alloc(4096, 0x5a));
+    expect(codeCacheUse(bundle)).toBe('rejected');
+    const damaged = backupOfUnknownInstance(join(copy, 'bin', 'run.js'), join(work, 'repo-c'));
+    expect(damaged.status).toBe(3);
+    expect(damaged.stderr).toMatch(/instance "nope" not found in the catalog/);
+    expect(damaged.oclifModulesLoaded).toBe(0);
+    rmSync(`${bundle}.v8cache`);
+    expect(codeCacheUse(bundle)).toBe('absent');
+    const missing = backupOfUnknownInstance(join(copy, 'bin', 'run.js'), join(work, 'repo-d'));
+    expect(missing.status).toBe(3);
+    expect(missing.stderr).toMatch(/instance "nope" not found in the catalog/);
+  });
+
   it('is not run once tsc has written dist/ after it: the unbundled modules are', () => {
-    // A copy of the build, so that the checkout's own bundle stays fresh for the other tests.
-    const copy = join(work, 'copy');
-    cpSync(join(checkout, 'bin'), join(copy, 'bin'), { recursive: true });
-    cpSync(join(checkout, 'dist'), join(copy, 'dist'), { recursive: true });
-    cpSync(join(checkout, 'package.json'), join(copy, 'package.json'));
-    symlinkSync(join(checkout, 'migrations'), join(copy, 'migrations'));
-    symlinkSync(join(checkout, 'node_modules'), join(copy, 'node_modules'));
-    const later = new Date(statSync(join(copy, 'dist', 'cli', 'hot-bundle.js')).mtimeMs + 60_000);
+    const copy = copyOfBuild('stale');
+    const later = new Date(statSync(join(copy, 'dist', 'cli', 'hot-bundle.cjs')).mtimeMs + 60_000);
     utimesSync(join(copy, 'dist', 'cli', 'backup-fast-path.js'), later, later);
 
     const r = backupOfUnknownInstance(join(copy, 'bin', 'run.js'), join(work, 'repo-b'));

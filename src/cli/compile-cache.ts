@@ -1,0 +1,61 @@
+/**
+ * Runs a CommonJS file with V8's code cache: the bytecode V8 compiled for it, saved by the build
+ * beside the file, so that a start does not compile the ~900 KB backup bundle again (about 30 ms
+ * of a PTRACK backup of a small change; docs/performance.md). Node 20 has no compile cache of
+ * its own (module.enableCompileCache is Node 22), and vm.Script takes one only for a script,
+ * hence CommonJS.
+ *
+ * V8 checks the cache against the source and its own version and flags: a cache that does not
+ * fit (another Node.js, a rebuilt bundle, a damaged file) is rejected and the source compiled,
+ * as without one. A missing cache is no error either.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createRequire, Module } from 'node:module';
+import { dirname } from 'node:path';
+import vm from 'node:vm';
+
+export type CodeCacheUse = 'used' | 'rejected' | 'absent';
+
+export interface LoadedScript {
+  exports: Record<string, unknown>;
+  codeCache: CodeCacheUse;
+  /** V8's cache for the script as compiled so far (the build saves it). */
+  createCache(): Buffer;
+}
+
+/** Where the build saves the code cache of `path`. */
+export function codeCachePath(path: string): string {
+  return `${path}.v8cache`;
+}
+
+/** Runs the CommonJS module at `path` (as require would), with its code cache when it fits. */
+export function runWithCodeCache(path: string): LoadedScript {
+  const source = readFileSync(path, 'utf8');
+  const cachedData = readCache(codeCachePath(path));
+  const script = new vm.Script(Module.wrap(source), {
+    filename: path,
+    ...(cachedData ? { cachedData } : {}),
+    // An import() inside runs as it would in a module Node loaded itself.
+    importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+  });
+  const codeCache: CodeCacheUse = cachedData === undefined ? 'absent' : script.cachedDataRejected ? 'rejected' : 'used';
+  const wrapper = script.runInThisContext() as (exports: unknown, require: NodeJS.Require, module: unknown, filename: string, dirname: string) => void;
+  const module = { exports: {} as Record<string, unknown> };
+  wrapper.call(module.exports, module.exports, createRequire(path), module, path, dirname(path));
+  return { exports: module.exports, codeCache, createCache: () => script.createCachedData() };
+}
+
+/** Runs the module at `path` and saves V8's cache of it, for runWithCodeCache (the build's step). */
+export function saveCodeCache(path: string): number {
+  const cache = runWithCodeCache(path).createCache();
+  writeFileSync(codeCachePath(path), cache);
+  return cache.length;
+}
+
+function readCache(path: string): Buffer | undefined {
+  try {
+    return readFileSync(path);
+  } catch {
+    return undefined;
+  }
+}
