@@ -24,6 +24,10 @@
  * after it (the backup's start record, then the first record of the segment read before), so
  * no chunk starts in the zeros that pad a segment after a WAL switch. From the first segment
  * pg_wal cannot give in full (gone, recycled, cut short), the rest is read as before.
+ *
+ * A --stream backup reads its own range from pg_wal too, while its slot still holds it: then the
+ * recovery point does not wait for the WAL to be copied, and take-backup reads it beside that
+ * copy. Its stored segments are read only if pg_wal cannot give them.
  */
 import type { BackupRecord, FileEntry } from '../../core/backup-types.js';
 import { formatLsn, type Lsn } from '../../core/lsn.js';
@@ -45,13 +49,20 @@ export interface RecoveryPoint {
   xid: string;
 }
 
-/**
- * Sets record.recoveryTime / recoveryXid; a failure to read them warns and leaves them null.
- * `pgdata`: the data directory of the server being backed up, whose pg_wal is read first going back.
- */
-export async function recordRecoveryPoint(ctx: RepoContext, record: BackupRecord, entries: readonly FileEntry[], pgdata?: string): Promise<void> {
+/** Where a backup's WAL can be read, besides the archive. */
+export interface RecoveryPointSources {
+  /** The backup's entries, for its stored pg_wal segments (--stream); awaited only if they are read. */
+  entries: readonly FileEntry[] | Promise<readonly FileEntry[]>;
+  /** The data directory of the server backed up, whose pg_wal is read first going back. */
+  pgdata?: string;
+  /** The backup's slot still holds pg_wal from its start: read the backup's own range there first too. */
+  rangeInPgWal?: boolean;
+}
+
+/** Sets record.recoveryTime / recoveryXid; a failure to read them warns and leaves them null. */
+export async function recordRecoveryPoint(ctx: RepoContext, record: BackupRecord, sources: RecoveryPointSources): Promise<void> {
   try {
-    const p = await findRecoveryPoint(ctx, record, entries, pgdata);
+    const p = await findRecoveryPoint(ctx, record, sources);
     record.recoveryTime = p?.time ?? null;
     record.recoveryXid = p?.xid ?? null;
     if (!p) ctx.reporter.info(`backup ${record.id}: no commit found in the WAL before its stop LSN; recovery_time is unknown`);
@@ -60,13 +71,15 @@ export async function recordRecoveryPoint(ctx: RepoContext, record: BackupRecord
   }
 }
 
-export async function findRecoveryPoint(ctx: RepoContext, record: BackupRecord, entries: readonly FileEntry[], pgdata?: string): Promise<RecoveryPoint | undefined> {
+export async function findRecoveryPoint(ctx: RepoContext, record: BackupRecord, sources: RecoveryPointSources): Promise<RecoveryPoint | undefined> {
   if (record.stopLsn === null) return undefined;
   const path = await loadTimelinePath(ctx.store, record.instance, record.timeline);
-  const serverWal = pgdata === undefined ? undefined : serverWalSegments(pgdata, path, record.walSegSize);
+  const serverWal = sources.pgdata === undefined ? undefined : serverWalSegments(sources.pgdata, path, record.walSegSize);
   const archive = archiveSegments(ctx.store, record.instance, path, record.walSegSize);
-  const open = record.stream ? firstOf(backupSegments(ctx.store, record, entries), archive) : archive;
-  const inRange = (await scan(record, open, record.startLsn, record.stopLsn, false))!;
+  const stored: SegmentOpener = async (segNo) => backupSegments(ctx.store, record, await sources.entries)(segNo);
+  const open = record.stream ? firstOf(stored, archive) : archive;
+  const rangeOpen = serverWal && sources.rangeInPgWal ? firstOf(serverWal, open) : open;
+  const inRange = (await scan(record, rangeOpen, record.startLsn, record.stopLsn, false))!;
   if (inRange.commit) return { time: microsToDate(maxOf(inRange.commit.time, inRange.latestEnd)), xid: String(inRange.commit.xid) };
 
   // No commit while the backup ran: look back for the last one before it.
