@@ -90,11 +90,11 @@ WITH contents AS (
   SELECT DISTINCT reltablespace, reldatabase, relfilenode FROM contents WHERE is_limit_block
 )
 SELECT reltablespace::int8::text AS spc, reldatabase::int8::text AS db, relfilenode::int8::text AS rel,
-       NULL::int AS fork, NULL::int8 AS seg, NULL::int[] AS blocks
+       NULL::int AS fork, NULL::int8 AS seg, NULL::text AS blocks
   FROM limited
 UNION ALL
 SELECT c.reltablespace::int8::text, c.reldatabase::int8::text, c.relfilenode::int8::text,
-       c.relforknumber::int, (c.relblocknumber / $4)::int8, array_agg(DISTINCT (c.relblocknumber % $4)::int)
+       c.relforknumber::int, (c.relblocknumber / $4)::int8, array_to_string(array_agg(DISTINCT (c.relblocknumber % $4)::int), ',')
   FROM contents c
  WHERE NOT c.is_limit_block
    AND NOT EXISTS (SELECT 1 FROM limited l
@@ -108,7 +108,8 @@ interface ContentsRow {
   rel: string;
   fork: number | null;
   seg: string | null;
-  blocks: number[] | null;
+  /** Block numbers in the segment, ascending, comma-separated: pg parses an int[] a character at a time (5 ms for 2,000 blocks). */
+  blocks: string | null;
 }
 
 /** The contents of `summaries` (all on one timeline), one row per limited relation or changed segment, in batches. */
@@ -129,5 +130,5 @@ function decodeRow(r: ContentsRow): SummaryRow {
   const fork = FORK_NAMES[r.fork];
   // A fork number pgkeep does not know cannot be placed: treat the relation as not vouched for.
   if (fork === undefined) return { kind: 'limit', ...id };
-  return { kind: 'blocks', ...id, fork, segNo: Number(r.seg), blocks: r.blocks ?? [] };
+  return { kind: 'blocks', ...id, fork, segNo: Number(r.seg), blocks: r.blocks ? r.blocks.split(',').map(Number) : [] };
 }

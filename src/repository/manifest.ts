@@ -50,16 +50,20 @@ export async function writeManifest(store: ByteStore, record: BackupRecord, entr
     hasher.update(bytes);
     await out.write(bytes);
   };
-  const push = async (obj: unknown): Promise<void> => {
+  // Lines are added in a plain loop, awaiting only a full batch's write: an await per line
+  // was 10-15 ms of a backup's manifest, in a process whose code is still cold.
+  const add = (obj: unknown): boolean => {
     const line = `${JSON.stringify(obj)}\n`;
     batch.push(line);
     batchLength += line.length;
-    if (batchLength >= WRITE_BATCH) await flush();
+    return batchLength >= WRITE_BATCH;
   };
   try {
     const version = sorted.some((e) => e.partSize !== undefined) ? MANIFEST_FORMAT_VERSION : FILE_FORMAT_VERSION;
-    await push({ formatVersion: version, kind: MANIFEST_KIND, backup: backupRecordToJson(record) });
-    for (const entry of sorted) await push(fileEntryToJson(entry));
+    add({ formatVersion: version, kind: MANIFEST_KIND, backup: backupRecordToJson(record) });
+    for (const entry of sorted) {
+      if (add(fileEntryToJson(entry))) await flush();
+    }
     await flush();
     await out.write(Buffer.from(`${JSON.stringify({ end: true, files: sorted.length, xxh64: hasher.digestHex() })}\n`, 'utf8'));
     await out.commit();
