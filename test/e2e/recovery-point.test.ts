@@ -1,15 +1,17 @@
 // A backup's recovery point when no transaction commits while it runs (an idle server backed up
 // on a schedule): the last commit before it, read from the WAL before its start, and no further
 // back than the latest earlier backup whose recovery point is known (app/backup/recovery-point.ts).
-// Going back, the server's pg_wal is read first, in chunks backwards from the start.
+// Going back, the server's pg_wal is read first, in chunks backwards from the start; a --stream
+// backup reads its own range there too, while its WAL is copied.
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseLsn } from '../../src/core/lsn.js';
 import { TestCluster } from '../helpers/cluster.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { backupIdOf, connectionArgs, postgresRunner, pgkeepArchiveCommand, type ShowBackup, type ShowInstance } from './pgkeep-fixture.js';
 
-describe('recovery point of backups taken while nothing commits', () => {
+describe('recovery point of a backup: from its own range, or from the WAL before it when nothing commits in it', () => {
   let repo: string;
   let source: TestCluster;
   const runner = postgresRunner(() => repo);
@@ -72,5 +74,37 @@ describe('recovery point of backups taken while nothing commits', () => {
     await rm(join(repo, 'instances', 'main', 'wal', segment));
     const d = await shown(backupIdOf(await ok(['backup', '--instance', 'main', '-b', 'FULL', '--stream'])));
     expect(d.recovery_xid).toBe(row!.xid);
+  });
+
+  it('finds a commit made while the backup runs, in its own range (read from pg_wal beside the WAL copy)', async () => {
+    // Enough data that the copy takes a while, and transactions committing one after another all
+    // along: each notes the insert position before it, which its commit record follows.
+    await source.query('CREATE TABLE filler AS SELECT g AS id, repeat(md5(g::text), 4) AS pad FROM generate_series(1, 300000) g');
+    const commits: { xid: string; before: string }[] = [];
+    let writing = true;
+    const writer = (async () => {
+      while (writing) {
+        const [c] = await source.query<{ xid: string; before: string }>(
+          'WITH p AS (SELECT pg_current_wal_insert_lsn()::text AS before) INSERT INTO t SELECT 5 FROM p RETURNING pg_current_xact_id()::text AS xid, (SELECT before FROM p) AS before',
+        );
+        commits.push(c!);
+      }
+    })();
+    let id: string;
+    try {
+      id = backupIdOf(await ok(['backup', '--instance', 'main', '-b', 'FULL', '--stream', '-j', '2']));
+    } finally {
+      writing = false;
+      await writer;
+    }
+    const e = await shown(id);
+    const found = commits.find((c) => c.xid === e.recovery_xid);
+    expect(found, `recovery xid ${e.recovery_xid} is one of the commits written during the test`).toBeDefined();
+    // Begun after the backup's start, so found in its range: the look-back stops at the start.
+    expect(parseLsn(found!.before) >= parseLsn(e.start_lsn as string)).toBe(true);
+    expect(parseLsn(found!.before) < parseLsn(e.stop_lsn as string)).toBe(true);
+    // The last such commit: every later transaction began at or after the stop, or ends past it.
+    const later = commits.filter((c) => BigInt(c.xid) > BigInt(found!.xid));
+    expect(later.every((c) => parseLsn(c.before) >= parseLsn(e.start_lsn as string))).toBe(true);
   });
 });

@@ -78,8 +78,7 @@ export async function findRecoveryPoint(ctx: RepoContext, record: BackupRecord, 
   const archive = archiveSegments(ctx.store, record.instance, path, record.walSegSize);
   const stored: SegmentOpener = async (segNo) => backupSegments(ctx.store, record, await sources.entries)(segNo);
   const open = record.stream ? firstOf(stored, archive) : archive;
-  const rangeOpen = serverWal && sources.rangeInPgWal ? firstOf(serverWal, open) : open;
-  const inRange = (await scan(record, rangeOpen, record.startLsn, record.stopLsn, false))!;
+  const inRange = (serverWal && sources.rangeInPgWal ? await rangeFromPgWal(record, record.stopLsn, serverWal) : undefined) ?? (await scan(record, open, record.startLsn, record.stopLsn, false))!;
   if (inRange.commit) return { time: microsToDate(maxOf(inRange.commit.time, inRange.latestEnd)), xid: String(inRange.commit.xid) };
 
   // No commit while the backup ran: look back for the last one before it.
@@ -158,6 +157,17 @@ async function lastCommitBackwards(record: BackupRecord, open: SegmentOpener, fr
     chunk *= 4n;
   }
   return { result: { commit: undefined, latestEnd: undefined }, prevLink };
+}
+
+/** The backup's own range read from pg_wal; undefined when pg_wal cannot give all of it (then it is read elsewhere). */
+async function rangeFromPgWal(record: BackupRecord, stopLsn: Lsn, serverWal: SegmentOpener): Promise<ScanResult | undefined> {
+  let reached: WalReadEnd | undefined;
+  try {
+    const found = await readTransactionEnds(record, serverWal, record.startLsn, stopLsn, (e) => (reached = e));
+    return reached?.reason === 'end-lsn' ? found : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Where the record before the one that begins at `lsn` begins (its prev-link); undefined when `open` cannot tell. */
