@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // archive-push / archive-get run once per WAL file, and backup may run every few minutes: each
 // tries its oclif-free fast path first (src/cli/archive-fast-path.ts, src/cli/backup-fast-path.ts,
-// the latter from one bundled file, with V8's code cache, when the build made them). Everything else, and anything a fast
-// path does not take (--help, a flag it rejects), goes through oclif, after a bare --wait is given
-// its "no limit" value (src/cli/wait-argv.ts: oclif has no flag with an optional value).
+// the latter from one bundled file with V8's code cache, when the build made them). Everything
+// else, and anything a fast path does not take (--help, a flag it rejects), goes through oclif,
+// after a bare --wait is given its "no limit" value (src/cli/wait-argv.ts: oclif has no flag with
+// an optional value).
 import { readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 

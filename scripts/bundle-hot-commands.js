@@ -4,19 +4,21 @@
 // Bundles the backup fast path (src/cli/backup-fast-path.ts: the `backup` command's flags, oclif's
 // parser and the command's body, without the rest of oclif) with every module it loads into one
 // CommonJS file, dist/cli/hot-bundle.cjs, and saves V8's code cache of it beside it
-// (dist/cli/hot-bundle.cjs.v8cache, src/cli/compile-cache.ts). Node 20 resolves, reads and compiles each of the ~330 modules of a
-// backup's start-up separately; from one file a backup starts about 55 ms sooner
-// (docs/performance.md, "Bundled start-up"), and without oclif's config, help and command classes
-// about 25 ms sooner again, and with the code cache, which spares V8 compiling the bundle, about
-// 30 ms sooner again: a PTRACK backup of a small change, a few hundred milliseconds in all, feels
-// each. CommonJS because only a script takes a code cache in Node 20 (vm.Script).
+// (dist/cli/hot-bundle.cjs.v8cache, src/cli/compile-cache.ts). Node 20 resolves, reads and
+// compiles each of the ~330 modules of a backup's start-up separately; from one file a backup
+// starts about 55 ms sooner (docs/performance.md, "Bundled start-up"), without oclif's config,
+// help and command classes about 25 ms sooner again, and with the code cache, which spares V8
+// compiling the bundle, about 30 ms sooner again: a PTRACK backup of a small change, a few
+// hundred milliseconds in all, feels each. CommonJS because only a script takes a code cache in
+// Node 20 (vm.Script).
 //
 // The bundle is built from tsc's output, so it runs the same code as dist/: native addons stay
 // outside it (loaded from node_modules as before), and so do the worker entries (copy, validate,
 // restore), which worker threads load from dist/ by path. Each dist module's `import.meta.url`
-// is rewritten to that module's own URL (from the bundle's), so that what it finds beside itself (package.json, the
-// migrations, the worker entries, the native codecs) it still finds. bin/run.js falls back to the
-// unbundled modules when the bundle is missing or older than tsc's output.
+// is rewritten to that module's own URL (from the bundle's), so that what it finds beside itself
+// (package.json, the migrations, the worker entries, the native codecs) it still finds.
+// bin/run.js falls back to the unbundled modules when the bundle is missing or older than tsc's
+// output.
 import * as esbuild from 'esbuild';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';

@@ -39,7 +39,8 @@ export function runWithCodeCache(path: string): LoadedScript {
     importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
   const codeCache: CodeCacheUse = cachedData === undefined ? 'absent' : script.cachedDataRejected ? 'rejected' : 'used';
-  const wrapper = script.runInThisContext() as (exports: unknown, require: NodeJS.Require, module: unknown, filename: string, dirname: string) => void;
+  type Wrapper = (exports: unknown, require: NodeJS.Require, module: unknown, filename: string, dirname: string) => void;
+  const wrapper = script.runInThisContext() as Wrapper;
   const module = { exports: {} as Record<string, unknown> };
   wrapper.call(module.exports, module.exports, createRequire(path), module, path, dirname(path));
   return { exports: module.exports, codeCache, createCache: () => script.createCachedData() };

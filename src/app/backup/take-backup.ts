@@ -173,10 +173,16 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
     record.startLsn = await session.startBackup(`pgkeep backup ${record.id}`, true);
     // Which pages changed since the parent: DELTA finds out by reading everything, PAGE and
     // PTRACK ask the archived WAL or the server, now that the new start LSN is known. PTRACK's
-    // map is the server's work: asked for at once, so that the server reads it while the record
-    // is saved and the data directory walked below (closing the session ends it if they fail).
+    // map is the server's work: asked for at once, so that the server reads it while the data
+    // directory is walked and the record saved below (closing the session ends it if they fail).
     const serverMap = req.mode === 'PTRACK' && parent ? serverChangeMap(session, { parent, startLsn: record.startLsn, timeline: record.timeline }) : undefined;
     serverMap?.catch(() => undefined); // awaited below, after the record exists
+    // The walk lists what exists now that the backup has started (a file made before the start
+    // LSN must be listed: replay would not make it). It needs neither the record nor a change
+    // map, so it runs while the record and the journal are written and while PAGE or PTRACK
+    // waits for the archive or the summarizer; awaited below, after the map.
+    const walking = walkPgdata(instance.pgdata);
+    walking.catch(() => undefined); // a failing map is reported first; the walk's error, if any, below
     // Recorded RUNNING before anything that takes a while or may fail (reading a change map,
     // copying): a failure then leaves the backup ERROR, which needs its record to exist.
     await saveBackup(ctx, record);
@@ -191,12 +197,7 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
       serverVersionNum: id.serverVersionNum, systemIdentifier: id.systemIdentifier, archiveTimeoutSeconds: req.archiveTimeoutSeconds ?? 300,
       session,
     }) : undefined);
-    mapping?.catch(() => undefined); // awaited below, once the walk has started
-    // The walk lists what exists now that the backup has started (a file made before the start
-    // LSN must be listed: replay would not make it). It needs no change map, so it runs while
-    // PAGE or PTRACK waits for the archive or the summarizer; awaited below, after the map.
-    const walking = walkPgdata(instance.pgdata);
-    walking.catch(() => undefined); // a failing map is reported first; the walk's error, if any, below
+    mapping?.catch(() => undefined); // awaited below
     if (base) {
       base.changeMap = await mapping;
       // Saved with the DONE record, or the ERROR one if the backup fails (abandon() saves this
