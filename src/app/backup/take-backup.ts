@@ -242,17 +242,14 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
     if (stop.tablespaceMap.length > 0) entries.push(await storeBytes(target, 'tablespace_map', Buffer.from(stop.tablespaceMap), 0o600));
 
     // 6. wal, and the recovery point beside it
-    let walCopy: Promise<FileEntry[]> = Promise.resolve([]);
     const walNames = walFileNamesBetween(record.timeline, record.startLsn, stop.stopLsn - 1n, id.walSegSize);
     if (req.stream) {
       const walSources: SourceEntry[] = walNames.map((n) => ({ path: `pg_wal/${n}`, absPath: join(instance.pgdata, 'pg_wal', n), kind: 'file', size: id.walSegSize, mode: 0o600, mtimeMs: Date.now() }));
       meter.start(walSources.length, walSources.length * id.walSegSize, 'wal');
-      walCopy = copySources(walSources, target, req.threads, undefined, counters, { progress: meter }).then((copied) => copied.map((e) => ({ ...e, kind: 'wal' as const })));
-    }
-    // The session's slot still holds pg_wal from the backup's start: the recovery point is read
-    // there (the main thread) while the workers copy the WAL (--stream).
-    const recovering = req.stream ? recordRecoveryPoint(ctx, record, { entries: walCopy, pgdata: instance.pgdata, rangeInPgWal: true }) : undefined;
-    if (req.stream) {
+      const walCopy = copySources(walSources, target, req.threads, undefined, counters, { progress: meter }).then((copied) => copied.map((e) => ({ ...e, kind: 'wal' as const })));
+      // The session's slot still holds pg_wal from the backup's start: the recovery point is read
+      // there, on the main thread, while the workers copy the WAL.
+      const recovering = recordRecoveryPoint(ctx, record, { entries: walCopy, pgdata: instance.pgdata, rangeInPgWal: true });
       const walEntries = await walCopy.catch(async (e: unknown) => {
         await recovering; // it catches its own failures: the copy's is the one to report
         throw e;
