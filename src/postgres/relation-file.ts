@@ -106,9 +106,11 @@ export function absoluteBlockNumber(segNo: number, blockInSegment: number): numb
 
 /**
  * Whether incremental backups store this file page by page (the design's choice). fsm pages are
- * changed without WAL, so neither their LSN nor a WAL-based change map says they changed; vm
- * forks are tiny (one page covers about 32 thousand heap pages). Both are copied whole when they
- * changed.
+ * changed without WAL, so neither their LSN nor a WAL-based change map says they changed. vm
+ * bits are cleared by heap records without a block reference to the vm page and without a new
+ * LSN on it, so neither says so for vm pages either (PostgreSQL's walsummarizer.c records block
+ * references and limit blocks, with no case for those bits); and vm forks are tiny (one page
+ * covers about 32 thousand heap pages). Both are copied whole when they changed.
  */
 export function isDataFileForBlockIncremental(rel: RelationFile): boolean {
   return rel.fork === 'main' || rel.fork === 'init';
