@@ -119,12 +119,8 @@ async function* parseManifest(store: ByteStore, instance: string, id: string, ge
     // '\n' is a byte of its own in UTF-8: the range decodes as one string and splits on it.
     const lines = buf.toString('utf8', 0, end).split('\n');
     if (terminated) lines.pop(); // the empty string after the last '\n'
-    let lineStart = 0;
-    let hashedEnd = 0;
+    let trailerHere = false;
     for (const text of lines) {
-      const newline = buf.indexOf(10, lineStart);
-      const lineEnd = newline === -1 || newline >= end ? end : newline + 1;
-      lineStart = lineEnd;
       lineNo++;
       const where = `${key} line ${lineNo}`;
       if (trailer) throw corruptFile(key, `line ${lineNo} follows the trailer`);
@@ -138,7 +134,7 @@ async function* parseManifest(store: ByteStore, instance: string, id: string, ge
         batch.header = backup;
       } else if (obj.end === true) {
         trailer = new JsonFields(obj, where);
-        continue;
+        trailerHere = true;
       } else {
         if (!terminated) throw corruptFile(key, `line ${lineNo} is cut short (truncated?)`);
         const entry = fileEntryFromJson(obj, where);
@@ -149,9 +145,10 @@ async function* parseManifest(store: ByteStore, instance: string, id: string, ge
         files++;
         batch.entries.push(entry);
       }
-      // Every line before the trailer is hashed, with its '\n': the lines so far are a prefix of buf.
-      hashedEnd = lineEnd;
     }
+    // Every byte before the trailer is hashed. A line after the trailer throws above, so the
+    // trailer is the last line here when it is here: it begins after the '\n' before its own.
+    const hashedEnd = trailerHere ? buf.lastIndexOf(10, end - (terminated ? 2 : 1)) + 1 : end;
     if (hashedEnd > 0) hasher.update(buf.subarray(0, hashedEnd));
     return batch;
   };

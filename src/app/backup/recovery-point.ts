@@ -78,7 +78,8 @@ export async function findRecoveryPoint(ctx: RepoContext, record: BackupRecord, 
   const archive = archiveSegments(ctx.store, record.instance, path, record.walSegSize);
   const stored: SegmentOpener = async (segNo) => backupSegments(ctx.store, record, await sources.entries)(segNo);
   const open = record.stream ? firstOf(stored, archive) : archive;
-  const inRange = (serverWal && sources.rangeInPgWal ? await rangeFromPgWal(record, record.stopLsn, serverWal) : undefined) ?? (await scan(record, open, record.startLsn, record.stopLsn, false))!;
+  const fromPgWal = serverWal && sources.rangeInPgWal ? await readWhole(record, serverWal, record.startLsn, record.stopLsn) : undefined;
+  const inRange = fromPgWal ?? (await scan(record, open, record.startLsn, record.stopLsn, false))!;
   if (inRange.commit) return { time: microsToDate(maxOf(inRange.commit.time, inRange.latestEnd)), xid: String(inRange.commit.xid) };
 
   // No commit while the backup ran: look back for the last one before it.
@@ -87,7 +88,8 @@ export async function findRecoveryPoint(ctx: RepoContext, record: BackupRecord, 
   const floor = earlier?.stopLsn ?? 0n;
   let upTo = record.startLsn;
   // While pg_wal serves: where the last record before upTo begins (undefined: read the archive).
-  let top = serverWal && (await prevLinkAt(record, serverWal, record.startLsn));
+  // The range read from pg_wal began with the start record, whose prev-link that is.
+  let top = fromPgWal ? fromPgWal.firstPrevLink : serverWal && (await prevLinkAt(record, serverWal, record.startLsn));
   for (let n = 0; n <= MAX_SEGMENTS_BACK && upTo > floor; n++) {
     const segmentStart = ((upTo - 1n) / segSize) * segSize;
     const from = segmentStart > floor ? segmentStart : floor;
@@ -143,14 +145,8 @@ async function lastCommitBackwards(record: BackupRecord, open: SegmentOpener, fr
   while (end > from) {
     const pageStart = end > chunk ? ((end - chunk) / pageSize) * pageSize : 0n;
     const start = pageStart > from ? pageStart : from;
-    let reached: WalReadEnd | undefined;
-    let found: TransactionEnds;
-    try {
-      found = await readTransactionEnds(record, open, start, end, (e) => (reached = e));
-    } catch {
-      return undefined;
-    }
-    if (reached?.reason !== 'end-lsn') return undefined;
+    const found = await readWhole(record, open, start, end);
+    if (!found) return undefined;
     if (found.commit) return { result: found, prevLink: undefined };
     prevLink = found.firstPrevLink ?? prevLink;
     end = start;
@@ -159,11 +155,15 @@ async function lastCommitBackwards(record: BackupRecord, open: SegmentOpener, fr
   return { result: { commit: undefined, latestEnd: undefined }, prevLink };
 }
 
-/** The backup's own range read from pg_wal; undefined when pg_wal cannot give all of it (then it is read elsewhere). */
-async function rangeFromPgWal(record: BackupRecord, stopLsn: Lsn, serverWal: SegmentOpener): Promise<ScanResult | undefined> {
+/**
+ * Transaction ends in [startLsn, endLsn) when `open` gives all of it; undefined when it cannot
+ * (a segment missing, recycled or cut short, a record that does not check): the caller reads
+ * the range elsewhere.
+ */
+async function readWhole(record: BackupRecord, open: SegmentOpener, startLsn: Lsn, endLsn: Lsn): Promise<TransactionEnds | undefined> {
   let reached: WalReadEnd | undefined;
   try {
-    const found = await readTransactionEnds(record, serverWal, record.startLsn, stopLsn, (e) => (reached = e));
+    const found = await readTransactionEnds(record, open, startLsn, endLsn, (e) => (reached = e));
     return reached?.reason === 'end-lsn' ? found : undefined;
   } catch {
     return undefined;
