@@ -13,11 +13,16 @@
 // --stream and --no-validate, so the time is the backup's own. MB stored is the stored files' size;
 // MB on disk what the backup's directory takes (zeros of uncompressed files are holes, which
 // take nothing). The ratio of PTRACK to DELTA is printed as it is, and beyond the backup of no
-// change: the time that follows the change. `npm run bench` measures the same three backups,
-// cached, in its main table.
+// change: the time that follows the change. The server's floor is timed too, beside the backup
+// of no change: psql doing only what any backup with its WAL asks of the server (slot, start with
+// a fast checkpoint, stop, the WAL copied and fsynced: lib/peers.js), so that what is pgkeep's own
+// shows, with the ratio a tool costing nothing beyond that floor and the change would reach.
+// `npm run bench` measures the same three backups, cached, in its main table.
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
+import { readdirSync } from 'node:fs';
 import { diskBytes, ensureGnuTime, evict, medianRun, warm } from './lib/measure.js';
+import { serverFloor } from './lib/peers.js';
 import { PgkeepRepo } from './lib/pgkeep.js';
 import { buildDatabase, changeRows, setArchiveCommand, waitArchiverIdle } from './lib/workload.js';
 import { extraCaCertsNote, withoutExtraCaCerts } from './lib/node-env.js';
@@ -58,6 +63,15 @@ try {
   // copies: start-up, server round trips, the WAL, the manifest.
   await c.query('CHECKPOINT');
   const idle = { ...(await medianOf('PTRACK', full.id, 'cached')), change: 'none' };
+  const floorRuns = [];
+  for (let i = 0; i < Number(opts.repeat); i++) {
+    await waitArchiverIdle(c);
+    warm(c.pgdata);
+    const target = join(c.work, 'floor');
+    floorRuns.push(serverFloor(c, target));
+    if (readdirSync(join(target, 'wal')).length === 0) throw new Error('the floor run copied no WAL segment');
+  }
+  const floor = { ...medianRun(floorRuns), all: floorRuns.map((r) => r.seconds) };
   const [{ pages }] = await c.query("SELECT pg_relation_size('pgbench_accounts') / 8192 AS pages");
   // Consecutive aids: their rows sit on consecutive pages (new row versions go to other pages,
   // and the primary key's pages for those aids change too).
@@ -80,12 +94,15 @@ try {
     const onDisk = diskBytes(join(pk.root, 'instances', 'b', 'backups', b.id));
     console.log(`| ${b.mode} | ${b.change ?? '-'} | ${b.cache === 'cached' ? 'yes' : 'no'} | ${s.change_source ?? '-'} | ${b.seconds.toFixed(2)} | ${b.all.map((x) => x.toFixed(2)).join(', ')} | ${b.rssMb.toFixed(1)} | ${read} | ${((read * 8192) / 1e6).toFixed(1)} | ${(Number(s.stored_bytes) / 1e6).toFixed(1)} | ${(onDisk / 1e6).toFixed(1)} |`);
   }
+  console.log(`| server floor (psql: slot, pg_backup_start, pg_backup_stop, cp and fsync of the WAL) | none | yes | - | ${floor.seconds.toFixed(2)} | ${floor.all.map((x) => x.toFixed(2)).join(', ')} | ${floor.rssMb.toFixed(1)} | 0 | 0 | - | - |`);
   for (const cache of ['cached', 'not cached']) {
     const [d, p] = ['DELTA', 'PTRACK'].map((m) => rows.find((r) => r.mode === m && r.cache === cache && r.change !== 'none'));
     const [dBeyond, pBeyond] = [d, p].map((r) => r.seconds - idle.seconds);
     console.log(`PTRACK / DELTA, PGDATA ${cache}: ${(p.seconds / d.seconds).toFixed(2)} (${p.seconds.toFixed(2)} s / ${d.seconds.toFixed(2)} s); ` +
-      `beyond a PTRACK backup of no change (${idle.seconds.toFixed(2)} s): ${pBeyond.toFixed(2)} s / ${dBeyond.toFixed(2)} s = ${(pBeyond / dBeyond).toFixed(2)}`);
+      `beyond a PTRACK backup of no change (${idle.seconds.toFixed(2)} s): ${pBeyond.toFixed(2)} s / ${dBeyond.toFixed(2)} s = ${(pBeyond / dBeyond).toFixed(2)}; ` +
+      `the server floor (${floor.seconds.toFixed(2)} s) plus each: ${((floor.seconds + pBeyond) / (floor.seconds + dBeyond)).toFixed(2)}`);
   }
+  console.log(`pgkeep's own part of a backup of no change: ${(idle.seconds - floor.seconds).toFixed(2)} s of ${idle.seconds.toFixed(2)} s (the rest is the server floor)`);
   const note = extraCaCertsNote();
   if (note) console.log(note);
 } finally {
