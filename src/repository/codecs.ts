@@ -1,10 +1,12 @@
 /**
- * Chunk compression for stored files: gzip (node:zlib), lz4 (lz4-napi), zstd (@mongodb-js/zstd).
+ * Chunk compression for stored files: gzip (node:zlib), lz4 (lz4-napi), zstd (zstd-napi).
  *
- * Every call is asynchronous and runs off the main thread (libuv pool or a native thread), so
- * that several chunks of one file, or several files, compress in parallel while the event loop
- * keeps reading. Chunks are independent: each one decompresses on its own. The exception is
- * `chunkDecoderInto`: zstd decoding into the caller's buffer, synchronous, through `zstd-napi`.
+ * gzip and lz4 are asynchronous and run on libuv's threads, each chunk into a fresh buffer.
+ * zstd runs synchronously on the calling thread, through one compression and one decompression
+ * context per thread, into buffers the caller supplies and reuses (`chunkEncoderInto`,
+ * `chunkDecoderInto`): a fresh native buffer per 1 MiB chunk is external memory that V8 frees
+ * only after tens of megabytes of it, which made a zstd backup's memory grow with the database
+ * (docs/performance.md, "Memory"). Chunks are independent: each one decompresses on its own.
  */
 import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
@@ -12,22 +14,30 @@ import { gunzip, gzip } from 'node:zlib';
 import type { CompressAlg } from '../core/backup-types.js';
 import { PgkeepError } from '../errors.js';
 
+interface ZstdCCtx {
+  compress(dst: Uint8Array, src: Uint8Array, level: number): number;
+}
+
+interface ZstdDCtx {
+  decompress(dst: Uint8Array, src: Uint8Array): number;
+}
+
 interface ZstdBinding {
-  compress(data: Buffer, level?: number): Promise<Buffer>;
-  decompress(data: Buffer): Promise<Buffer>;
+  CCtx: new () => ZstdCCtx;
+  DCtx: new () => ZstdDCtx;
+  compressBound(srcSize: number): number;
 }
 
 const requireNative = createRequire(import.meta.url);
 let zstdLoaded: ZstdBinding | undefined;
 let lz4Loaded: typeof import('lz4-napi') | undefined;
+/** This thread's zstd contexts, made on first use: a context is reused chunk after chunk. */
+let zstdCCtx: ZstdCCtx | undefined;
+let zstdDCtx: ZstdDCtx | undefined;
 
-/**
- * The native codecs load on first use: each costs tens of milliseconds of start-up, and a command
- * uses one or none. zstd goes to the package's native binding directly: its index.js wrapper
- * (1.2.2) drops the level argument, so every level used to compress at the binding's default.
- */
+/** The native codecs load on first use: each costs tens of milliseconds of start-up, and a command uses one or none. */
 function zstd(): ZstdBinding {
-  return (zstdLoaded ??= requireNative('@mongodb-js/zstd/bindings.js') as ZstdBinding);
+  return (zstdLoaded ??= requireNative('zstd-napi/binding.js') as ZstdBinding);
 }
 
 function lz4(): typeof import('lz4-napi') {
@@ -58,6 +68,10 @@ export function validateLevel(alg: CompressAlg, level: number): void {
   throw new PgkeepError('INVALID_ARGUMENT', `invalid compression level ${level} for ${alg}`, `${alg} accepts ${range}`);
 }
 
+/**
+ * One chunk compressed into a new buffer of its size. Stored files compress zstd chunks with
+ * `chunkEncoderInto` instead, into reused buffers.
+ */
 export async function compressChunk(alg: CompressAlg, level: number, raw: Uint8Array): Promise<Buffer> {
   switch (alg) {
     case 'none':
@@ -66,9 +80,39 @@ export async function compressChunk(alg: CompressAlg, level: number, raw: Uint8A
       return gzipAsync(raw, { level });
     case 'lz4':
       return lz4().compress(asBuffer(raw));
-    case 'zstd':
-      return zstd().compress(asBuffer(raw), level);
+    case 'zstd': {
+      const into = Buffer.allocUnsafe(encodedBound('zstd', raw.length));
+      return Buffer.from(into.subarray(0, chunkEncoderInto('zstd', level)!(raw, into)));
+    }
   }
+}
+
+/** An encoder that compresses one chunk into the caller's buffer and returns the bytes written. */
+export type ChunkEncoderInto = (raw: Uint8Array, into: Buffer) => number;
+
+/**
+ * An encoder into a buffer the caller supplies and reuses (at least `encodedBound` bytes), where
+ * the codec's binding can: zstd, through this thread's ZSTD_compressCCtx, synchronously.
+ * Undefined for the other codecs, which compress into a fresh buffer (`compressChunk`). A
+ * failure is INTERNAL: compressing bytes in memory has no cause outside the program.
+ */
+export function chunkEncoderInto(alg: CompressAlg, level: number): ChunkEncoderInto | undefined {
+  if (alg !== 'zstd') return undefined;
+  validateLevel(alg, level);
+  const cctx = (zstdCCtx ??= new (zstd().CCtx)());
+  return (raw, into) => {
+    try {
+      return cctx.compress(into, raw, level);
+    } catch (e) {
+      const detail = e instanceof Error ? e.message : String(e);
+      throw new PgkeepError('INTERNAL', `zstd could not compress a chunk of ${raw.length} bytes (${detail})`, undefined, { cause: e });
+    }
+  };
+}
+
+/** The most bytes `chunkEncoderInto(alg)` can write for a chunk of `rawLength` bytes. */
+export function encodedBound(alg: 'zstd', rawLength: number): number {
+  return zstd().compressBound(rawLength);
 }
 
 /**
@@ -95,10 +139,13 @@ export async function decompressChunk(alg: CompressAlg, stored: Uint8Array, rawL
         raw = await lz4().uncompress(stored);
         break;
       case 'zstd':
-        raw = await zstd().decompress(asBuffer(stored));
+        // Into a buffer of the expected length: a chunk that would give more fails in the decoder.
+        raw = Buffer.allocUnsafe(rawLength);
+        chunkDecoderInto('zstd')!(stored, rawLength, raw);
         break;
     }
   } catch (e) {
+    if (e instanceof PgkeepError) throw e; // the zstd decoder's own BACKUP_CORRUPT
     const detail = e instanceof Error ? e.message : String(e);
     throw new PgkeepError('BACKUP_CORRUPT', `${alg} chunk does not decompress (${detail})`, undefined, { cause: e });
   }
@@ -111,31 +158,19 @@ export async function decompressChunk(alg: CompressAlg, stored: Uint8Array, rawL
 /** A decoder that writes one chunk into the caller's buffer: see `chunkDecoderInto`. */
 export type ChunkDecoderInto = (stored: Uint8Array, rawLength: number, into: Buffer) => void;
 
-interface ZstdDCtx {
-  decompress(dst: Uint8Array, src: Uint8Array): number;
-}
-
-/** This thread's decompression context, made on first use. */
-let zstdIntoLoaded: ZstdDCtx | undefined;
-
 /**
  * A decoder that decompresses a chunk into a buffer the caller supplies and reuses, where a
- * codec binding can: zstd through `zstd-napi` (ZSTD_decompressDCtx, one context per thread),
- * synchronously on the calling thread. Undefined otherwise, and then only `decompressChunk`
- * (a fresh buffer per chunk) is available: @mongodb-js/zstd 1.2.2 and lz4-napi return a new
- * buffer from native code and take no output buffer, and node:zlib (gzip) has no such call either.
- *
- * zstd-napi is a dependency for this alone (reads: restore, validate): the fresh buffer per
- * 1 MiB chunk is external memory that V8 frees only after tens of megabytes of it
- * (docs/performance.md, "Memory"), and the synchronous call is faster per chunk than a trip
- * through the thread pool.
+ * codec binding can: zstd, through this thread's ZSTD_decompressDCtx, synchronously. Undefined
+ * otherwise, and then only `decompressChunk` (a fresh buffer per chunk) is available: lz4-napi
+ * returns a new buffer from native code and takes no output buffer, and node:zlib (gzip) has no
+ * such call either. The synchronous call is also faster per chunk than a trip through the pool.
  *
  * The decoder throws BACKUP_CORRUPT when the chunk does not decompress or gives another length
  * than `rawLength` (it never writes past `into[rawLength]`).
  */
 export function chunkDecoderInto(alg: CompressAlg): ChunkDecoderInto | undefined {
   if (alg !== 'zstd') return undefined;
-  const dctx = (zstdIntoLoaded ??= new (requireNative('zstd-napi/binding.js') as { DCtx: new () => ZstdDCtx }).DCtx());
+  const dctx = (zstdDCtx ??= new (zstd().DCtx)());
   return (stored, rawLength, into) => {
     let n: number;
     try {

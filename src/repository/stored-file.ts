@@ -4,21 +4,24 @@
  * Design note. 'none' stores the content as is, so a stored file can be copied out by hand and
  * its stored checksum equals its content checksum: it is hashed once, and large writes go
  * straight to the store (small ones are gathered first). Compressed algorithms cut the content into
- * independent 1 MiB frames (stored-file-format.ts). The writer compresses up to
- * MAX_IN_FLIGHT frames at once on background threads and writes them back in order; `write`
- * waits while that many are in flight, so memory stays bounded whatever the file size.
- * Reading lives in stored-file-reader.ts.
+ * independent 1 MiB frames (stored-file-format.ts). zstd frames are compressed on the writer's
+ * own thread into a pooled buffer and written before the next frame is filled: parallelism comes
+ * from `-j` (one copier per thread), and no frame's memory outlives its write. gzip and lz4 have
+ * no such call: up to MAX_IN_FLIGHT of their frames compress at once on libuv's threads, each
+ * into a fresh buffer, and are written back in order; `write` waits while that many are in
+ * flight. Either way memory stays bounded whatever the file size. Reading lives in
+ * stored-file-reader.ts.
  */
 import type { CompressAlg } from '../core/backup-types.js';
 import { PgkeepError } from '../errors.js';
 import type { ByteStore, ObjectWriter } from '../storage/byte-store.js';
-import { compressChunk, validateLevel } from './codecs.js';
+import { chunkEncoderInto, compressChunk, encodedBound, validateLevel, type ChunkEncoderInto } from './codecs.js';
 import { createHasher, initHashing, type Hasher } from './hash.js';
 import { encodeFrameHeader, encodeStoredHeader, END_MARKER, STORED_CHUNK_SIZE } from './stored-file-format.js';
 
 export { readStoredFile, verifyStoredFile, type ReadStoredFileOptions } from './stored-file-reader.js';
 
-/** Compressions of one file running at once. */
+/** Compressions of one file running at once (gzip, lz4). */
 const MAX_IN_FLIGHT = 3;
 /** With 'none', writes at least this large skip the chunk; smaller ones (page-delta headers, single pages) are gathered. */
 const DIRECT_WRITE_BYTES = 64 * 1024;
@@ -50,6 +53,21 @@ function giveChunk(b: Buffer): void {
   if (chunkPool.length < CHUNK_POOL_MAX) chunkPool.push(b);
 }
 
+/**
+ * Frame buffers for zstd's output (`chunkEncoderInto`), kept for the next frame: one per writer
+ * between encoding a frame and the end of its write, so as many as this thread has files open.
+ */
+const framePool: Buffer[] = [];
+const FRAME_POOL_MAX = 8;
+
+function takeFrame(): Buffer {
+  return framePool.pop() ?? Buffer.allocUnsafe(encodedBound('zstd', STORED_CHUNK_SIZE));
+}
+
+function giveFrame(b: Buffer): void {
+  if (framePool.length < FRAME_POOL_MAX) framePool.push(b);
+}
+
 /** 'none': runs of zeros this long, aligned in a direct write, go to the store as zeros (a hole). */
 const ZERO_RUN_BYTES = 64 * 1024;
 const ZEROS = Buffer.alloc(ZERO_RUN_BYTES);
@@ -69,6 +87,8 @@ export class StoredFileWriter {
   private readonly contentHasher: Hasher = createHasher();
   /** With 'none' the stored bytes are the content: one hash serves both checksums. */
   private readonly storedHasher: Hasher;
+  /** zstd: compresses a frame on this thread into a pooled buffer. */
+  private readonly encodeInto: ChunkEncoderInto | undefined;
   private size = 0;
   private state: 'open' | 'finished' | 'failed' | 'aborted' = 'open';
 
@@ -79,6 +99,7 @@ export class StoredFileWriter {
     readonly level: number,
   ) {
     this.storedHasher = alg === 'none' ? this.contentHasher : createHasher();
+    this.encodeInto = chunkEncoderInto(alg, level);
   }
 
   /**
@@ -188,8 +209,9 @@ export class StoredFileWriter {
   }
 
   /**
-   * 'none': writes out the small pieces gathered in the chunk, which is kept. Compressed: hands
-   * the chunk to compression (at most MAX_IN_FLIGHT at once); the next write takes a new one.
+   * 'none': writes out the small pieces gathered in the chunk, which is kept. zstd: compresses
+   * and writes the frame, and keeps the chunk too. gzip, lz4: hands the chunk to compression (at
+   * most MAX_IN_FLIGHT at once); the next write takes a new one.
    */
   private async flushChunk(): Promise<void> {
     const len = this.fill;
@@ -198,6 +220,10 @@ export class StoredFileWriter {
     this.fill = 0;
     if (this.alg === 'none') {
       await this.out.write(buf.subarray(0, len));
+      return;
+    }
+    if (this.encodeInto) {
+      await this.writeFrameNow(this.encodeInto, buf.subarray(0, len));
       return;
     }
     this.chunk = undefined;
@@ -220,6 +246,19 @@ export class StoredFileWriter {
     // goes back to the buffer pool.
     if (packed.length >= raw.length) return [encodeFrameHeader(raw.length, raw.length, true), Buffer.from(raw)];
     return [encodeFrameHeader(raw.length, packed.length, false), packed];
+  }
+
+  /** Compresses `raw` into a pooled frame buffer and writes it (raw when it did not shrink). */
+  private async writeFrameNow(encode: ChunkEncoderInto, raw: Buffer): Promise<void> {
+    const frame = takeFrame();
+    try {
+      const n = encode(raw, frame);
+      const stored = n < raw.length;
+      await this.writeStored(encodeFrameHeader(raw.length, stored ? n : raw.length, !stored));
+      await this.writeStored(stored ? frame.subarray(0, n) : raw);
+    } finally {
+      giveFrame(frame);
+    }
   }
 
   private async drainOne(): Promise<void> {
