@@ -253,9 +253,9 @@ export class StoredFileWriter {
     const frame = takeFrame();
     try {
       const n = encode(raw, frame);
-      const stored = n < raw.length;
-      await this.writeStored(encodeFrameHeader(raw.length, stored ? n : raw.length, !stored));
-      await this.writeStored(stored ? frame.subarray(0, n) : raw);
+      const shrank = n < raw.length;
+      await this.writeStored(encodeFrameHeader(raw.length, shrank ? n : raw.length, !shrank));
+      await this.writeStored(shrank ? frame.subarray(0, n) : raw);
     } finally {
       giveFrame(frame);
     }
