@@ -68,6 +68,15 @@ function giveFrame(b: Buffer): void {
   if (framePool.length < FRAME_POOL_MAX) framePool.push(b);
 }
 
+/**
+ * A frame's header and payload: the packed bytes, or the raw ones when packing did not shrink
+ * them (incompressible data is stored raw, which costs nothing to read back).
+ */
+function framed(raw: Buffer, packed: Buffer): [Buffer, Buffer] {
+  if (packed.length >= raw.length) return [encodeFrameHeader(raw.length, raw.length, true), raw];
+  return [encodeFrameHeader(raw.length, packed.length, false), packed];
+}
+
 /** 'none': runs of zeros this long, aligned in a direct write, go to the store as zeros (a hole). */
 const ZERO_RUN_BYTES = 64 * 1024;
 const ZEROS = Buffer.alloc(ZERO_RUN_BYTES);
@@ -242,20 +251,16 @@ export class StoredFileWriter {
       const detail = e instanceof Error ? e.message : String(e);
       throw new PgkeepError('INTERNAL', `could not compress ${this.key} with ${this.alg}: ${detail}`, undefined, { cause: e });
     }
-    // Incompressible chunk: store it raw, which costs nothing to read back. Copied because `raw`
-    // goes back to the buffer pool.
-    if (packed.length >= raw.length) return [encodeFrameHeader(raw.length, raw.length, true), Buffer.from(raw)];
-    return [encodeFrameHeader(raw.length, packed.length, false), packed];
+    const [header, payload] = framed(raw, packed);
+    // A raw payload is copied: `raw` goes back to the buffer pool before the frame is written.
+    return [header, payload === raw ? Buffer.from(raw) : payload];
   }
 
-  /** Compresses `raw` into a pooled frame buffer and writes it (raw when it did not shrink). */
+  /** Compresses `raw` into a pooled frame buffer and writes it before the buffer goes back. */
   private async writeFrameNow(encode: ChunkEncoderInto, raw: Buffer): Promise<void> {
     const frame = takeFrame();
     try {
-      const n = encode(raw, frame);
-      const shrank = n < raw.length;
-      await this.writeStored(encodeFrameHeader(raw.length, shrank ? n : raw.length, !shrank));
-      await this.writeStored(shrank ? frame.subarray(0, n) : raw);
+      for (const part of framed(raw, frame.subarray(0, encode(raw, frame)))) await this.writeStored(part);
     } finally {
       giveFrame(frame);
     }
