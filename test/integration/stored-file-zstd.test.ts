@@ -5,8 +5,7 @@
  * written by earlier builds (through @mongodb-js/zstd 1.2.2) still read back exactly.
  */
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -15,6 +14,7 @@ import { FRAME_HEADER_SIZE, RAW_PAYLOAD_FLAG, STORED_CHUNK_SIZE, STORED_HEADER_S
 import { readStoredFile, StoredFileWriter, verifyStoredFile } from '../../src/repository/stored-file.js';
 import { PosixStore } from '../../src/storage/posix-store.js';
 import { storedFileFixtureContent } from '../helpers/fixture-content.js';
+import { makeTempDir, removeTempDir } from '../helpers/tmp.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures', 'stored-files');
 
@@ -41,11 +41,11 @@ describe('zstd stored files', () => {
   let dir: string;
   let store: PosixStore;
   beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'pgkeep-zstd-'));
+    dir = await makeTempDir('zstd');
     store = new PosixStore(dir);
   });
   afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
+    await removeTempDir(dir);
   });
 
   it('reads a file written through @mongodb-js/zstd 1.2.2 by an earlier build', async () => {
