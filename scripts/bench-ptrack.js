@@ -45,33 +45,36 @@ try {
   const pk = new PgkeepRepo(c, { threads: opts.threads });
   pk.setUp();
   await setArchiveCommand(c, pk.archiveCommand);
-  const backup = async (mode, parent, cache = 'cached') => {
+  /** Before each timed run: the archiver idle, the data directory cached or not. */
+  const settle = async (cache) => {
     await waitArchiverIdle(c);
     if (cache === 'cached') warm(c.pgdata);
     else evict(c.pgdata);
+  };
+  const backup = async (mode, parent, cache = 'cached') => {
+    await settle(cache);
     return { mode, cache, ...pk.backup(mode, { parent }) };
   };
-  /** The median run of --repeat (backup() is async, so not measure.js's repeated()). */
-  const medianOf = async (mode, parent, cache) => {
+  /** The median run of --repeat of `once` (async, so not measure.js's repeated()). */
+  const medianOfRuns = async (once) => {
     const runs = [];
-    for (let i = 0; i < Number(opts.repeat); i++) runs.push(await backup(mode, parent, cache));
+    for (let i = 0; i < Number(opts.repeat); i++) runs.push(await once());
     return { ...medianRun(runs), all: runs.map((r) => r.seconds) };
   };
+  const medianOf = (mode, parent, cache) => medianOfRuns(() => backup(mode, parent, cache));
 
   const full = await backup('FULL');
   // Nothing changed since the FULL (but a checkpoint): what any backup costs here whatever it
   // copies: start-up, server round trips, the WAL, the manifest.
   await c.query('CHECKPOINT');
   const idle = { ...(await medianOf('PTRACK', full.id, 'cached')), change: 'none' };
-  const floorRuns = [];
-  for (let i = 0; i < Number(opts.repeat); i++) {
-    await waitArchiverIdle(c);
-    warm(c.pgdata);
+  const floor = await medianOfRuns(async () => {
+    await settle('cached');
     const target = join(c.work, 'floor');
-    floorRuns.push(serverFloor(c, target));
+    const run = serverFloor(c, target);
     if (readdirSync(join(target, 'wal')).length === 0) throw new Error('the floor run copied no WAL segment');
-  }
-  const floor = { ...medianRun(floorRuns), all: floorRuns.map((r) => r.seconds) };
+    return run;
+  });
   const [{ pages }] = await c.query("SELECT pg_relation_size('pgbench_accounts') / 8192 AS pages");
   // Consecutive aids: their rows sit on consecutive pages (new row versions go to other pages,
   // and the primary key's pages for those aids change too).
