@@ -52,13 +52,20 @@ export async function walSummarizerState(session: BackupSession): Promise<WalSum
   return { summarizedTli: Number(row.tli), summarizedLsn: parseLsn(row.summarized), pendingLsn: parseLsn(row.pending), running: row.pid !== null };
 }
 
+/*
+ * The queries below order by the table's pg_lsn columns (s.start_lsn), never by a bare name: a
+ * bare ORDER BY name means the output column, here the LSN as text, and text order is not LSN
+ * order ('0/10000028' sorts before '0/9000028'), which once made the oldest summary look newer
+ * than it was and refused a PTRACK backup its summaries could serve.
+ */
+
 /** The summaries of timeline `tli` that overlap [from, to), by start LSN. */
 export async function walSummariesOverlapping(session: BackupSession, tli: number, from: Lsn, to: Lsn): Promise<WalSummary[]> {
   const r = await session.query<{ tli: string; start_lsn: string; end_lsn: string }>(
-    `SELECT tli::text AS tli, start_lsn::text AS start_lsn, end_lsn::text AS end_lsn
-       FROM pg_available_wal_summaries()
-      WHERE tli = $1 AND end_lsn > $2::pg_lsn AND start_lsn < $3::pg_lsn
-      ORDER BY start_lsn, end_lsn`,
+    `SELECT s.tli::text AS tli, s.start_lsn::text AS start_lsn, s.end_lsn::text AS end_lsn
+       FROM pg_available_wal_summaries() s
+      WHERE s.tli = $1 AND s.end_lsn > $2::pg_lsn AND s.start_lsn < $3::pg_lsn
+      ORDER BY s.start_lsn, s.end_lsn`,
     [tli, formatLsn(from), formatLsn(to)],
     'listing the WAL summaries (pg_available_wal_summaries)',
   );
@@ -68,7 +75,7 @@ export async function walSummariesOverlapping(session: BackupSession, tli: numbe
 /** The oldest summary of timeline `tli`, if any: says how far back the summaries reach. */
 export async function oldestWalSummary(session: BackupSession, tli: number): Promise<WalSummary | undefined> {
   const r = await session.query<{ start_lsn: string; end_lsn: string }>(
-    'SELECT start_lsn::text AS start_lsn, end_lsn::text AS end_lsn FROM pg_available_wal_summaries() WHERE tli = $1 ORDER BY start_lsn LIMIT 1',
+    'SELECT s.start_lsn::text AS start_lsn, s.end_lsn::text AS end_lsn FROM pg_available_wal_summaries() s WHERE s.tli = $1 ORDER BY s.start_lsn LIMIT 1',
     [tli],
     'listing the WAL summaries (pg_available_wal_summaries)',
   );

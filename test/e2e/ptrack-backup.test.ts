@@ -15,13 +15,14 @@
 //
 // Refusals: no change map at all (PostgreSQL 15, or 17 with summarize_wal off); a parent older
 // than the WAL summaries; a parent older than ptrack_init_lsn(). Each leaves no usable backup.
-import { copyFile, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster, binDir } from '../helpers/cluster.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { relationDigests } from '../helpers/file-digests.js';
+import { parseLsn } from '../../src/core/lsn.js';
 import { backupIdOf, newRepo, type RepoFixture, type ShowBackup } from './pgkeep-fixture.js';
 
 const FIXTURE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures-sql', 'ptrack');
@@ -224,6 +225,42 @@ describe('PTRACK refusals', () => {
     const line = await refused(fx, [], 5, /ptrack/i);
     console.log(line);
     await noUsablePtrack(fx);
+  });
+
+  it('on 17: takes the oldest WAL summary by LSN, not by its text (summaries past 0/10000000)', async () => {
+    // As text, LSN 0/10000028 sorts before 0/2000028. With the older summaries gone (as
+    // wal_summary_keep_time removes them), the oldest left begins at the parent's start, a
+    // 7-digit LSN, and newer ones at 8-digit LSNs: read by text order, the summaries would seem
+    // to begin after the parent, and the backup be refused.
+    const c = await TestCluster.create({ major: 17, name: 'ptrack17-lsn-text' });
+    clusters.push(c);
+    const fx = await newRepo(c);
+    await c.query('CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 1000) g');
+    const full = backupIdOf(await fx.ok(['backup', '--instance', 'main', '-b', 'FULL', '--stream']));
+    const fullStart = parseLsn(backupOf((await fx.showJson())[0]!.backups, full).start_lsn);
+    expect(fullStart < 0x10000000n).toBe(true);
+
+    // WAL past 0/10000000, then a checkpoint: a summary begins at an 8-digit LSN.
+    for (let lsn = fullStart; lsn < 0x10000000n; ) {
+      await c.query('INSERT INTO t VALUES (0)');
+      const [r] = await c.query<{ lsn: string }>('SELECT pg_switch_wal()::text AS lsn');
+      lsn = parseLsn(r!.lsn);
+    }
+    await c.query('UPDATE t SET id = id + 1 WHERE id < 10');
+    await c.query('CHECKPOINT');
+
+    // Remove the summaries that end at or before the parent's start: they cannot matter to it.
+    const dir = join(c.pgdata, 'pg_wal', 'summaries');
+    const endOf = (name: string) => (BigInt(`0x${name.slice(24, 32)}`) << 32n) | BigInt(`0x${name.slice(32, 40)}`);
+    const older = (await readdir(dir)).filter((n) => n.endsWith('.summary') && endOf(n) <= fullStart);
+    expect(older.length).toBeGreaterThan(0);
+    for (const n of older) await rm(join(dir, n));
+
+    const ptrack = backupIdOf(await fx.ok(['backup', '--instance', 'main', '-b', 'PTRACK', '--parent', full, '--stream']));
+    const b = backupOf((await fx.showJson())[0]!.backups, ptrack);
+    expect(b.change_source).toBe('wal-summary');
+    expect(parseLsn(b.start_lsn) >= 0x10000000n).toBe(true);
+    await fx.ok(['validate', '--instance', 'main', '-i', ptrack]);
   });
 
   it('on 17: summarize_wal off, then a parent older than the summaries, then one older than ptrack_init_lsn', async () => {
