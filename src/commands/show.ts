@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import Table from 'cli-table3';
 import { backupToJson, showBackups, type BackupJson } from '../app/show/backup-view.js';
-import { orderAsTree } from '../app/show/backup-tree.js';
+import { orderAsTree, treeLabel } from '../app/show/backup-tree.js';
 import { showArchive, type InstanceArchiveJson } from '../app/show/archive-view.js';
 import { resolveChain } from '../core/chain.js';
 import { isPgkeepError } from '../errors.js';
@@ -58,8 +58,7 @@ export default class Show extends BaseCommand {
       const records = ctx.catalog.listBackups(inst.instance);
       for (const row of orderAsTree(records)) {
         const b = byId.get(row.backup.id)!;
-        const id = row.depth === 0 ? b.id : `${'  '.repeat(row.depth - 1)}└ ${b.id}`;
-        table.push([id, b.backup_mode, b.status, b.parent_backup_id ?? '', b.start_time.replace('T', ' ').replace(/\.\d+Z$/, 'Z'), duration(b), size(b.data_bytes), size(b.stored_bytes), b.start_lsn, b.stop_lsn ?? '', String(b.timeline)]);
+        table.push([treeLabel(b.id, row.depth), b.backup_mode, b.status, b.parent_backup_id ?? '', b.start_time.replace('T', ' ').replace(/\.\d+Z$/, 'Z'), duration(b), size(b.data_bytes), size(b.stored_bytes), b.start_lsn, b.stop_lsn ?? '', String(b.timeline)]);
       }
       this.log(inst.backups.length ? table.toString() : '  (no backups)');
     }

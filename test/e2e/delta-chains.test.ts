@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster, type PgMajor } from '../helpers/cluster.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { backupIdOf, newRepo, type RepoFixture, type ShowBackup } from './pgkeep-fixture.js';
+import { MAX_TREE_INDENT } from '../../src/app/show/backup-tree.js';
 
 const MAJORS: PgMajor[] = [15, 17];
 
@@ -167,9 +168,11 @@ describe.each(MAJORS)('DELTA chains on PostgreSQL %i', (major) => {
     deltas.forEach((id, k) => {
       const i = rowOf(id);
       expect(i, `row of DELTA ${k + 1}`).toBeGreaterThan(last);
-      // "│ └ ID" at depth 1, "│   └ ID" at depth 2, ...: two spaces per extra level.
-      expect(rows[i], `row of DELTA ${k + 1}`).toContain(`${'  '.repeat(k)}└ ${id}`);
-      expect(rows[i]).not.toContain(`${'  '.repeat(k + 1)}└ ${id}`);
+      // "│ └ ID" at depth 1, "│   └ ID" at depth 2, ...: two spaces per extra level, up to
+      // MAX_TREE_INDENT levels (the 10th DELTA sits at the 8th level's indentation).
+      const indent = '  '.repeat(Math.min(k, MAX_TREE_INDENT - 1));
+      expect(rows[i], `row of DELTA ${k + 1}`).toContain(`${indent}└ ${id}`);
+      expect(rows[i]).not.toContain(`${indent}  └ ${id}`);
       last = i;
     });
   });
