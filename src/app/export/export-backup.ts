@@ -19,7 +19,7 @@ import type { Writable } from 'node:stream';
 import { pack as tarPack, type Header, type Pack } from 'tar-stream';
 import type { BackupRecord, FileEntry } from '../../core/backup-types.js';
 import { USABLE_STATUSES } from '../../core/chain.js';
-import { planFile, type FilePlan } from '../../core/file-plan.js';
+import type { FilePlan } from '../../core/file-plan.js';
 import { PgkeepError } from '../../errors.js';
 import { walDirectoriesToCreate } from '../../postgres/pgdata-rules.js';
 import { majorOf } from '../../postgres/server-versions.js';
@@ -141,16 +141,16 @@ export async function planExport(ctx: RepoContext, req: ExportRequest): Promise<
   const hasTablespaces = dirs.some((e) => /^pg_tblspc\/[^/]+$/.test(e.path));
   const fileEntries: ArchiveEntry[] = regular.map((e) => {
     const extra = hasTablespaces && e.path === AUTO_CONF ? IN_PLACE_SETTING : undefined;
-    return { header: header(e, { type: 'file', size: e.size + (extra?.length ?? 0) }), plan: planFile(e, chain.members), extra };
+    return { header: header(e, { type: 'file', size: e.size + (extra?.length ?? 0) }), plan: chain.plan(e), extra };
   });
   if (hasTablespaces && !regular.some((e) => e.path === AUTO_CONF)) {
     const at = fileEntries.findIndex((f) => compare(f.header.name, AUTO_CONF) > 0);
     const added = { header: { name: AUTO_CONF, type: 'file' as const, size: IN_PLACE_SETTING.length, mode: 0o600, mtime: backup.startTime, ...rootOwner }, extra: IN_PLACE_SETTING };
     fileEntries.splice(at < 0 ? fileEntries.length : at, 0, added);
   }
-  fileEntries.push({ header: header(control, { type: 'file', size: control.size }), plan: planFile(control, chain.members) });
+  fileEntries.push({ header: header(control, { type: 'file', size: control.size }), plan: chain.plan(control) });
 
-  return { backup, chain: chain.members.map((m) => m.backup.id), entries: [...dirEntries, ...links, ...fileEntries] };
+  return { backup, chain: chain.members.map((b) => b.id), entries: [...dirEntries, ...links, ...fileEntries] };
 }
 
 /**

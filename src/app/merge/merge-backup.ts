@@ -14,7 +14,7 @@
  * scratch; after 3 the target stands alone, and a new run only finishes the clean-up.
  */
 import type { BackupRecord, FileEntry } from '../../core/backup-types.js';
-import { planFile, needsReconstruction } from '../../core/file-plan.js';
+import { needsReconstruction } from '../../core/file-plan.js';
 import { PgkeepError } from '../../errors.js';
 import { readBackupControl, writeBackupControl } from '../../repository/backup-control.js';
 import { backupDataKey, backupDataPrefix, backupKey, generationKey, manifestKey } from '../../repository/layout.js';
@@ -70,7 +70,7 @@ export async function mergeBackup(ctx: RepoContext, instance: string, id: string
       }
       // 1. journal
       const chain = await loadChain(ctx, target);
-      journal = { formatVersion: 1, target: id, ancestors: chain.members.slice(1).map((m) => m.backup.id), newGeneration: target.generation + 1, previousStatus: target.status };
+      journal = { formatVersion: 1, target: id, ancestors: chain.members.slice(1).map((b) => b.id), newGeneration: target.generation + 1, previousStatus: target.status };
       await writeMergeJournal(ctx.store, instance, journal);
       target = { ...target, status: 'MERGING' };
       await saveBackup(ctx, target);
@@ -119,7 +119,7 @@ async function buildGeneration(ctx: RepoContext, target: BackupRecord, journal: 
       entries.push(entry);
       return;
     }
-    const plan = planFile(entry, chain.members);
+    const plan = chain.plan(entry);
     const dest = backupDataKey(target.instance, target.id, entry.path, g);
     if (!needsReconstruction(plan)) {
       const src = plan.sources[0]!;

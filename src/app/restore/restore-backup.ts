@@ -23,9 +23,9 @@ import { errnoCode, fromIoError, isPgkeepError, PgkeepError } from '../../errors
 import { walDirectoriesToCreate } from '../../postgres/pgdata-rules.js';
 import { majorOf } from '../../postgres/server-versions.js';
 import { assertSafeRelativePath } from '../../repository/layout.js';
-import { planFile, toFileMap, type ChainMember, type FilePlan } from '../../core/file-plan.js';
+import { ChainPlanner, type FilePlan } from '../../core/file-plan.js';
 import { readManifest } from '../../repository/manifest.js';
-import { loadChain, type LoadedChain } from '../chain/load-chain.js';
+import { chainOf, loadChain, type LoadedChain } from '../chain/load-chain.js';
 import { forEachParallel } from '../../core/parallel.js';
 import { silentProgress, type OperationProgress } from '../progress.js';
 import { checkArchiveForTarget } from './check-archive-for-target.js';
@@ -102,7 +102,7 @@ async function restoreLocked(ctx: RepoContext, req: RestoreRequest): Promise<Res
   const plans = new Map<string, FilePlan>();
   for (const f of files) {
     try {
-      plans.set(f.path, planFile(f, chain.members));
+      plans.set(f.path, chain.plan(f));
     } catch (e) {
       if (!req.force) throw e;
       missing.push({ path: f.path, problem: messageOf(e) });
@@ -226,7 +226,7 @@ async function restoreLocked(ctx: RepoContext, req: RestoreRequest): Promise<Res
   const bytesRead = [...regular, control].reduce((n, e) => n + (plans.get(e.path)?.sources ?? []).reduce((m, src) => m + src.entry.storedSize, 0), 0);
   const left = new Set(missing.map((m) => m.path));
   const filesWritten = [...regular, control].filter((e) => !left.has(e.path)).length;
-  return { backup, chain: chain.members.map((m) => m.backup.id), filesWritten, bytesWritten, bytesRead, missing };
+  return { backup, chain: chain.members.map((b) => b.id), filesWritten, bytesWritten, bytesRead, missing };
 }
 
 interface RestoreTask {
@@ -266,10 +266,10 @@ function salvageTarget(ctx: RepoContext, instance: string, id: string): BackupRe
 /**
  * --force: the chain as far as it goes, whatever the members' status. A member whose manifest
  * cannot be read, or a parent that is gone, is listed as missing; the files that needed it are
- * then listed one by one by planFile. Only the target's own manifest is indispensable.
+ * then listed one by one by the chain's plans. Only the target's own manifest is indispensable.
  */
 async function loadSalvageChain(ctx: RepoContext, target: BackupRecord, missing: MissingFile[]): Promise<LoadedChain> {
-  const members: ChainMember[] = [];
+  const planner = new ChainPlanner();
   let targetFiles: FileEntry[] = [];
   for (let b: BackupRecord | undefined = target; b !== undefined; ) {
     let entries: FileEntry[] = [];
@@ -280,14 +280,14 @@ async function loadSalvageChain(ctx: RepoContext, target: BackupRecord, missing:
       missing.push({ path: `manifest of backup ${b.id}`, problem: messageOf(e) });
     }
     if (b === target) targetFiles = entries;
-    members.push({ backup: b, files: toFileMap(entries) });
+    planner.add(b, entries);
     if (b.mode === 'FULL' || b.parentId === null) break;
     const parentId: string = b.parentId;
     b = ctx.catalog.getBackup(b.instance, parentId);
     if (!b) missing.push({ path: `backup ${parentId}`, problem: 'the parent is not in the catalog' });
-    else if (members.some((m) => m.backup.id === parentId)) break;
+    else if (planner.members.some((m) => m.id === parentId)) break;
   }
-  return { members, targetFiles };
+  return chainOf(planner, targetFiles);
 }
 
 function messageOf(e: unknown): string {

@@ -1,0 +1,14 @@
+import { buildDatabase } from './lib/workload.js';
+const c = await buildDatabase({ major: 17, scale: 5, port: 55611, settings: { summarize_wal: 'on' } });
+const q = async (s) => console.log(s, JSON.stringify(await c.query(s)));
+await q('SELECT pg_current_wal_lsn()');
+await q('SELECT * FROM pg_get_wal_summarizer_state()');
+await q('SELECT * FROM pg_available_wal_summaries() ORDER BY start_lsn');
+await new Promise(r => setTimeout(r, 3000));
+await q('SELECT * FROM pg_get_wal_summarizer_state()');
+await q('SELECT * FROM pg_available_wal_summaries() ORDER BY start_lsn');
+await q('CHECKPOINT');
+await new Promise(r => setTimeout(r, 500));
+await q('SELECT * FROM pg_available_wal_summaries() ORDER BY start_lsn');
+console.log(c.pgdata, c.work);
+c.stop(); c.destroy();
