@@ -2,6 +2,7 @@ import { Flags } from '@oclif/core';
 import Table from 'cli-table3';
 import { backupToJson, showBackups, type BackupJson } from '../app/show/backup-view.js';
 import { orderAsTree, treeLabel } from '../app/show/backup-tree.js';
+import { shortList } from '../app/show/table-lists.js';
 import { showArchive, type InstanceArchiveJson } from '../app/show/archive-view.js';
 import { resolveChain } from '../core/chain.js';
 import { isPgkeepError } from '../errors.js';
@@ -73,8 +74,8 @@ export default class Show extends BaseCommand {
         style: { head: [], border: [] },
       });
       for (const t of inst.timelines) {
-        const gaps = t.gaps.map((g) => (g.segments === 1 ? g.first_segment : `${g.first_segment}..${g.last_segment}`)).join('\n');
-        const served = t.ranges.filter((r) => r.backups.length > 0).map((r) => (t.ranges.length > 1 ? `${r.first_segment}..: ${r.backups.join(' ')}` : r.backups.join(' '))).join('\n');
+        const gaps = shortList(t.gaps.map((g) => (g.segments === 1 ? g.first_segment : `${g.first_segment}..${g.last_segment}`)), '\n', 'gaps');
+        const served = t.ranges.filter((r) => r.backups.length > 0).map((r) => (t.ranges.length > 1 ? `${r.first_segment}..: ${shortList(r.backups, ' ', 'backups')}` : shortList(r.backups, ' ', 'backups'))).join('\n');
         table.push([String(t.timeline), t.parent_timeline === null ? '' : String(t.parent_timeline), t.switchpoint ?? '', t.first_segment ?? '', t.last_segment ?? '', String(t.segments), gaps, served]);
       }
       this.log(inst.timelines.length ? table.toString() : '  (archive empty)');
