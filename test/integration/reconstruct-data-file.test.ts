@@ -1,8 +1,9 @@
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { reconstructDataFile, writeReconstructed, type ChainSource, type ReconstructPlan } from '../../src/app/chain/reconstruct-data-file.js';
+import { rebuildInPlace } from '../../src/app/chain/rebuild-in-place.js';
 import type { CompressAlg } from '../../src/core/backup-types.js';
 import { defaultLevel } from '../../src/repository/codecs.js';
 import { PageDeltaWriter } from '../../src/repository/page-delta.js';
@@ -97,6 +98,21 @@ async function rebuild(store: PosixStore, plan: ReconstructPlan): Promise<Buffer
   return Buffer.concat(parts);
 }
 
+/** rebuildInPlace into a new file beside the store, read back whole; checks the length it returns. */
+async function rebuildFile(store: PosixStore, plan: ReconstructPlan, maxOpen: number): Promise<Buffer> {
+  const path = join(store.root, `rebuilt-${maxOpen}`);
+  const fh = await open(path, 'wx');
+  try {
+    const n = await rebuildInPlace(store, plan, fh, path, maxOpen);
+    expect(n).toBe(plan.targetBlocks * BS);
+  } finally {
+    await fh.close();
+  }
+  const got = await readFile(path);
+  await rm(path);
+  return got;
+}
+
 function targetOf(c: Case): number {
   return c.target ?? (c.steps[c.steps.length - 1] as Step).blocks;
 }
@@ -168,6 +184,14 @@ describe('reconstructDataFile', () => {
     });
   });
 
+  describe.each([1, 2])('rebuildInPlace, %i delta(s) at once', (maxOpen) => {
+    it.each(cases)('$name', async (c) => {
+      const target = targetOf(c);
+      const plan = await storeChain(store, c.steps, target, () => 'zstd');
+      expect(firstDiff(await rebuildFile(store, plan, maxOpen), referenceModel(c.steps, target))).toBe('equal');
+    });
+  });
+
   it('does not bring back blocks cut off by a middle delta', async () => {
     const c = cases.find((x) => x.name.startsWith('truncation in a middle')) as Case;
     const got = await rebuild(store, await storeChain(store, c.steps, 10, () => 'none'));
@@ -211,8 +235,11 @@ describe('reconstructDataFile', () => {
       const target = rand() < 0.8 ? (steps[n - 1] as Step).blocks : int(maxBlocks + 1);
       const sub = new PosixStore(join(dir, `r${round}`));
       const plan = await storeChain(sub, steps, target, () => algs[int(algs.length)] as CompressAlg);
+      const want = referenceModel(steps, target);
       const got = await rebuild(sub, plan);
-      const diff = firstDiff(got, referenceModel(steps, target));
+      // In place too, streaming one or two deltas at a time and applying the rest one by one.
+      const inPlace = await rebuildFile(sub, plan, 1 + int(2));
+      const diff = firstDiff(got, want) === 'equal' ? firstDiff(inPlace, want) : firstDiff(got, want);
       if (diff !== 'equal') {
         throw new Error(`seed ${seed} (PGKEEP_TEST_SEED=${seed}), round ${round}: ${diff}\nchain: ${JSON.stringify({ steps, target })}`);
       }

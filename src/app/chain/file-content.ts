@@ -4,14 +4,16 @@
  * involved. Restore, merge and export all read files through here, and the content checksum in
  * the manifest is checked at the end, so a wrong reconstruction can never pass silently.
  */
+import type { FileEntry } from '../../core/backup-types.js';
 import type { FilePlan, FileSource } from '../../core/file-plan.js';
 import { needsReconstruction } from '../../core/file-plan.js';
 import { PgkeepError } from '../../errors.js';
+import type { Hasher } from '../../repository/hash.js';
 import { backupDataKey } from '../../repository/layout.js';
 import { readStoredFile } from '../../repository/stored-file.js';
 import { createContentHasher, readStoredParts, type PartedSource } from '../../repository/stored-parts.js';
 import type { ByteStore } from '../../storage/byte-store.js';
-import { reconstructDataFile, type ChainSource } from './reconstruct-data-file.js';
+import { reconstructDataFile, type ChainSource, type ReconstructPlan } from './reconstruct-data-file.js';
 
 export function sourceKey(instance: string, s: FileSource): string {
   return backupDataKey(instance, s.backupId, s.entry.path, s.generation);
@@ -27,11 +29,16 @@ export async function* fileContent(store: ByteStore, instance: string, plan: Fil
     size += chunk.length;
     yield chunk;
   }
-  if (size !== plan.entry.size) {
-    throw new PgkeepError('BACKUP_CORRUPT', `${plan.entry.path} rebuilds to ${size} bytes, the manifest says ${plan.entry.size}`, 'validate the chain with `pgkeep validate`');
+  checkRebuilt(plan.entry, size, hasher);
+}
+
+/** A file's rebuilt content against its manifest entry: BACKUP_CORRUPT when its size or checksum differs. */
+export function checkRebuilt(entry: FileEntry, size: number, hasher: Hasher): void {
+  if (size !== entry.size) {
+    throw new PgkeepError('BACKUP_CORRUPT', `${entry.path} rebuilds to ${size} bytes, the manifest says ${entry.size}`, 'validate the chain with `pgkeep validate`');
   }
-  if (plan.entry.checksum !== null && hasher.digestHex() !== plan.entry.checksum) {
-    throw new PgkeepError('BACKUP_CORRUPT', `${plan.entry.path} rebuilds to content whose checksum differs from the manifest`, 'validate the chain with `pgkeep validate`');
+  if (entry.checksum !== null && hasher.digestHex() !== entry.checksum) {
+    throw new PgkeepError('BACKUP_CORRUPT', `${entry.path} rebuilds to content whose checksum differs from the manifest`, 'validate the chain with `pgkeep validate`');
   }
 }
 
@@ -50,7 +57,8 @@ export function partedSource(instance: string, s: FileSource): PartedSource | un
   return { key: sourceKey(instance, s), alg: e.compressAlg, size: e.size, partSize: e.partSize, parts: e.parts };
 }
 
-function reconstructPlan(instance: string, plan: FilePlan, blockSize: number) {
+/** The plan of a file that needs reconstruction, as reconstructDataFile and rebuildInPlace take it. */
+export function reconstructPlan(instance: string, plan: FilePlan, blockSize: number): ReconstructPlan {
   const sources: ChainSource[] = plan.sources.map((s) => ({
     kind: s.entry.storage === 'delta' ? 'delta' : 'full',
     key: sourceKey(instance, s),

@@ -56,13 +56,7 @@ export async function* reconstructDataFile(store: ByteStore, plan: ReconstructPl
   const chunkPages = Math.max(1, Math.floor(CHUNK_BYTES / bs));
   const n = plan.sources.length;
 
-  // limits[i]: source i may supply only blocks below every block count from the newest down to it.
-  const limits: number[] = [];
-  let limit = Number.POSITIVE_INFINITY;
-  for (const s of plan.sources) {
-    limit = Math.min(limit, s.blocks);
-    limits.push(limit);
-  }
+  const limits = deltaLimits(plan);
   const last = plan.sources[n - 1];
   const base = last?.kind === 'full' ? new BaseCursor(store, last, bs) : undefined;
   const baseLimit = base ? (limits[n - 1] as number) : 0;
@@ -109,7 +103,18 @@ export async function writeReconstructed(store: ByteStore, plan: ReconstructPlan
   return bytes;
 }
 
-function checkPlan(plan: ReconstructPlan): void {
+/** limits[i]: source i may supply only blocks below every block count from the newest down to it. */
+export function deltaLimits(plan: ReconstructPlan): number[] {
+  const limits: number[] = [];
+  let limit = Number.POSITIVE_INFINITY;
+  for (const s of plan.sources) {
+    limit = Math.min(limit, s.blocks);
+    limits.push(limit);
+  }
+  return limits;
+}
+
+export function checkPlan(plan: ReconstructPlan): void {
   const bad = (what: string): PgkeepError => new PgkeepError('INTERNAL', `invalid reconstruction plan: ${what}`);
   if (!Number.isInteger(plan.blockSize) || plan.blockSize <= 0) throw bad(`block size ${plan.blockSize}`);
   if (!Number.isInteger(plan.targetBlocks) || plan.targetBlocks < 0) throw bad(`target of ${plan.targetBlocks} blocks`);
@@ -119,7 +124,7 @@ function checkPlan(plan: ReconstructPlan): void {
   });
 }
 
-function corrupt(key: string, what: string): PgkeepError {
+export function corrupt(key: string, what: string): PgkeepError {
   return new PgkeepError('BACKUP_CORRUPT', `stored file ${key} ${what}`, VALIDATE_HINT);
 }
 

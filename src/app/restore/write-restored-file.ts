@@ -1,6 +1,8 @@
 /**
  * Writes one file of a restore: its content rebuilt from the chain (app/chain/file-content.ts)
- * into a new file under the target directory, with its mode, fsynced.
+ * into a new file under the target directory, with its mode, fsynced. A file with more page
+ * deltas than are read at once is rebuilt in the new file itself (app/chain/rebuild-in-place.ts)
+ * and read back for its checksum, so that a long chain costs no more memory than a short one.
  *
  * With -j N (N >= 2) and enough bytes, files are written by the main thread (slot 0 of
  * forEachParallel) and a pool of N - 1 worker threads (restore-worker.ts), so that decompression bookkeeping, page-delta reconstruction and the
@@ -13,11 +15,13 @@ import { mkdir, open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { FileEntry } from '../../core/backup-types.js';
 import { needsReconstruction, type FilePlan } from '../../core/file-plan.js';
-import { fromIoError, PgkeepError } from '../../errors.js';
-import { partRanges, readStoredPart } from '../../repository/stored-parts.js';
+import { fromIoError, isPgkeepError, PgkeepError } from '../../errors.js';
 import type { ByteStore } from '../../storage/byte-store.js';
 import { PosixStore } from '../../storage/posix-store.js';
-import { fileContent, partedSource } from '../chain/file-content.js';
+import { checkRebuilt, fileContent, partedSource, reconstructPlan } from '../chain/file-content.js';
+import { deltaCount, MAX_OPEN_DELTAS, rebuildInPlace } from '../chain/rebuild-in-place.js';
+import type { ReconstructPlan } from '../chain/reconstruct-data-file.js';
+import { createContentHasher, partRanges, readStoredPart } from '../../repository/stored-parts.js';
 import { workerEntry, WorkerPool } from '../worker-pool.js';
 
 /** What a restore worker needs besides the job: where the repository is and how to read its files. */
@@ -42,6 +46,9 @@ export interface RestoreFileWriter {
   /** Ends the worker threads, if any. */
   close(): Promise<void>;
 }
+
+/** Bytes per read when a file rebuilt in place is read back for its checksum. */
+const READ_BACK_BYTES = 1024 * 1024;
 
 /** Below this many bytes to write, threads cost more to start than they save. */
 const WORKER_THRESHOLD_BYTES = 32 * 1024 * 1024;
@@ -110,8 +117,47 @@ export async function syncRestoredFile(path: string): Promise<void> {
 
 export async function writeRestoredFile(store: ByteStore, instance: string, blockSize: number, plan: FilePlan, dest: string, transform?: (b: Buffer) => Buffer): Promise<number> {
   const e = plan.entry;
+  if (!transform && needsReconstruction(plan)) {
+    const rebuild = reconstructPlan(instance, plan, blockSize);
+    if (deltaCount(rebuild) > MAX_OPEN_DELTAS) return writeRebuiltInPlace(store, rebuild, e, join(dest, e.path));
+  }
   const content = fileContent(store, instance, plan, blockSize);
   return writeTargetFile(join(dest, e.path), 'wx', e.mode, 0, transform ? transformed(content, transform) : content);
+}
+
+/**
+ * A file with more page deltas than are read at once (a long chain), rebuilt in the new file
+ * itself (app/chain/rebuild-in-place.ts), then read back to check its size and content checksum
+ * against the manifest, as fileContent checks a streamed file; fsynced.
+ */
+async function writeRebuiltInPlace(store: ByteStore, rebuild: ReconstructPlan, entry: FileEntry, path: string): Promise<number> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  let fh;
+  try {
+    fh = await open(path, 'wx+', entry.mode & 0o777);
+  } catch (err) {
+    throw fromIoError(err, 'create', path);
+  }
+  try {
+    const size = await rebuildInPlace(store, rebuild, fh, path);
+    const hasher = createContentHasher(entry);
+    const buffer = Buffer.allocUnsafe(READ_BACK_BYTES);
+    let read = 0;
+    for (;;) {
+      const { bytesRead } = await fh.read(buffer, 0, buffer.length, read);
+      if (bytesRead === 0) break;
+      hasher.update(buffer.subarray(0, bytesRead));
+      read += bytesRead;
+    }
+    checkRebuilt(entry, read, hasher);
+    await fh.chmod(entry.mode & 0o7777);
+    await fh.sync();
+    return size;
+  } catch (err) {
+    throw isPgkeepError(err) ? err : fromIoError(err, 'write', path);
+  } finally {
+    await fh.close().catch(() => undefined);
+  }
 }
 
 /** Only tablespace_map is transformed: a few lines, read whole. */

@@ -1,0 +1,83 @@
+// A chain longer than restore reads side by side (MAX_OPEN_DELTAS): twelve DELTA backups that
+// each change the same table, with a truncation (DELETE and VACUUM cut the table's tail) and a
+// regrowth along the way. Restore then rebuilds that table's files in place (the oldest sources
+// streamed, the newer deltas applied one at a time: app/chain/rebuild-in-place.ts). The 10th and
+// the 12th restore to exactly the tables recorded at each, and the restored servers start and
+// pass amcheck; merge of the 12th (which streams the whole chain) gives the same tables.
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_OPEN_DELTAS } from '../../src/app/chain/rebuild-in-place.js';
+import { TestCluster } from '../helpers/cluster.js';
+import { makeTempDir } from '../helpers/tmp.js';
+import { backupIdOf, newRepo, type RepoFixture } from './pgkeep-fixture.js';
+
+const CHAIN = 12;
+
+describe('a chain longer than the deltas read at once', () => {
+  let source: TestCluster;
+  let fx: RepoFixture;
+  const ids: string[] = [];
+  const digests = new Map<string, Record<string, string>>();
+
+  beforeAll(async () => {
+    source = await TestCluster.create({ major: 15, name: 'longchain' });
+    await source.query('CREATE TABLE t (id int PRIMARY KEY, v int, pad text)');
+    await source.query("INSERT INTO t SELECT g, 0, repeat('x', 200) FROM generate_series(1, 20000) g");
+    fx = await newRepo(source);
+  });
+
+  afterAll(async () => {
+    await source?.destroy();
+  });
+
+  async function backup(mode: 'FULL' | 'DELTA'): Promise<string> {
+    const digest = await source.tableDigest();
+    const id = backupIdOf(await fx.ok(['backup', '--instance', 'main', '-b', mode, '--stream', '-j', '2']));
+    digests.set(id, digest);
+    ids.push(id);
+    return id;
+  }
+
+  async function restoreAndCheck(id: string): Promise<void> {
+    const dest = join(await makeTempDir('restore'), 'data');
+    const r = await fx.ok(['restore', '--instance', 'main', '-D', dest, '-i', id, '-j', '2']);
+    expect(r.stdout).toContain(`backup ${id} restored`);
+    const c = await TestCluster.adopt(dest, { major: 15, name: `lc-${id.slice(-4)}` });
+    try {
+      expect(await c.tableDigest(), `tables of the restore of ${id}`).toEqual(digests.get(id));
+      await c.amcheck();
+    } finally {
+      await c.destroy();
+    }
+  }
+
+  it(`takes a FULL backup and ${CHAIN} DELTAs, each changing the same table`, async () => {
+    expect(CHAIN - 2).toBeGreaterThan(MAX_OPEN_DELTAS); // the 10th is rebuilt in place too
+    await backup('FULL');
+    for (let k = 1; k <= CHAIN; k++) {
+      // Pages all over the table change at every step: its main fork is a delta in every backup.
+      await source.query(`UPDATE t SET v = v + ${k} WHERE id % 97 = ${k % 97} OR id % 1000 = 0`);
+      if (k === 4) {
+        // The tail of the table goes: fewer blocks in this backup than in the ones before it.
+        await source.query('DELETE FROM t WHERE id > 12000');
+        await source.query('VACUUM t');
+      }
+      if (k === 7) await source.query("INSERT INTO t SELECT g, 7, repeat('y', 200) FROM generate_series(12001, 16000) g");
+      const id = await backup('DELTA');
+      expect(id).not.toBe(ids[ids.length - 2]);
+    }
+    const [size] = await source.query<{ n: string }>("SELECT pg_relation_size('t')::text AS n");
+    expect(Number(size!.n)).toBeGreaterThan(0);
+  });
+
+  it('restores the 10th and the 12th DELTA to the tables recorded at each', async () => {
+    await restoreAndCheck(ids[10]!);
+    await restoreAndCheck(ids[CHAIN]!);
+  });
+
+  it('merges the 12th into a FULL backup that restores to the same tables', async () => {
+    const newest = ids[CHAIN]!;
+    await fx.ok(['merge', '--instance', 'main', '-i', newest, '-j', '2']);
+    await restoreAndCheck(newest);
+  });
+});
