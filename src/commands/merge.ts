@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 import { mergeBackup } from '../app/merge/merge-backup.js';
 import { BaseCommand, progressFlag, repoFlag, threadsFlag, waitFlag } from '../cli/base-command.js';
+import { shortList } from '../cli/short-list.js';
 
 export default class Merge extends BaseCommand {
   static override summary = 'Fold an incremental backup\'s chain into it, making it a FULL backup';
@@ -25,8 +26,8 @@ export default class Merge extends BaseCommand {
       this.log(`backup ${r.backup.id} is already merged (FULL, ${r.backup.status}): nothing to do`);
       return;
     }
-    this.log(`backup ${r.backup.id} is now FULL (${r.backup.status}): merged ${r.merged.join(', ') || 'nothing'}; ${r.filesLinked} files linked, ${r.filesRebuilt} rebuilt`);
-    if (r.deleted.length) this.log(`deleted ${r.deleted.join(', ')}`);
-    if (r.kept.length) this.log(`kept ${r.kept.join(', ')}: other backups still depend on them`);
+    this.log(`backup ${r.backup.id} is now FULL (${r.backup.status}): merged ${shortList(r.merged, ', ', 'backups') || 'nothing'}; ${r.filesLinked} files linked, ${r.filesRebuilt} rebuilt`);
+    if (r.deleted.length) this.log(`deleted ${shortList(r.deleted, ', ', 'backups')}`);
+    if (r.kept.length) this.log(`kept ${shortList(r.kept, ', ', 'backups')}: other backups still depend on them`);
   }
 }

@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import Table from 'cli-table3';
 import { backupToJson, showBackups, type BackupJson } from '../app/show/backup-view.js';
 import { orderAsTree, treeLabel } from '../app/show/backup-tree.js';
-import { shortList } from '../app/show/table-lists.js';
+import { shortList } from '../cli/short-list.js';
 import { showArchive, type InstanceArchiveJson } from '../app/show/archive-view.js';
 import { resolveChain } from '../core/chain.js';
 import { isPgkeepError } from '../errors.js';

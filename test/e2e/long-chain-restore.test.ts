@@ -3,7 +3,9 @@
 // regrowth along the way. Restore then rebuilds that table's files in place (the oldest sources
 // streamed, the newer deltas applied one at a time: app/chain/rebuild-in-place.ts). The 10th and
 // the 12th restore to exactly the tables recorded at each, and the restored servers start and
-// pass amcheck; merge of the 12th (which streams the whole chain) gives the same tables.
+// pass amcheck. Merge of the 12th rebuilds those files through a scratch file beside the new
+// generation, which it removes, and gives the same tables.
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_OPEN_DELTAS } from '../../src/app/chain/rebuild-in-place.js';
@@ -78,6 +80,8 @@ describe('a chain longer than the deltas read at once', () => {
   it('merges the 12th into a FULL backup that restores to the same tables', async () => {
     const newest = ids[CHAIN]!;
     await fx.ok(['merge', '--instance', 'main', '-i', newest, '-j', '2']);
+    const left = await readdir(join(fx.repo, 'instances', 'main', 'backups', newest), { recursive: true });
+    expect(left.filter((p) => /\.tmp\./.test(p))).toEqual([]);
     await restoreAndCheck(newest);
   });
 });

@@ -1,9 +1,10 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { reconstructDataFile, writeReconstructed, type ChainSource, type ReconstructPlan } from '../../src/app/chain/reconstruct-data-file.js';
-import { rebuildInPlace } from '../../src/app/chain/rebuild-in-place.js';
+import { MAX_OPEN_DELTAS, rebuildInPlace, rebuiltThroughScratch } from '../../src/app/chain/rebuild-in-place.js';
 import type { CompressAlg } from '../../src/core/backup-types.js';
 import { defaultLevel } from '../../src/repository/codecs.js';
 import { PageDeltaWriter } from '../../src/repository/page-delta.js';
@@ -190,6 +191,22 @@ describe('reconstructDataFile', () => {
       const plan = await storeChain(store, c.steps, target, () => 'zstd');
       expect(firstDiff(await rebuildFile(store, plan, maxOpen), referenceModel(c.steps, target))).toBe('equal');
     });
+  });
+
+  it('rebuiltThroughScratch streams the same bytes, and removes its scratch file, also when stopped early', async () => {
+    const c = cases.find((x) => x.name.startsWith('10 deltas')) as Case;
+    const plan = await storeChain(store, c.steps, targetOf(c), () => 'zstd');
+    expect(plan.sources.length - 1).toBeGreaterThan(MAX_OPEN_DELTAS); // rebuilt in two stages
+    const scratch = join(dir, 'scratch');
+    const parts: Buffer[] = [];
+    for await (const chunk of rebuiltThroughScratch(store, plan, scratch)) parts.push(Buffer.from(chunk));
+    expect(firstDiff(Buffer.concat(parts), referenceModel(c.steps, targetOf(c)))).toBe('equal');
+    expect(existsSync(scratch)).toBe(false);
+    const early = rebuiltThroughScratch(store, plan, scratch);
+    expect((await early.next()).done).toBe(false);
+    expect(existsSync(scratch)).toBe(true);
+    await early.return(undefined);
+    expect(existsSync(scratch)).toBe(false);
   });
 
   it('does not bring back blocks cut off by a middle delta', async () => {

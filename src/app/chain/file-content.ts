@@ -14,16 +14,22 @@ import { readStoredFile } from '../../repository/stored-file.js';
 import { createContentHasher, readStoredParts, type PartedSource } from '../../repository/stored-parts.js';
 import type { ByteStore } from '../../storage/byte-store.js';
 import { reconstructDataFile, type ChainSource, type ReconstructPlan } from './reconstruct-data-file.js';
+import { deltaCount, MAX_OPEN_DELTAS, rebuiltThroughScratch } from './rebuild-in-place.js';
 
 export function sourceKey(instance: string, s: FileSource): string {
   return backupDataKey(instance, s.backupId, s.entry.path, s.generation);
 }
 
-/** Yields the file's content; throws BACKUP_CORRUPT if its size or checksum differs from the manifest. */
-export async function* fileContent(store: ByteStore, instance: string, plan: FilePlan, blockSize: number): AsyncGenerator<Buffer> {
+/**
+ * Yields the file's content; throws BACKUP_CORRUPT if its size or checksum differs from the
+ * manifest. With `scratch` (a new file's path, asked for only when needed), a file with more page
+ * deltas than are read at once is rebuilt through that file (rebuild-in-place.ts), so that a
+ * long chain costs no more memory than a short one.
+ */
+export async function* fileContent(store: ByteStore, instance: string, plan: FilePlan, blockSize: number, scratch?: () => string): AsyncGenerator<Buffer> {
   const hasher = createContentHasher(plan.entry);
   let size = 0;
-  const chunks = needsReconstruction(plan) ? reconstructDataFile(store, reconstructPlan(instance, plan, blockSize)) : readWhole(store, instance, plan);
+  const chunks = needsReconstruction(plan) ? rebuilt(store, reconstructPlan(instance, plan, blockSize), scratch) : readWhole(store, instance, plan);
   for await (const chunk of chunks) {
     hasher.update(chunk);
     size += chunk.length;
@@ -40,6 +46,11 @@ export function checkRebuilt(entry: FileEntry, size: number, hasher: Hasher): vo
   if (entry.checksum !== null && hasher.digestHex() !== entry.checksum) {
     throw new PgkeepError('BACKUP_CORRUPT', `${entry.path} rebuilds to content whose checksum differs from the manifest`, 'validate the chain with `pgkeep validate`');
   }
+}
+
+function rebuilt(store: ByteStore, rebuild: ReconstructPlan, scratch: (() => string) | undefined): AsyncGenerator<Buffer> {
+  if (scratch && deltaCount(rebuild) > MAX_OPEN_DELTAS) return rebuiltThroughScratch(store, rebuild, scratch());
+  return reconstructDataFile(store, rebuild);
 }
 
 function readWhole(store: ByteStore, instance: string, plan: FilePlan): AsyncGenerator<Buffer> {

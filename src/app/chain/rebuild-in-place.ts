@@ -20,7 +20,7 @@
  * Every source is still read to its end and verified (stored checksum, block count). The caller
  * checks the written file's content checksum, since no stream passes through it here.
  */
-import type { FileHandle } from 'node:fs/promises';
+import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { fromIoError } from '../../errors.js';
 import { PageDeltaReader } from '../../repository/page-delta.js';
 import type { ByteStore } from '../../storage/byte-store.js';
@@ -95,4 +95,44 @@ export async function rebuildInPlace(store: ByteStore, plan: ReconstructPlan, fh
     }
   }
   return target * bs;
+}
+
+/** Bytes per read when a rebuilt file is read back. */
+const READ_BACK_BYTES = 1024 * 1024;
+
+/** The file behind `fh` from its start, in chunks valid until the next one is asked for. */
+export async function* readBack(fh: FileHandle, path: string): AsyncGenerator<Buffer> {
+  const buffer = Buffer.allocUnsafe(READ_BACK_BYTES);
+  for (let position = 0; ; ) {
+    let bytesRead: number;
+    try {
+      ({ bytesRead } = await fh.read(buffer, 0, buffer.length, position));
+    } catch (e) {
+      throw fromIoError(e, 'read', path);
+    }
+    if (bytesRead === 0) return;
+    position += bytesRead;
+    yield buffer.subarray(0, bytesRead);
+  }
+}
+
+/**
+ * The plan's content for a consumer that takes a stream (merge): rebuilt in place into the new
+ * scratch file `scratch`, then read back from it; the scratch file is removed at the end, or when
+ * the consumer stops early or something fails. The caller checks the content (fileContent does).
+ */
+export async function* rebuiltThroughScratch(store: ByteStore, plan: ReconstructPlan, scratch: string): AsyncGenerator<Buffer> {
+  let fh: FileHandle;
+  try {
+    fh = await open(scratch, 'wx+', 0o600);
+  } catch (e) {
+    throw fromIoError(e, 'create', scratch);
+  }
+  try {
+    await rebuildInPlace(store, plan, fh, scratch);
+    yield* readBack(fh, scratch);
+  } finally {
+    await fh.close().catch(() => undefined);
+    await unlink(scratch).catch(() => undefined);
+  }
 }

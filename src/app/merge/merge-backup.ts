@@ -13,6 +13,7 @@
  * Before 3 the chain is untouched, so restore works from it and a new run rebuilds step 2 from
  * scratch; after 3 the target stands alone, and a new run only finishes the clean-up.
  */
+import { join } from 'node:path';
 import type { BackupRecord, FileEntry } from '../../core/backup-types.js';
 import { needsReconstruction } from '../../core/file-plan.js';
 import { PgkeepError } from '../../errors.js';
@@ -21,6 +22,8 @@ import { backupDataKey, backupDataPrefix, backupKey, generationKey, manifestKey 
 import { storedFileKeys } from '../../repository/stored-parts.js';
 import { writeManifest } from '../../repository/manifest.js';
 import { StoredFileWriter } from '../../repository/stored-file.js';
+import { temporaryName } from '../../storage/object-key.js';
+import { PosixStore } from '../../storage/posix-store.js';
 import { fileContent, sourceKey } from '../chain/file-content.js';
 import { loadChain } from '../chain/load-chain.js';
 import { removeBackup } from '../delete-backup.js';
@@ -112,6 +115,12 @@ async function buildGeneration(ctx: RepoContext, target: BackupRecord, journal: 
   let rebuilt = 0;
   let read = 0;
   let written = 0;
+  // A file with more page deltas than are read at once is rebuilt through a scratch file beside
+  // the new generation's files (a temporary by name: listings skip it, a rerun's removeTree and
+  // cleanupTemporaries take it if a crash leaves it).
+  const scratchDir = ctx.store instanceof PosixStore ? ctx.store.pathOf(generationKey(target.instance, target.id, g)) : undefined;
+  let scratches = 0;
+  const scratch = scratchDir === undefined ? undefined : () => join(scratchDir, temporaryName('rebuild', process.pid, (scratches++).toString(16)));
   const withData = chain.targetFiles.filter((e) => e.storage !== 'none');
   progress.start(withData.length, withData.reduce((n, e) => n + e.size, 0), 'merge');
   await forEachParallel(chain.targetFiles, threads, async (entry) => {
@@ -147,7 +156,7 @@ async function buildGeneration(ctx: RepoContext, target: BackupRecord, journal: 
     }
     const writer = await StoredFileWriter.open(ctx.store, dest, target.compressAlg, target.compressLevel);
     try {
-      for await (const chunk of fileContent(ctx.store, target.instance, plan, target.blockSize)) await writer.write(chunk);
+      for await (const chunk of fileContent(ctx.store, target.instance, plan, target.blockSize, scratch)) await writer.write(chunk);
       const r = await writer.finish();
       // Rewritten whole: a plain stored file with a plain checksum, whatever the sources were.
       const { deltaBlocks: _dropped, partSize: _partSize, parts: _parts, ...rest } = entry;

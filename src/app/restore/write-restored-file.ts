@@ -19,7 +19,7 @@ import { fromIoError, isPgkeepError, PgkeepError } from '../../errors.js';
 import type { ByteStore } from '../../storage/byte-store.js';
 import { PosixStore } from '../../storage/posix-store.js';
 import { checkRebuilt, fileContent, partedSource, reconstructPlan } from '../chain/file-content.js';
-import { deltaCount, MAX_OPEN_DELTAS, rebuildInPlace } from '../chain/rebuild-in-place.js';
+import { deltaCount, MAX_OPEN_DELTAS, readBack, rebuildInPlace } from '../chain/rebuild-in-place.js';
 import type { ReconstructPlan } from '../chain/reconstruct-data-file.js';
 import { createContentHasher, partRanges, readStoredPart } from '../../repository/stored-parts.js';
 import { workerEntry, WorkerPool } from '../worker-pool.js';
@@ -46,9 +46,6 @@ export interface RestoreFileWriter {
   /** Ends the worker threads, if any. */
   close(): Promise<void>;
 }
-
-/** Bytes per read when a file rebuilt in place is read back for its checksum. */
-const READ_BACK_BYTES = 1024 * 1024;
 
 /** Below this many bytes to write, threads cost more to start than they save. */
 const WORKER_THRESHOLD_BYTES = 32 * 1024 * 1024;
@@ -141,13 +138,10 @@ async function writeRebuiltInPlace(store: ByteStore, rebuild: ReconstructPlan, e
   try {
     const size = await rebuildInPlace(store, rebuild, fh, path);
     const hasher = createContentHasher(entry);
-    const buffer = Buffer.allocUnsafe(READ_BACK_BYTES);
     let read = 0;
-    for (;;) {
-      const { bytesRead } = await fh.read(buffer, 0, buffer.length, read);
-      if (bytesRead === 0) break;
-      hasher.update(buffer.subarray(0, bytesRead));
-      read += bytesRead;
+    for await (const chunk of readBack(fh, path)) {
+      hasher.update(chunk);
+      read += chunk.length;
     }
     checkRebuilt(entry, read, hasher);
     await fh.chmod(entry.mode & 0o7777);

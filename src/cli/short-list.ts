@@ -1,8 +1,9 @@
 /**
- * Long lists in one cell of a `show` table: the backups an archived range serves, the gaps of a
- * timeline. A repository with hundreds of backups would otherwise put hundreds of IDs on one
- * line and make the table thousands of characters wide. The newest and oldest stay in view, the
- * count says how many there are; `--format json` lists them all. Pure.
+ * Long lists in one cell of a `show` table (the backups an archived range serves, the gaps of a
+ * timeline) or on one line of `merge`'s report (the backups merged, deleted, kept). A repository
+ * with hundreds of backups would otherwise put hundreds of IDs on one line, thousands of
+ * characters wide. The newest and oldest stay in view, and the count says how many there are;
+ * `show --format json` lists them all. Pure.
  */
 
 /** Items shown in full up to this many; past it, the first and last halves of it and a count. */

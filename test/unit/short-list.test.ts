@@ -1,6 +1,6 @@
 // `show --archive` keeps long lists in a cell readable: the first and last items, and a count.
 import { describe, expect, it } from 'vitest';
-import { MAX_LISTED, shortList } from '../../src/app/show/table-lists.js';
+import { MAX_LISTED, shortList } from '../../src/cli/short-list.js';
 
 describe('shortList', () => {
   it('lists up to MAX_LISTED items whole', () => {
