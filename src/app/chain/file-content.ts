@@ -8,13 +8,12 @@ import type { FileEntry } from '../../core/backup-types.js';
 import type { FilePlan, FileSource } from '../../core/file-plan.js';
 import { needsReconstruction } from '../../core/file-plan.js';
 import { PgkeepError } from '../../errors.js';
-import type { Hasher } from '../../repository/hash.js';
 import { backupDataKey } from '../../repository/layout.js';
 import { readStoredFile } from '../../repository/stored-file.js';
 import { createContentHasher, readStoredParts, type PartedSource } from '../../repository/stored-parts.js';
 import type { ByteStore } from '../../storage/byte-store.js';
 import { reconstructDataFile, type ChainSource, type ReconstructPlan } from './reconstruct-data-file.js';
-import { deltaCount, MAX_OPEN_DELTAS, rebuiltThroughScratch } from './rebuild-in-place.js';
+import { MAX_OPEN_DELTAS, rebuiltThroughScratch } from './rebuild-in-place.js';
 
 export function sourceKey(instance: string, s: FileSource): string {
   return backupDataKey(instance, s.backupId, s.entry.path, s.generation);
@@ -27,19 +26,21 @@ export function sourceKey(instance: string, s: FileSource): string {
  * long chain costs no more memory than a short one.
  */
 export async function* fileContent(store: ByteStore, instance: string, plan: FilePlan, blockSize: number, scratch?: () => string): AsyncGenerator<Buffer> {
-  const hasher = createContentHasher(plan.entry);
+  yield* checkedContent(plan.entry, content(store, instance, plan, blockSize, scratch));
+}
+
+/**
+ * `chunks` passed on as they come, hashed and counted: at the end, BACKUP_CORRUPT if their size
+ * or content checksum differs from `entry`'s.
+ */
+export async function* checkedContent(entry: FileEntry, chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const hasher = createContentHasher(entry);
   let size = 0;
-  const chunks = needsReconstruction(plan) ? rebuilt(store, reconstructPlan(instance, plan, blockSize), scratch) : readWhole(store, instance, plan);
   for await (const chunk of chunks) {
     hasher.update(chunk);
     size += chunk.length;
     yield chunk;
   }
-  checkRebuilt(plan.entry, size, hasher);
-}
-
-/** A file's rebuilt content against its manifest entry: BACKUP_CORRUPT when its size or checksum differs. */
-export function checkRebuilt(entry: FileEntry, size: number, hasher: Hasher): void {
   if (size !== entry.size) {
     throw new PgkeepError('BACKUP_CORRUPT', `${entry.path} rebuilds to ${size} bytes, the manifest says ${entry.size}`, 'validate the chain with `pgkeep validate`');
   }
@@ -48,9 +49,15 @@ export function checkRebuilt(entry: FileEntry, size: number, hasher: Hasher): vo
   }
 }
 
-function rebuilt(store: ByteStore, rebuild: ReconstructPlan, scratch: (() => string) | undefined): AsyncGenerator<Buffer> {
-  if (scratch && deltaCount(rebuild) > MAX_OPEN_DELTAS) return rebuiltThroughScratch(store, rebuild, scratch());
-  return reconstructDataFile(store, rebuild);
+/** True when the plan has more page deltas than are read at once: it is rebuilt in place (rebuild-in-place.ts). */
+export function rebuildsInPlace(plan: FilePlan): boolean {
+  return plan.sources.filter((s) => s.entry.storage === 'delta').length > MAX_OPEN_DELTAS;
+}
+
+function content(store: ByteStore, instance: string, plan: FilePlan, blockSize: number, scratch: (() => string) | undefined): AsyncGenerator<Buffer> {
+  if (!needsReconstruction(plan)) return readWhole(store, instance, plan);
+  const rebuild = reconstructPlan(instance, plan, blockSize);
+  return scratch && rebuildsInPlace(plan) ? rebuiltThroughScratch(store, rebuild, scratch()) : reconstructDataFile(store, rebuild);
 }
 
 function readWhole(store: ByteStore, instance: string, plan: FilePlan): AsyncGenerator<Buffer> {

@@ -33,7 +33,7 @@ export const MAX_OPEN_DELTAS = 8;
 const ZERO_PIECE = 1024 * 1024;
 
 /** How many of the plan's sources are page deltas. */
-export function deltaCount(plan: ReconstructPlan): number {
+function deltaCount(plan: ReconstructPlan): number {
   return plan.sources.filter((s) => s.kind === 'delta').length;
 }
 

@@ -11,17 +11,16 @@
  * a transform is a function and cannot travel to a worker.
  */
 import { constants } from 'node:fs';
-import { mkdir, open } from 'node:fs/promises';
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { FileEntry } from '../../core/backup-types.js';
 import { needsReconstruction, type FilePlan } from '../../core/file-plan.js';
-import { fromIoError, isPgkeepError, PgkeepError } from '../../errors.js';
+import { fromIoError, PgkeepError } from '../../errors.js';
 import type { ByteStore } from '../../storage/byte-store.js';
 import { PosixStore } from '../../storage/posix-store.js';
-import { checkRebuilt, fileContent, partedSource, reconstructPlan } from '../chain/file-content.js';
-import { deltaCount, MAX_OPEN_DELTAS, readBack, rebuildInPlace } from '../chain/rebuild-in-place.js';
-import type { ReconstructPlan } from '../chain/reconstruct-data-file.js';
-import { createContentHasher, partRanges, readStoredPart } from '../../repository/stored-parts.js';
+import { checkedContent, fileContent, partedSource, rebuildsInPlace, reconstructPlan } from '../chain/file-content.js';
+import { readBack, rebuildInPlace } from '../chain/rebuild-in-place.js';
+import { partRanges, readStoredPart } from '../../repository/stored-parts.js';
 import { workerEntry, WorkerPool } from '../worker-pool.js';
 
 /** What a restore worker needs besides the job: where the repository is and how to read its files. */
@@ -114,44 +113,20 @@ export async function syncRestoredFile(path: string): Promise<void> {
 
 export async function writeRestoredFile(store: ByteStore, instance: string, blockSize: number, plan: FilePlan, dest: string, transform?: (b: Buffer) => Buffer): Promise<number> {
   const e = plan.entry;
-  if (!transform && needsReconstruction(plan)) {
-    const rebuild = reconstructPlan(instance, plan, blockSize);
-    if (deltaCount(rebuild) > MAX_OPEN_DELTAS) return writeRebuiltInPlace(store, rebuild, e, join(dest, e.path));
+  const path = join(dest, e.path);
+  if (!transform && rebuildsInPlace(plan)) {
+    // Rebuilt in the new file itself, then read back through the same size and checksum check
+    // as a streamed file.
+    return withTargetFile(path, 'wx+', e.mode, true, async (fh) => {
+      const size = await rebuildInPlace(store, reconstructPlan(instance, plan, blockSize), fh, path);
+      for await (const _chunk of checkedContent(e, readBack(fh, path))) {
+        // hashed and counted by checkedContent
+      }
+      return size;
+    });
   }
   const content = fileContent(store, instance, plan, blockSize);
-  return writeTargetFile(join(dest, e.path), 'wx', e.mode, 0, transform ? transformed(content, transform) : content);
-}
-
-/**
- * A file with more page deltas than are read at once (a long chain), rebuilt in the new file
- * itself (app/chain/rebuild-in-place.ts), then read back to check its size and content checksum
- * against the manifest, as fileContent checks a streamed file; fsynced.
- */
-async function writeRebuiltInPlace(store: ByteStore, rebuild: ReconstructPlan, entry: FileEntry, path: string): Promise<number> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  let fh;
-  try {
-    fh = await open(path, 'wx+', entry.mode & 0o777);
-  } catch (err) {
-    throw fromIoError(err, 'create', path);
-  }
-  try {
-    const size = await rebuildInPlace(store, rebuild, fh, path);
-    const hasher = createContentHasher(entry);
-    let read = 0;
-    for await (const chunk of readBack(fh, path)) {
-      hasher.update(chunk);
-      read += chunk.length;
-    }
-    checkRebuilt(entry, read, hasher);
-    await fh.chmod(entry.mode & 0o7777);
-    await fh.sync();
-    return size;
-  } catch (err) {
-    throw isPgkeepError(err) ? err : fromIoError(err, 'write', path);
-  } finally {
-    await fh.close().catch(() => undefined);
-  }
+  return writeTargetFile(path, 'wx', e.mode, 0, transform ? transformed(content, transform) : content);
 }
 
 /** Only tablespace_map is transformed: a few lines, read whole. */
@@ -166,7 +141,22 @@ async function* transformed(content: AsyncIterable<Buffer>, transform: (b: Buffe
  * is asked for: readers may reuse their buffers), sets its mode and fsyncs it unless told not to.
  * Returns the bytes written.
  */
-async function writeTargetFile(path: string, flags: string | number, mode: number, position: number, chunks: AsyncIterable<Buffer>, sync = true): Promise<number> {
+function writeTargetFile(path: string, flags: string | number, mode: number, position: number, chunks: AsyncIterable<Buffer>, sync = true): Promise<number> {
+  return withTargetFile(path, flags, mode, sync, async (fh) => {
+    let written = 0;
+    for await (const chunk of chunks) {
+      await fh.write(chunk, 0, chunk.length, position + written);
+      written += chunk.length;
+    }
+    return written;
+  });
+}
+
+/**
+ * Opens the file at `path` (its directory made if need be), lets `fill` write it, then sets its
+ * mode and fsyncs it unless told not to; I/O errors name the file. Returns what `fill` returns.
+ */
+async function withTargetFile(path: string, flags: string | number, mode: number, sync: boolean, fill: (fh: FileHandle) => Promise<number>): Promise<number> {
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   let fh;
   try {
@@ -174,18 +164,14 @@ async function writeTargetFile(path: string, flags: string | number, mode: numbe
   } catch (err) {
     throw fromIoError(err, 'create', path);
   }
-  let written = 0;
   try {
-    for await (const chunk of chunks) {
-      await fh.write(chunk, 0, chunk.length, position + written);
-      written += chunk.length;
-    }
+    const n = await fill(fh);
     await fh.chmod(mode & 0o7777);
     if (sync) await fh.sync();
+    return n;
   } catch (err) {
     throw fromIoError(err, 'write', path);
   } finally {
     await fh.close().catch(() => undefined);
   }
-  return written;
 }
