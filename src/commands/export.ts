@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 import { randomBytes } from 'node:crypto';
 import { open, rename, unlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { exportBackup, writeExport, type ExportResult } from '../app/export/export-backup.js';
@@ -26,6 +27,10 @@ export default class Export extends BaseCommand {
     'backup-id': Flags.string({ char: 'i', required: true, description: 'backup to export (FULL or incremental)', helpValue: 'ID' }),
     output: Flags.string({ char: 'o', default: '-', description: 'archive file to write, or - for standard output', helpValue: 'FILE' }),
     threads: Flags.integer({ char: 'j', aliases: ['threads'], default: 1, min: 1, max: 64, description: 'files read and rebuilt ahead of the one being written' }),
+    'tmp-dir': Flags.string({
+      description: 'directory for scratch files: a file with more than 8 page deltas in its chain is rebuilt there first (default: beside -o FILE, or $TMPDIR)',
+      helpValue: 'DIR',
+    }),
     progress: progressFlag,
   };
 
@@ -39,9 +44,11 @@ export default class Export extends BaseCommand {
     const ctx = await this.openRepo(flags['backup-path']);
     const req = { instance: flags.instance, backupId: flags['backup-id'], waitSeconds: flags.wait };
     const meter = this.openMeter(flags.progress);
-    if (toStdout) {
+    const file = toStdout ? undefined : resolve(flags.output);
+    const options = { threads: flags.threads, progress: meter, scratchDir: resolve(flags['tmp-dir'] ?? (file ? dirname(file) : tmpdir())) };
+    if (!file) {
       const r = await exportBackup(ctx, req, async (plan) => {
-        const written = await writeExport(ctx, plan, process.stdout, flags.threads, meter);
+        const written = await writeExport(ctx, plan, process.stdout, options);
         await flushed(process.stdout);
         return written;
       });
@@ -49,8 +56,7 @@ export default class Export extends BaseCommand {
       process.stderr.write(`${summary(r)} to standard output\n`);
       return;
     }
-    const file = resolve(flags.output);
-    const r = await exportBackup(ctx, req, (plan) => writeFileAtomically(file, (sink) => writeExport(ctx, plan, sink, flags.threads, meter)));
+    const r = await exportBackup(ctx, req, (plan) => writeFileAtomically(file, (sink) => writeExport(ctx, plan, sink, options)));
     this.reportExportFigures(meter, r);
     this.log(`${summary(r)} to ${file}`);
   }

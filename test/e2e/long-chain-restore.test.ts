@@ -3,9 +3,13 @@
 // regrowth along the way. Restore then rebuilds that table's files in place (the oldest sources
 // streamed, the newer deltas applied one at a time: app/chain/rebuild-in-place.ts). The 10th and
 // the 12th restore to exactly the tables recorded at each, and the restored servers start and
-// pass amcheck. Merge of the 12th rebuilds those files through a scratch file beside the new
-// generation, which it removes, and gives the same tables.
-import { readdir } from 'node:fs/promises';
+// pass amcheck. Export of the 12th rebuilds them through scratch files in --tmp-dir, which it
+// removes, and unpacks to the same tables; with no usable --tmp-dir it fails before writing. Merge
+// of the 12th rebuilds those files through a scratch file beside the new generation, which it
+// removes, and gives the same tables.
+import { execFile } from 'node:child_process';
+import { access, mkdir, readdir } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_OPEN_DELTAS } from '../../src/app/chain/rebuild-in-place.js';
@@ -44,6 +48,10 @@ describe('a chain longer than the deltas read at once', () => {
     const dest = join(await makeTempDir('restore'), 'data');
     const r = await fx.ok(['restore', '--instance', 'main', '-D', dest, '-i', id, '-j', '2']);
     expect(r.stdout).toContain(`backup ${id} restored`);
+    await startAndCheck(dest, id);
+  }
+
+  async function startAndCheck(dest: string, id: string): Promise<void> {
     const c = await TestCluster.adopt(dest, { major: 15, name: `lc-${id.slice(-4)}` });
     try {
       expect(await c.tableDigest(), `tables of the restore of ${id}`).toEqual(digests.get(id));
@@ -75,6 +83,31 @@ describe('a chain longer than the deltas read at once', () => {
   it('restores the 10th and the 12th DELTA to the tables recorded at each', async () => {
     await restoreAndCheck(ids[10]!);
     await restoreAndCheck(ids[CHAIN]!);
+  });
+
+  it('exports the 12th through scratch files in --tmp-dir, removed after, to the same tables', async () => {
+    const id = ids[CHAIN]!;
+    const outDir = await makeTempDir('lc-export');
+    const archive = join(outDir, 'chain.tar');
+
+    // No usable scratch directory: refused before the archive begins.
+    const missing = join(outDir, 'no-such-dir');
+    const bad = await fx.run(['export', '--instance', 'main', '-i', id, '-o', archive, '--tmp-dir', missing]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(new RegExp(`scratch directory ${missing} does not exist: \\d+ file\\(s\\) of backup ${id} have more than ${MAX_OPEN_DELTAS} page deltas`));
+    expect(await readdir(outDir)).toEqual([]);
+
+    const scratch = await makeTempDir('lc-scratch');
+    const r = await fx.ok(['export', '--instance', 'main', '-i', id, '-o', archive, '--tmp-dir', scratch, '-j', '2']);
+    expect(r.stdout).toContain(`backup ${id} exported`);
+    expect(await readdir(scratch)).toEqual([]);
+    expect(await readdir(outDir)).toEqual(['chain.tar']);
+
+    const dest = join(await makeTempDir('lc-unpacked'), 'data');
+    await mkdir(dest, { mode: 0o700 });
+    await promisify(execFile)('tar', ['-xf', archive, '-C', dest]);
+    await access(join(dest, 'global', 'pg_control'));
+    await startAndCheck(dest, id);
   });
 
   it('merges the 12th into a FULL backup that restores to the same tables', async () => {

@@ -13,8 +13,15 @@
  *   4. control  global/pg_control is the last entry: an archive cut short cannot hold one
  *
  * Memory stays flat: each file read ahead holds at most READ_AHEAD_BYTES, and the tar stream's
- * own backpressure (entry writes, then the sink's drain) paces the readers.
+ * own backpressure (entry writes, then the sink's drain) paces the readers. A file with more page
+ * deltas than are read side by side (MAX_OPEN_DELTAS) is rebuilt in place in a scratch file in
+ * `scratchDir`, then read back (as merge does), so a long chain costs no more memory than a short
+ * one; each scratch file is removed once its file is in the archive, or the export fails.
  */
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { pack as tarPack, type Header, type Pack } from 'tar-stream';
 import type { BackupRecord, FileEntry } from '../../core/backup-types.js';
@@ -24,7 +31,9 @@ import { PgkeepError } from '../../errors.js';
 import { walDirectoriesToCreate } from '../../postgres/pgdata-rules.js';
 import { majorOf } from '../../postgres/server-versions.js';
 import { assertSafeRelativePath } from '../../repository/layout.js';
-import { fileContent } from '../chain/file-content.js';
+import { temporaryName } from '../../storage/object-key.js';
+import { fileContent, rebuildsInPlace } from '../chain/file-content.js';
+import { MAX_OPEN_DELTAS } from '../chain/rebuild-in-place.js';
 import { loadChain } from '../chain/load-chain.js';
 import { withInstanceLock } from '../instance-locking.js';
 import { silentProgress, type OperationProgress } from '../progress.js';
@@ -55,6 +64,18 @@ export interface ArchiveEntry {
   plan?: FilePlan;
   /** Bytes written after the planned content, or the whole content of a file pgkeep adds. */
   extra?: Buffer;
+}
+
+export interface ExportOptions {
+  /** Files read and rebuilt ahead of the one being written (-j). */
+  threads: number;
+  /**
+   * Where a file with more than MAX_OPEN_DELTAS page deltas is rebuilt (--tmp-dir): it needs
+   * room for one such file per thread. Checked before anything is written, and only when the
+   * backup has such a file.
+   */
+  scratchDir: string;
+  progress?: OperationProgress;
 }
 
 export interface ExportResult {
@@ -159,8 +180,11 @@ export async function planExport(ctx: RepoContext, req: ExportRequest): Promise<
  * written is cut before its last chunk and no end-of-archive marker follows, so `tar -x` reports
  * an unexpected end rather than unpacking a wrong file.
  */
-export async function writeExport(ctx: RepoContext, plan: ExportPlan, sink: Writable, threads: number, progress: OperationProgress = silentProgress): Promise<ExportResult> {
+export async function writeExport(ctx: RepoContext, plan: ExportPlan, sink: Writable, options: ExportOptions): Promise<ExportResult> {
   const { backup } = plan;
+  const { threads, progress = silentProgress } = options;
+  const files = plan.entries.filter((e) => e.plan !== undefined);
+  const scratch = await scratchFiles(plan, files, options.scratchDir);
   const pack = tarPack();
   // Whichever side fails first stops the other: a sink error (EPIPE, ENOSPC) destroys the pack,
   // which fails the entry being written; a bad file destroys the pack, which ends the pump.
@@ -179,14 +203,13 @@ export async function writeExport(ctx: RepoContext, plan: ExportPlan, sink: Writ
   })();
   pump.catch(onSinkError);
 
-  const files = plan.entries.filter((e) => e.plan !== undefined);
   const isFile = (e: ArchiveEntry) => e.header.type === 'file';
   const ahead = new Map<ArchiveEntry, ReadAhead>();
   let nextToRead = 0;
   const readMore = () => {
     while (nextToRead < files.length && ahead.size < threads) {
       const e = files[nextToRead++]!;
-      ahead.set(e, new ReadAhead(fileContent(ctx.store, backup.instance, e.plan!, backup.blockSize), READ_AHEAD_BYTES));
+      ahead.set(e, new ReadAhead(fileContent(ctx.store, backup.instance, e.plan!, backup.blockSize, scratch), READ_AHEAD_BYTES));
     }
   };
 
@@ -227,6 +250,42 @@ export async function writeExport(ctx: RepoContext, plan: ExportPlan, sink: Writ
   }
   if (sinkError) throw sinkError.error;
   return { ...result, archiveBytes };
+}
+
+/**
+ * Names for scratch files in `dir` (temporaries, as the repository names them, hidden), once
+ * `dir` is known to be a directory this process can write; undefined when no file of the plan
+ * needs one. Checked up front so that a bad --tmp-dir fails before the archive begins.
+ */
+async function scratchFiles(plan: ExportPlan, files: ArchiveEntry[], dir: string): Promise<(() => string) | undefined> {
+  const deep = files.filter((e) => rebuildsInPlace(e.plan!)).length;
+  if (deep === 0) return undefined;
+  const problem = await directoryProblem(dir);
+  if (problem) {
+    throw new PgkeepError(
+      'INVALID_ARGUMENT',
+      `scratch directory ${dir} ${problem}: ${deep} file(s) of backup ${plan.backup.id} have more than ${MAX_OPEN_DELTAS} page deltas and are rebuilt through a scratch file`,
+      'give --tmp-dir DIR, a directory this user can write with room for one data file (up to 1 GiB) per -j thread',
+    );
+  }
+  const run = randomBytes(4).toString('hex');
+  let n = 0;
+  return () => join(dir, temporaryName('.pgkeep-export', process.pid, `${run}${(n++).toString(16)}`));
+}
+
+/** Why `dir` cannot take new files, or undefined when it can. */
+async function directoryProblem(dir: string): Promise<string | undefined> {
+  try {
+    if (!(await stat(dir)).isDirectory()) return 'is not a directory';
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : `cannot be used (${(e as Error).message})`;
+  }
+  try {
+    await access(dir, constants.W_OK | constants.X_OK);
+    return undefined;
+  } catch {
+    return 'is not writable by this user';
+  }
 }
 
 /** pg_wal's contents are not in a backup's directory list, but recovery needs its subdirectories. */
