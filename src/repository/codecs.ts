@@ -1,18 +1,22 @@
 /**
- * Chunk compression for stored files: gzip (node:zlib), lz4 (lz4-napi), zstd (zstd-napi).
+ * Chunk compression for stored files: gzip (node:zlib), lz4 (lz4-napi to compress, lz4-block.ts
+ * to decompress), zstd (zstd-napi).
  *
- * gzip and lz4 are asynchronous and run on libuv's threads, each chunk into a fresh buffer.
- * zstd runs synchronously on the calling thread, through one compression and one decompression
- * context per thread, into buffers the caller supplies and reuses (`chunkEncoderInto`,
- * `chunkDecoderInto`): a fresh native buffer per 1 MiB chunk is external memory that V8 frees
- * only after tens of megabytes of it, which made a zstd backup's memory grow with the database
- * (docs/performance.md, "Memory"). Chunks are independent: each one decompresses on its own.
+ * gzip, and lz4's compression, are asynchronous and run on libuv's threads, each chunk into a
+ * fresh buffer. zstd runs synchronously on the calling thread, through one compression and one
+ * decompression context per thread, into buffers the caller supplies and reuses
+ * (`chunkEncoderInto`, `chunkDecoderInto`): a fresh native buffer per 1 MiB chunk is external
+ * memory that V8 frees only after tens of megabytes of it, which made a zstd backup's memory grow
+ * with the database (docs/performance.md, "Memory"). lz4 decodes in JavaScript into the caller's
+ * buffer for the same reason: lz4-napi's decoded buffers were not freed for hundreds of megabytes.
+ * Chunks are independent: each one decompresses on its own.
  */
 import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
 import type { CompressAlg } from '../core/backup-types.js';
 import { PgkeepError } from '../errors.js';
+import { decodeLz4Block } from './lz4-block.js';
 
 interface ZstdCCtx {
   compress(dst: Uint8Array, src: Uint8Array, level: number): number;
@@ -131,21 +135,14 @@ export async function decompressChunk(alg: CompressAlg, stored: Uint8Array, rawL
         raw = await gunzipAsync(stored, { maxOutputLength: Math.max(rawLength, 1) });
         break;
       case 'lz4':
-        // lz4-napi prefixes the block with its raw length (u32 LE) and allocates that much
-        // before decoding: check it first, or a damaged prefix could ask for gigabytes.
-        if (stored.length < 4 || Buffer.from(stored.buffer, stored.byteOffset, 4).readUInt32LE(0) !== rawLength) {
-          throw new Error('length prefix does not match the frame');
-        }
-        raw = await lz4().uncompress(stored);
-        break;
       case 'zstd':
         // Into a buffer of the expected length: a chunk that would give more fails in the decoder.
         raw = Buffer.allocUnsafe(rawLength);
-        chunkDecoderInto('zstd')!(stored, rawLength, raw);
+        chunkDecoderInto(alg)!(stored, rawLength, raw);
         break;
     }
   } catch (e) {
-    if (e instanceof PgkeepError) throw e; // the zstd decoder's own BACKUP_CORRUPT
+    if (e instanceof PgkeepError) throw e; // the zstd and lz4 decoders' own BACKUP_CORRUPT
     const detail = e instanceof Error ? e.message : String(e);
     throw new PgkeepError('BACKUP_CORRUPT', `${alg} chunk does not decompress (${detail})`, undefined, { cause: e });
   }
@@ -159,16 +156,17 @@ export async function decompressChunk(alg: CompressAlg, stored: Uint8Array, rawL
 export type ChunkDecoderInto = (stored: Uint8Array, rawLength: number, into: Buffer) => void;
 
 /**
- * A decoder that decompresses a chunk into a buffer the caller supplies and reuses, where a
- * codec binding can: zstd, through this thread's ZSTD_decompressDCtx, synchronously. Undefined
- * otherwise, and then only `decompressChunk` (a fresh buffer per chunk) is available: lz4-napi
- * returns a new buffer from native code and takes no output buffer, and node:zlib (gzip) has no
- * such call either. The synchronous call is also faster per chunk than a trip through the pool.
+ * A decoder that decompresses a chunk into a buffer the caller supplies and reuses: zstd through
+ * this thread's ZSTD_decompressDCtx, lz4 in JavaScript (lz4-block.ts), both synchronously.
+ * Undefined for gzip, and then only `decompressChunk` (a fresh buffer per chunk) is available:
+ * node:zlib has no call that decompresses into a given buffer. The synchronous call is also
+ * faster per chunk than a trip through the pool.
  *
  * The decoder throws BACKUP_CORRUPT when the chunk does not decompress or gives another length
  * than `rawLength` (it never writes past `into[rawLength]`).
  */
 export function chunkDecoderInto(alg: CompressAlg): ChunkDecoderInto | undefined {
+  if (alg === 'lz4') return lz4DecodeInto;
   if (alg !== 'zstd') return undefined;
   const dctx = (zstdDCtx ??= new (zstd().DCtx)());
   return (stored, rawLength, into) => {
@@ -182,6 +180,24 @@ export function chunkDecoderInto(alg: CompressAlg): ChunkDecoderInto | undefined
     }
     if (n !== rawLength) throw new PgkeepError('BACKUP_CORRUPT', `zstd chunk decompresses to ${n} bytes, expected ${rawLength}`);
   };
+}
+
+/**
+ * lz4-napi's `compress` writes the raw length (u32 LE), then one LZ4 block. The prefix must be
+ * `rawLength`: a chunk's length is known from the stored file's frame table.
+ */
+function lz4DecodeInto(stored: Uint8Array, rawLength: number, into: Buffer): void {
+  let n: number;
+  try {
+    if (stored.length < 4) throw new Error('shorter than its length prefix');
+    const prefix = (stored[0]! | (stored[1]! << 8) | (stored[2]! << 16) | (stored[3]! << 24)) >>> 0;
+    if (prefix !== rawLength) throw new Error(`length prefix ${prefix} does not match the frame's ${rawLength}`);
+    n = decodeLz4Block(stored, 4, stored.length, into.subarray(0, rawLength));
+  } catch (e) {
+    const detail = e instanceof Error ? e.message : String(e);
+    throw new PgkeepError('BACKUP_CORRUPT', `lz4 chunk does not decompress (${detail})`, undefined, { cause: e });
+  }
+  if (n !== rawLength) throw new PgkeepError('BACKUP_CORRUPT', `lz4 chunk decompresses to ${n} bytes, expected ${rawLength}`);
 }
 
 function asBuffer(b: Uint8Array): Buffer {

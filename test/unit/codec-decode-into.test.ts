@@ -6,17 +6,18 @@ import { chunkDecoderInto, compressChunk, defaultLevel } from '../../src/reposit
 const raw = Buffer.concat([Buffer.from('abc'.repeat(100_000)), randomBytes(1000)]);
 
 describe('chunkDecoderInto', () => {
-  it('exists for zstd (zstd-napi, a dependency), never for the other codecs', () => {
+  it('exists for zstd (zstd-napi, a dependency) and lz4 (lz4-block.ts), never for none or gzip', () => {
     createRequire(import.meta.url).resolve('zstd-napi/binding.js');
     expect(chunkDecoderInto('zstd')).toBeDefined();
-    for (const alg of ['none', 'gzip', 'lz4'] as const) expect(chunkDecoderInto(alg)).toBeUndefined();
+    expect(chunkDecoderInto('lz4')).toBeDefined();
+    for (const alg of ['none', 'gzip'] as const) expect(chunkDecoderInto(alg)).toBeUndefined();
   });
 
-  it('decodes into the given buffer, and refuses a wrong length or garbage as BACKUP_CORRUPT without writing past it', async () => {
-    const decode = chunkDecoderInto('zstd');
+  it.each(['zstd', 'lz4'] as const)('%s decodes into the given buffer, and refuses a wrong length or garbage as BACKUP_CORRUPT without writing past it', async (alg) => {
+    const decode = chunkDecoderInto(alg);
     expect(decode).toBeDefined();
     if (!decode) return;
-    const packed = await compressChunk('zstd', defaultLevel('zstd'), raw);
+    const packed = await compressChunk(alg, defaultLevel(alg), raw);
     const into = Buffer.alloc(raw.length + 16, 0x55);
     decode(packed, raw.length, into);
     expect(into.subarray(0, raw.length).equals(raw)).toBe(true);
