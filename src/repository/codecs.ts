@@ -2,18 +2,18 @@
  * Chunk compression for stored files: gzip (node:zlib), lz4 (lz4-napi to compress, lz4-block.ts
  * to decompress), zstd (zstd-napi).
  *
- * gzip, and lz4's compression, are asynchronous and run on libuv's threads, each chunk into a
- * fresh buffer. zstd runs synchronously on the calling thread, through one compression and one
- * decompression context per thread, into buffers the caller supplies and reuses
- * (`chunkEncoderInto`, `chunkDecoderInto`): a fresh native buffer per 1 MiB chunk is external
- * memory that V8 frees only after tens of megabytes of it, which made a zstd backup's memory grow
- * with the database (docs/performance.md, "Memory"). lz4 decodes in JavaScript into the caller's
- * buffer for the same reason: lz4-napi's decoded buffers were not freed for hundreds of megabytes.
- * Chunks are independent: each one decompresses on its own.
+ * gzip and lz4 compress asynchronously on libuv's threads, each chunk into a fresh buffer. zstd
+ * compresses synchronously on the calling thread, through one context per thread, into buffers
+ * the caller supplies and reuses (`chunkEncoderInto`): a fresh native buffer per 1 MiB chunk is
+ * external memory that V8 frees only after tens of megabytes of it, which made a zstd backup's
+ * memory grow with the database (docs/performance.md, "Memory"). All three decompress
+ * synchronously on the calling thread into the caller's buffer (`chunkDecoderInto`), for the
+ * same reason: lz4-napi's decoded buffers were not freed for hundreds of megabytes. Chunks are
+ * independent: each one decompresses on its own.
  */
 import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
-import { gunzip, gzip } from 'node:zlib';
+import { gunzipSync, gzip } from 'node:zlib';
 import type { CompressAlg } from '../core/backup-types.js';
 import { PgkeepError } from '../errors.js';
 import { decodeLz4Block } from './lz4-block.js';
@@ -49,7 +49,11 @@ function lz4(): typeof import('lz4-napi') {
 }
 
 const gzipAsync = promisify(gzip);
-const gunzipAsync = promisify(gunzip);
+/**
+ * zlib's smallest output chunk. node:zlib gathers its output in chunks of `chunkSize` (16 KiB by
+ * default) and joins them: one chunk the size of the result is faster and leaves less behind.
+ */
+const ZLIB_MIN_CHUNK = 64;
 
 /** Valid levels per algorithm, inclusive. lz4-napi has a single level. */
 const LEVELS: Record<CompressAlg, { min: number; max: number; default: number }> = {
@@ -81,7 +85,10 @@ export async function compressChunk(alg: CompressAlg, level: number, raw: Uint8A
     case 'none':
       return Buffer.from(raw);
     case 'gzip':
-      return gzipAsync(raw, { level });
+      // Room for the whole frame in one output chunk: deflate grows incompressible data by a
+      // few bytes per 16 KiB, and the gzip wrapper is 18 bytes (a larger output only takes a
+      // second chunk).
+      return gzipAsync(raw, { level, chunkSize: Math.max(raw.length + (raw.length >>> 10) + 64, ZLIB_MIN_CHUNK) });
     case 'lz4':
       return lz4().compress(asBuffer(raw));
     case 'zstd': {
@@ -131,9 +138,6 @@ export async function decompressChunk(alg: CompressAlg, stored: Uint8Array, rawL
         raw = Buffer.from(stored);
         break;
       case 'gzip':
-        // The bound stops a corrupt (or hostile) chunk from inflating without limit.
-        raw = await gunzipAsync(stored, { maxOutputLength: Math.max(rawLength, 1) });
-        break;
       case 'lz4':
       case 'zstd':
         // Into a buffer of the expected length: a chunk that would give more fails in the decoder.
@@ -142,7 +146,7 @@ export async function decompressChunk(alg: CompressAlg, stored: Uint8Array, rawL
         break;
     }
   } catch (e) {
-    if (e instanceof PgkeepError) throw e; // the zstd and lz4 decoders' own BACKUP_CORRUPT
+    if (e instanceof PgkeepError) throw e; // the decoders' own BACKUP_CORRUPT
     const detail = e instanceof Error ? e.message : String(e);
     throw new PgkeepError('BACKUP_CORRUPT', `${alg} chunk does not decompress (${detail})`, undefined, { cause: e });
   }
@@ -156,10 +160,11 @@ export async function decompressChunk(alg: CompressAlg, stored: Uint8Array, rawL
 export type ChunkDecoderInto = (stored: Uint8Array, rawLength: number, into: Buffer) => void;
 
 /**
- * A decoder that decompresses a chunk into a buffer the caller supplies and reuses: zstd through
- * this thread's ZSTD_decompressDCtx, lz4 in JavaScript (lz4-block.ts), both synchronously.
- * Undefined for gzip, and then only `decompressChunk` (a fresh buffer per chunk) is available:
- * node:zlib has no call that decompresses into a given buffer. The synchronous call is also
+ * A decoder that decompresses a chunk into a buffer the caller supplies and reuses, synchronously:
+ * zstd through this thread's ZSTD_decompressDCtx, lz4 in JavaScript (lz4-block.ts), gzip through
+ * node:zlib and a copy (zlib takes no output buffer, but one output chunk of the frame's size,
+ * tracked by V8 as its own allocation, is faster and lighter than the pool's round trip with
+ * 16 KiB pieces). Undefined for none, which has nothing to decode. The synchronous call is
  * faster per chunk than a trip through the pool.
  *
  * The decoder throws BACKUP_CORRUPT when the chunk does not decompress or gives another length
@@ -167,6 +172,7 @@ export type ChunkDecoderInto = (stored: Uint8Array, rawLength: number, into: Buf
  */
 export function chunkDecoderInto(alg: CompressAlg): ChunkDecoderInto | undefined {
   if (alg === 'lz4') return lz4DecodeInto;
+  if (alg === 'gzip') return gzipDecodeInto;
   if (alg !== 'zstd') return undefined;
   const dctx = (zstdDCtx ??= new (zstd().DCtx)());
   return (stored, rawLength, into) => {
@@ -198,6 +204,19 @@ function lz4DecodeInto(stored: Uint8Array, rawLength: number, into: Buffer): voi
     throw new PgkeepError('BACKUP_CORRUPT', `lz4 chunk does not decompress (${detail})`, undefined, { cause: e });
   }
   if (n !== rawLength) throw new PgkeepError('BACKUP_CORRUPT', `lz4 chunk decompresses to ${n} bytes, expected ${rawLength}`);
+}
+
+function gzipDecodeInto(stored: Uint8Array, rawLength: number, into: Buffer): void {
+  let out: Buffer;
+  try {
+    // The bound stops a corrupt (or hostile) chunk from inflating without limit.
+    out = gunzipSync(stored, { maxOutputLength: Math.max(rawLength, 1), chunkSize: Math.max(rawLength, ZLIB_MIN_CHUNK) });
+  } catch (e) {
+    const detail = e instanceof Error ? e.message : String(e);
+    throw new PgkeepError('BACKUP_CORRUPT', `gzip chunk does not decompress (${detail})`, undefined, { cause: e });
+  }
+  if (out.length !== rawLength) throw new PgkeepError('BACKUP_CORRUPT', `gzip chunk decompresses to ${out.length} bytes, expected ${rawLength}`);
+  into.set(out);
 }
 
 function asBuffer(b: Uint8Array): Buffer {
