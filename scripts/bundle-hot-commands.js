@@ -31,7 +31,7 @@ const dist = join(root, 'dist');
 const outfile = join(dist, 'cli', 'hot-bundle.cjs');
 
 /** Native addons (and optional or development-only modules) that must be loaded from node_modules. */
-const EXTERNAL = ['better-sqlite3', 'zstd-napi', 'lz4-napi', 'pg-native', 'typescript', 'ts-node'];
+const EXTERNAL = ['better-sqlite3', 'zstd-napi', 'pg-native', 'typescript', 'ts-node'];
 
 /** Gives each dist module its own import.meta.url inside the bundle (see the header). */
 const ownImportMetaUrl = {

@@ -1,22 +1,21 @@
 /**
- * Chunk compression for stored files: gzip (node:zlib), lz4 (lz4-napi to compress, lz4-block.ts
- * to decompress), zstd (zstd-napi).
+ * Chunk compression for stored files: gzip (node:zlib), lz4 (lz4-block.ts, in JavaScript), zstd
+ * (zstd-napi).
  *
- * gzip and lz4 compress asynchronously on libuv's threads, each chunk into a fresh buffer. zstd
- * compresses synchronously on the calling thread, through one context per thread, into buffers
- * the caller supplies and reuses (`chunkEncoderInto`): a fresh native buffer per 1 MiB chunk is
- * external memory that V8 frees only after tens of megabytes of it, which made a zstd backup's
- * memory grow with the database (docs/performance.md, "Memory"). All three decompress
- * synchronously on the calling thread into the caller's buffer (`chunkDecoderInto`), for the
- * same reason: lz4-napi's decoded buffers were not freed for hundreds of megabytes. Chunks are
- * independent: each one decompresses on its own.
+ * gzip compresses asynchronously on libuv's threads, each chunk into a fresh buffer. zstd and lz4
+ * compress synchronously on the calling thread into buffers the caller supplies and reuses
+ * (`chunkEncoderInto`): a fresh native buffer per 1 MiB chunk is external memory that V8 frees
+ * only after tens of megabytes of it (or, for lz4-napi's, hundreds), which made backups' memory
+ * grow with the database (docs/performance.md, "Memory"). All three decompress synchronously on
+ * the calling thread into the caller's buffer (`chunkDecoderInto`), for the same reason. Chunks
+ * are independent: each one decompresses on its own.
  */
 import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
 import { gunzipSync, gzip } from 'node:zlib';
 import type { CompressAlg } from '../core/backup-types.js';
 import { PgkeepError } from '../errors.js';
-import { decodeLz4Block } from './lz4-block.js';
+import { decodeLz4Block, encodeLz4Block, lz4BlockBound } from './lz4-block.js';
 
 interface ZstdCCtx {
   compress(dst: Uint8Array, src: Uint8Array, level: number): number;
@@ -34,7 +33,6 @@ interface ZstdBinding {
 
 const requireNative = createRequire(import.meta.url);
 let zstdLoaded: ZstdBinding | undefined;
-let lz4Loaded: typeof import('lz4-napi') | undefined;
 /** This thread's zstd contexts, made on first use: a context is reused chunk after chunk. */
 let zstdCCtx: ZstdCCtx | undefined;
 let zstdDCtx: ZstdDCtx | undefined;
@@ -44,10 +42,6 @@ function zstd(): ZstdBinding {
   return (zstdLoaded ??= requireNative('zstd-napi/binding.js') as ZstdBinding);
 }
 
-function lz4(): typeof import('lz4-napi') {
-  return (lz4Loaded ??= requireNative('lz4-napi') as typeof import('lz4-napi'));
-}
-
 const gzipAsync = promisify(gzip);
 /**
  * zlib's smallest output chunk. node:zlib gathers its output in chunks of `chunkSize` (16 KiB by
@@ -55,7 +49,7 @@ const gzipAsync = promisify(gzip);
  */
 const ZLIB_MIN_CHUNK = 64;
 
-/** Valid levels per algorithm, inclusive. lz4-napi has a single level. */
+/** Valid levels per algorithm, inclusive. lz4 has a single level (its fast mode). */
 const LEVELS: Record<CompressAlg, { min: number; max: number; default: number }> = {
   none: { min: 0, max: 0, default: 0 },
   gzip: { min: 1, max: 9, default: 6 },
@@ -77,8 +71,8 @@ export function validateLevel(alg: CompressAlg, level: number): void {
 }
 
 /**
- * One chunk compressed into a new buffer of its size. Stored files compress zstd chunks with
- * `chunkEncoderInto` instead, into reused buffers.
+ * One chunk compressed into a new buffer of its size. Stored files compress zstd and lz4 chunks
+ * with `chunkEncoderInto` instead, into reused buffers.
  */
 export async function compressChunk(alg: CompressAlg, level: number, raw: Uint8Array): Promise<Buffer> {
   switch (alg) {
@@ -90,10 +84,9 @@ export async function compressChunk(alg: CompressAlg, level: number, raw: Uint8A
       // second chunk).
       return gzipAsync(raw, { level, chunkSize: Math.max(raw.length + (raw.length >>> 10) + 64, ZLIB_MIN_CHUNK) });
     case 'lz4':
-      return lz4().compress(asBuffer(raw));
     case 'zstd': {
-      const into = Buffer.allocUnsafe(encodedBound('zstd', raw.length));
-      return Buffer.from(into.subarray(0, chunkEncoderInto('zstd', level)!(raw, into)));
+      const into = Buffer.allocUnsafe(encodedBound(alg, raw.length));
+      return Buffer.from(into.subarray(0, chunkEncoderInto(alg, level)!(raw, into)));
     }
   }
 }
@@ -102,12 +95,13 @@ export async function compressChunk(alg: CompressAlg, level: number, raw: Uint8A
 export type ChunkEncoderInto = (raw: Uint8Array, into: Buffer) => number;
 
 /**
- * An encoder into a buffer the caller supplies and reuses (at least `encodedBound` bytes), where
- * the codec's binding can: zstd, through this thread's ZSTD_compressCCtx, synchronously.
- * Undefined for the other codecs, which compress into a fresh buffer (`compressChunk`). A
- * failure is INTERNAL: compressing bytes in memory has no cause outside the program.
+ * An encoder into a buffer the caller supplies and reuses (at least `encodedBound` bytes),
+ * synchronous: zstd through this thread's ZSTD_compressCCtx, lz4 in JavaScript (lz4-block.ts).
+ * Undefined for none and gzip, which compress into a fresh buffer (`compressChunk`). A failure
+ * is INTERNAL: compressing bytes in memory has no cause outside the program.
  */
 export function chunkEncoderInto(alg: CompressAlg, level: number): ChunkEncoderInto | undefined {
+  if (alg === 'lz4') return lz4EncodeInto;
   if (alg !== 'zstd') return undefined;
   validateLevel(alg, level);
   const cctx = (zstdCCtx ??= new (zstd().CCtx)());
@@ -122,8 +116,15 @@ export function chunkEncoderInto(alg: CompressAlg, level: number): ChunkEncoderI
 }
 
 /** The most bytes `chunkEncoderInto(alg)` can write for a chunk of `rawLength` bytes. */
-export function encodedBound(alg: 'zstd', rawLength: number): number {
-  return zstd().compressBound(rawLength);
+export function encodedBound(alg: CompressAlg, rawLength: number): number {
+  switch (alg) {
+    case 'lz4':
+      return LZ4_PREFIX_BYTES + lz4BlockBound(rawLength);
+    case 'zstd':
+      return zstd().compressBound(rawLength);
+    default:
+      throw new PgkeepError('INTERNAL', `${alg} has no encoder into a given buffer`);
+  }
 }
 
 /**
@@ -188,6 +189,14 @@ export function chunkDecoderInto(alg: CompressAlg): ChunkDecoderInto | undefined
   };
 }
 
+/** An lz4 chunk: the raw length (u32 LE), then one LZ4 block, as lz4-napi's `compress` wrote it. */
+const LZ4_PREFIX_BYTES = 4;
+
+function lz4EncodeInto(raw: Uint8Array, into: Buffer): number {
+  into.writeUInt32LE(raw.length, 0);
+  return LZ4_PREFIX_BYTES + encodeLz4Block(raw, into, LZ4_PREFIX_BYTES);
+}
+
 /**
  * lz4-napi's `compress` writes the raw length (u32 LE), then one LZ4 block. The prefix must be
  * `rawLength`: a chunk's length is known from the stored file's frame table.
@@ -195,10 +204,10 @@ export function chunkDecoderInto(alg: CompressAlg): ChunkDecoderInto | undefined
 function lz4DecodeInto(stored: Uint8Array, rawLength: number, into: Buffer): void {
   let n: number;
   try {
-    if (stored.length < 4) throw new Error('shorter than its length prefix');
+    if (stored.length < LZ4_PREFIX_BYTES) throw new Error('shorter than its length prefix');
     const prefix = (stored[0]! | (stored[1]! << 8) | (stored[2]! << 16) | (stored[3]! << 24)) >>> 0;
     if (prefix !== rawLength) throw new Error(`length prefix ${prefix} does not match the frame's ${rawLength}`);
-    n = decodeLz4Block(stored, 4, stored.length, into.subarray(0, rawLength));
+    n = decodeLz4Block(stored, LZ4_PREFIX_BYTES, stored.length, into.subarray(0, rawLength));
   } catch (e) {
     const detail = e instanceof Error ? e.message : String(e);
     throw new PgkeepError('BACKUP_CORRUPT', `lz4 chunk does not decompress (${detail})`, undefined, { cause: e });
@@ -217,8 +226,4 @@ function gzipDecodeInto(stored: Uint8Array, rawLength: number, into: Buffer): vo
   }
   if (out.length !== rawLength) throw new PgkeepError('BACKUP_CORRUPT', `gzip chunk decompresses to ${out.length} bytes, expected ${rawLength}`);
   into.set(out);
-}
-
-function asBuffer(b: Uint8Array): Buffer {
-  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }

@@ -54,14 +54,17 @@ function giveChunk(b: Buffer): void {
 }
 
 /**
- * Frame buffers for zstd's output (`chunkEncoderInto`), kept for the next frame: one per writer
+ * Frame buffers for zstd's and lz4's output (`chunkEncoderInto`), kept for the next frame: one per writer
  * between encoding a frame and the end of its write, so as many as this thread has files open.
  */
 const framePool: Buffer[] = [];
 const FRAME_POOL_MAX = 8;
 
-function takeFrame(): Buffer {
-  return framePool.pop() ?? Buffer.allocUnsafe(encodedBound('zstd', STORED_CHUNK_SIZE));
+function takeFrame(alg: CompressAlg): Buffer {
+  const need = encodedBound(alg, STORED_CHUNK_SIZE);
+  const pooled = framePool.pop();
+  // The bounds of the two codecs differ by a few bytes: a pooled frame too small is dropped.
+  return pooled && pooled.length >= need ? pooled : Buffer.allocUnsafe(need);
 }
 
 function giveFrame(b: Buffer): void {
@@ -258,7 +261,7 @@ export class StoredFileWriter {
 
   /** Compresses `raw` into a pooled frame buffer and writes it before the buffer goes back. */
   private async writeFrameNow(encode: ChunkEncoderInto, raw: Buffer): Promise<void> {
-    const frame = takeFrame();
+    const frame = takeFrame(this.alg);
     try {
       for (const part of framed(raw, frame.subarray(0, encode(raw, frame)))) await this.writeStored(part);
     } finally {

@@ -1,10 +1,11 @@
-// The LZ4 block decoder that restore, validate, merge and export use for lz4 chunks: it must give
-// exactly what lz4-napi (which wrote them) gives, and fail on a damaged block without ever writing
-// past the buffer it was given.
+// The LZ4 block encoder and decoder of lz4 stored files. The decoder must give exactly what
+// lz4-napi (which wrote older backups) gives, and fail on a damaged block without ever writing past
+// the buffer it was given. The encoder's blocks must decode, by lz4-napi as by ours, keep the
+// format's end rules (which lz4's reference decoder enforces) and stay within the bound.
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { decodeLz4Block, Lz4BlockError } from '../../src/repository/lz4-block.js';
+import { decodeLz4Block, encodeLz4Block, lz4BlockBound, Lz4BlockError } from '../../src/repository/lz4-block.js';
 
 const lz4 = createRequire(import.meta.url)('lz4-napi') as typeof import('lz4-napi');
 
@@ -46,22 +47,24 @@ function decodeChunk(packed: Buffer, rawLength: number): Buffer {
   return into;
 }
 
+/** Fixed inputs of the kinds a data directory holds. */
+const cases: Record<string, Buffer> = {
+  'one byte': Buffer.from('a'),
+  'a pattern of 3 bytes': Buffer.from('abc'.repeat(100_000)),
+  '1 MiB of zeros': Buffer.alloc(1 << 20),
+  '1 MiB of random bytes': randomBytes(1 << 20),
+  'text': Buffer.from(Array.from({ length: 20_000 }, (_, i) => `row ${i}: ${'name'.repeat(i % 7)} ${i * 7919}\n`).join('')),
+  'pages: headers, zeros, tuples at the end': Buffer.concat(
+    Array.from({ length: 16 }, (_, p) => {
+      const page = Buffer.alloc(8192);
+      page.writeUInt32LE(p * 1000, 0);
+      for (let t = 0; t < 40; t++) page.write(`tuple ${p}-${t} ${'x'.repeat(t % 13)}`, 8192 - (t + 1) * 64);
+      return page;
+    }),
+  ),
+};
+
 describe('decodeLz4Block', () => {
-  const cases: Record<string, Buffer> = {
-    'one byte': Buffer.from('a'),
-    'a pattern of 3 bytes': Buffer.from('abc'.repeat(100_000)),
-    '1 MiB of zeros': Buffer.alloc(1 << 20),
-    '1 MiB of random bytes': randomBytes(1 << 20),
-    'text': Buffer.from(Array.from({ length: 20_000 }, (_, i) => `row ${i}: ${'name'.repeat(i % 7)} ${i * 7919}\n`).join('')),
-    'pages: headers, zeros, tuples at the end': Buffer.concat(
-      Array.from({ length: 16 }, (_, p) => {
-        const page = Buffer.alloc(8192);
-        page.writeUInt32LE(p * 1000, 0);
-        for (let t = 0; t < 40; t++) page.write(`tuple ${p}-${t} ${'x'.repeat(t % 13)}`, 8192 - (t + 1) * 64);
-        return page;
-      }),
-    ),
-  };
 
   it.each(Object.keys(cases))('gives what lz4-napi gives: %s', (name) => {
     const raw = cases[name]!;
@@ -141,6 +144,90 @@ describe('decodeLz4Block', () => {
     expect(() => decodeTo(Buffer.from([0x10, 0x61, 0x02, 0x00, 0x10, 0x62]), 100)).toThrow(/offset 2 points before the start/);
     expect(() => decodeTo(Buffer.from([0x10, 0x61, 0x00, 0x00, 0x10, 0x62]), 100)).toThrow(/offset 0/);
     expect(() => decodeTo(Buffer.alloc(0), 100)).toThrow(/empty block/);
+  });
+});
+
+describe('encodeLz4Block', () => {
+  /** Our chunk: the u32 LE raw length, then our block, as lz4-napi's `compress` lays it out. */
+  function encodeChunk(raw: Buffer): Buffer {
+    const out = Buffer.alloc(4 + lz4BlockBound(raw.length));
+    out.writeUInt32LE(raw.length, 0);
+    const n = encodeLz4Block(raw, out, 4);
+    expect(n).toBeLessThanOrEqual(lz4BlockBound(raw.length));
+    return out.subarray(0, 4 + n);
+  }
+
+  /**
+   * The format's end rules, which lz4's reference decoder (LZ4_decompress_safe) relies on: the
+   * last sequence is literals only, at least 5 of them, and the last match starts at least 12
+   * bytes before the end (for blocks of 13 bytes or more).
+   */
+  function expectEndRules(block: Uint8Array, rawLength: number): void {
+    let s = 0;
+    let d = 0;
+    let lastMatchStart = -1;
+    let lastLiterals: number;
+    for (;;) {
+      const token = block[s++]!;
+      let literals = token >>> 4;
+      if (literals === 15) for (let b = 255; b === 255; literals += b) b = block[s++]!;
+      s += literals;
+      d += literals;
+      lastLiterals = literals;
+      if (s === block.length) break;
+      s += 2;
+      let match = token & 15;
+      if (match === 15) for (let b = 255; b === 255; match += b) b = block[s++]!;
+      lastMatchStart = d;
+      d += match + 4;
+    }
+    expect(d).toBe(rawLength);
+    if (rawLength < 13) expect(lastMatchStart).toBe(-1);
+    else {
+      expect(lastLiterals).toBeGreaterThanOrEqual(5);
+      expect(lastMatchStart).toBeLessThanOrEqual(rawLength - 12);
+    }
+  }
+
+  function expectRoundTrip(raw: Buffer, what: string): Buffer {
+    const chunk = encodeChunk(raw);
+    expect(lz4.uncompressSync(chunk).equals(raw), `lz4-napi decodes ${what}`).toBe(true);
+    expect(decodeChunk(chunk, raw.length).equals(raw), `our decoder decodes ${what}`).toBe(true);
+    expectEndRules(chunk.subarray(4), raw.length);
+    return chunk;
+  }
+
+  it('encodes every length from 0 to 300 bytes of repeats and of random bytes', () => {
+    const next = prng(3);
+    for (let n = 0; n <= 300; n++) {
+      expectRoundTrip(Buffer.from('abcab'.repeat(61).slice(0, n)), `${n} bytes of a repeat`);
+      expectRoundTrip(Buffer.from(Array.from({ length: n }, () => next() & 0xff)), `${n} random bytes`);
+    }
+  });
+
+  it('compresses what compresses about as well as lz4-napi, and stays within the bound otherwise', () => {
+    const zeros = expectRoundTrip(Buffer.alloc(1 << 20), '1 MiB of zeros');
+    expect(zeros.length).toBeLessThan(lz4.compressSync(Buffer.alloc(1 << 20)).length * 2);
+    const text = cases.text!;
+    expect(expectRoundTrip(text, 'text').length).toBeLessThan(lz4.compressSync(text).length * 1.25);
+    const random = randomBytes(1 << 20);
+    expect(expectRoundTrip(random, 'random bytes').length - 4).toBeLessThanOrEqual(lz4BlockBound(random.length));
+  });
+
+  it('round-trips 200 mixed chunks of random sizes, matches at every distance up to and past 64 KiB', () => {
+    const next = prng(11);
+    for (let i = 0; i < 200; i++) expectRoundTrip(mixed(next(), 1 + (next() % 300_000)), `case ${i}`);
+  });
+
+  it('encodes at an offset into the buffer, leaving what comes before and after alone', () => {
+    const raw = mixed(5, 50_000);
+    const dst = Buffer.alloc(100 + lz4BlockBound(raw.length) + 100, 0x77);
+    const n = encodeLz4Block(raw, dst, 100);
+    expect(dst.subarray(0, 100).every((b) => b === 0x77)).toBe(true);
+    expect(dst.subarray(100 + n).every((b) => b === 0x77)).toBe(true);
+    const back = Buffer.alloc(raw.length);
+    expect(decodeLz4Block(dst, 100, 100 + n, back)).toBe(raw.length);
+    expect(back.equals(raw)).toBe(true);
   });
 });
 
