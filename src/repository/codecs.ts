@@ -2,17 +2,17 @@
  * Chunk compression for stored files: gzip (node:zlib), lz4 (lz4-block.ts, in JavaScript), zstd
  * (zstd-napi).
  *
- * gzip compresses asynchronously on libuv's threads, each chunk into a fresh buffer. zstd and lz4
- * compress synchronously on the calling thread into buffers the caller supplies and reuses
- * (`chunkEncoderInto`): a fresh native buffer per 1 MiB chunk is external memory that V8 frees
- * only after tens of megabytes of it (or, for lz4-napi's, hundreds), which made backups' memory
- * grow with the database (docs/performance.md, "Memory"). All three decompress synchronously on
- * the calling thread into the caller's buffer (`chunkDecoderInto`), for the same reason. Chunks
- * are independent: each one decompresses on its own.
+ * All three compress and decompress synchronously on the calling thread, into buffers the caller
+ * supplies and reuses (`chunkEncoderInto`, `chunkDecoderInto`): parallelism comes from `-j`, one
+ * copier per thread. A fresh buffer per 1 MiB chunk, as the codecs' own calls return, is memory
+ * that V8 frees only after tens of megabytes of it (for lz4-napi's, hundreds), and compressing on
+ * libuv's threads left their allocator arenas fragmented: either way a backup's or a restore's
+ * memory grew with the database (docs/performance.md, "Memory"). gzip still goes through one
+ * fresh buffer of node:zlib's per chunk, copied at once. Chunks are independent: each one
+ * decompresses on its own.
  */
 import { createRequire } from 'node:module';
-import { promisify } from 'node:util';
-import { gunzipSync, gzip } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import type { CompressAlg } from '../core/backup-types.js';
 import { PgkeepError } from '../errors.js';
 import { decodeLz4Block, encodeLz4Block, lz4BlockBound } from './lz4-block.js';
@@ -42,7 +42,6 @@ function zstd(): ZstdBinding {
   return (zstdLoaded ??= requireNative('zstd-napi/binding.js') as ZstdBinding);
 }
 
-const gzipAsync = promisify(gzip);
 /**
  * zlib's smallest output chunk. node:zlib gathers its output in chunks of `chunkSize` (16 KiB by
  * default) and joins them: one chunk the size of the result is faster and leaves less behind.
@@ -71,18 +70,14 @@ export function validateLevel(alg: CompressAlg, level: number): void {
 }
 
 /**
- * One chunk compressed into a new buffer of its size. Stored files compress zstd and lz4 chunks
- * with `chunkEncoderInto` instead, into reused buffers.
+ * One chunk compressed into a new buffer of its size (a convenience: stored files compress with
+ * `chunkEncoderInto`, into reused buffers).
  */
-export async function compressChunk(alg: CompressAlg, level: number, raw: Uint8Array): Promise<Buffer> {
+export function compressChunk(alg: CompressAlg, level: number, raw: Uint8Array): Buffer {
   switch (alg) {
     case 'none':
       return Buffer.from(raw);
     case 'gzip':
-      // Room for the whole frame in one output chunk: deflate grows incompressible data by a
-      // few bytes per 16 KiB, and the gzip wrapper is 18 bytes (a larger output only takes a
-      // second chunk).
-      return gzipAsync(raw, { level, chunkSize: Math.max(raw.length + (raw.length >>> 10) + 64, ZLIB_MIN_CHUNK) });
     case 'lz4':
     case 'zstd': {
       const into = Buffer.allocUnsafe(encodedBound(alg, raw.length));
@@ -96,12 +91,16 @@ export type ChunkEncoderInto = (raw: Uint8Array, into: Buffer) => number;
 
 /**
  * An encoder into a buffer the caller supplies and reuses (at least `encodedBound` bytes),
- * synchronous: zstd through this thread's ZSTD_compressCCtx, lz4 in JavaScript (lz4-block.ts).
- * Undefined for none and gzip, which compress into a fresh buffer (`compressChunk`). A failure
+ * synchronous: zstd through this thread's ZSTD_compressCCtx, lz4 in JavaScript (lz4-block.ts),
+ * gzip through node:zlib and a copy. Undefined for none, which has nothing to encode. A failure
  * is INTERNAL: compressing bytes in memory has no cause outside the program.
  */
 export function chunkEncoderInto(alg: CompressAlg, level: number): ChunkEncoderInto | undefined {
   if (alg === 'lz4') return lz4EncodeInto;
+  if (alg === 'gzip') {
+    validateLevel(alg, level);
+    return (raw, into) => gzipEncodeInto(raw, into, level);
+  }
   if (alg !== 'zstd') return undefined;
   validateLevel(alg, level);
   const cctx = (zstdCCtx ??= new (zstd().CCtx)());
@@ -118,6 +117,8 @@ export function chunkEncoderInto(alg: CompressAlg, level: number): ChunkEncoderI
 /** The most bytes `chunkEncoderInto(alg)` can write for a chunk of `rawLength` bytes. */
 export function encodedBound(alg: CompressAlg, rawLength: number): number {
   switch (alg) {
+    case 'gzip':
+      return gzipBound(rawLength);
     case 'lz4':
       return LZ4_PREFIX_BYTES + lz4BlockBound(rawLength);
     case 'zstd':
@@ -213,6 +214,28 @@ function lz4DecodeInto(stored: Uint8Array, rawLength: number, into: Buffer): voi
     throw new PgkeepError('BACKUP_CORRUPT', `lz4 chunk does not decompress (${detail})`, undefined, { cause: e });
   }
   if (n !== rawLength) throw new PgkeepError('BACKUP_CORRUPT', `lz4 chunk decompresses to ${n} bytes, expected ${rawLength}`);
+}
+
+/**
+ * More than deflate can write for `rawLength` bytes (zlib's deflateBound: the raw bytes plus 5
+ * per 16 KiB stored block and a few more, and the gzip wrapper's 18).
+ */
+function gzipBound(rawLength: number): number {
+  return rawLength + (rawLength >>> 10) + 64;
+}
+
+function gzipEncodeInto(raw: Uint8Array, into: Buffer, level: number): number {
+  let out: Buffer;
+  try {
+    // One output chunk the size of the bound: node:zlib otherwise gathers 16 KiB pieces and joins them.
+    out = gzipSync(raw, { level, chunkSize: Math.max(gzipBound(raw.length), ZLIB_MIN_CHUNK) });
+  } catch (e) {
+    const detail = e instanceof Error ? e.message : String(e);
+    throw new PgkeepError('INTERNAL', `gzip could not compress a chunk of ${raw.length} bytes (${detail})`, undefined, { cause: e });
+  }
+  if (out.length > into.length) throw new PgkeepError('INTERNAL', `gzip compressed ${raw.length} bytes into ${out.length}, more than the ${into.length} allowed`);
+  into.set(out);
+  return out.length;
 }
 
 function gzipDecodeInto(stored: Uint8Array, rawLength: number, into: Buffer): void {

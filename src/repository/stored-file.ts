@@ -4,25 +4,20 @@
  * Design note. 'none' stores the content as is, so a stored file can be copied out by hand and
  * its stored checksum equals its content checksum: it is hashed once, and large writes go
  * straight to the store (small ones are gathered first). Compressed algorithms cut the content into
- * independent 1 MiB frames (stored-file-format.ts). zstd frames are compressed on the writer's
- * own thread into a pooled buffer and written before the next frame is filled: parallelism comes
- * from `-j` (one copier per thread), and no frame's memory outlives its write. gzip and lz4 have
- * no such call: up to MAX_IN_FLIGHT of their frames compress at once on libuv's threads, each
- * into a fresh buffer, and are written back in order; `write` waits while that many are in
- * flight. Either way memory stays bounded whatever the file size. Reading lives in
- * stored-file-reader.ts.
+ * independent 1 MiB frames (stored-file-format.ts), each compressed on the writer's own thread
+ * into a pooled buffer and written before the next frame is filled: parallelism comes from `-j`
+ * (one copier per thread), and no frame's memory outlives its write, so memory stays bounded
+ * whatever the file size. Reading lives in stored-file-reader.ts.
  */
 import type { CompressAlg } from '../core/backup-types.js';
 import { PgkeepError } from '../errors.js';
 import type { ByteStore, ObjectWriter } from '../storage/byte-store.js';
-import { chunkEncoderInto, compressChunk, encodedBound, validateLevel, type ChunkEncoderInto } from './codecs.js';
+import { chunkEncoderInto, encodedBound, validateLevel, type ChunkEncoderInto } from './codecs.js';
 import { createHasher, initHashing, type Hasher } from './hash.js';
 import { encodeFrameHeader, encodeStoredHeader, END_MARKER, STORED_CHUNK_SIZE } from './stored-file-format.js';
 
 export { readStoredFile, verifyStoredFile, type ReadStoredFileOptions } from './stored-file-reader.js';
 
-/** Compressions of one file running at once (gzip, lz4). */
-const MAX_IN_FLIGHT = 3;
 /** With 'none', writes at least this large skip the chunk; smaller ones (page-delta headers, single pages) are gathered. */
 const DIRECT_WRITE_BYTES = 64 * 1024;
 
@@ -43,7 +38,7 @@ export interface StoredFileResult {
  * garbage collection than the copy itself.
  */
 const chunkPool: Buffer[] = [];
-const CHUNK_POOL_MAX = 2 * MAX_IN_FLIGHT + 2;
+const CHUNK_POOL_MAX = 8;
 
 function takeChunk(): Buffer {
   return chunkPool.pop() ?? Buffer.allocUnsafe(STORED_CHUNK_SIZE);
@@ -54,8 +49,8 @@ function giveChunk(b: Buffer): void {
 }
 
 /**
- * Frame buffers for zstd's and lz4's output (`chunkEncoderInto`), kept for the next frame: one per writer
- * between encoding a frame and the end of its write, so as many as this thread has files open.
+ * Frame buffers for the compressed output (`chunkEncoderInto`), kept for the next frame: one per
+ * writer between encoding a frame and the end of its write, so as many as this thread has files open.
  */
 const framePool: Buffer[] = [];
 const FRAME_POOL_MAX = 8;
@@ -94,12 +89,10 @@ export class StoredFileWriter {
   /** Compressed: the frame being filled. 'none': small writes gathered before they go out. */
   private chunk: Buffer | undefined;
   private fill = 0;
-  /** Frames being compressed, in file order; each resolves to the bytes to write. */
-  private readonly pending: Promise<Buffer[]>[] = [];
   private readonly contentHasher: Hasher = createHasher();
   /** With 'none' the stored bytes are the content: one hash serves both checksums. */
   private readonly storedHasher: Hasher;
-  /** zstd: compresses a frame on this thread into a pooled buffer. */
+  /** Compressed: compresses a frame on this thread into a pooled buffer; undefined for 'none'. */
   private readonly encodeInto: ChunkEncoderInto | undefined;
   private size = 0;
   private state: 'open' | 'finished' | 'failed' | 'aborted' = 'open';
@@ -187,7 +180,6 @@ export class StoredFileWriter {
     this.assertOpen('finish');
     try {
       await this.flushChunk();
-      while (this.pending.length > 0) await this.drainOne();
       if (this.alg !== 'none') await this.writeStored(END_MARKER);
       await this.out.commit();
       this.state = 'finished';
@@ -209,8 +201,6 @@ export class StoredFileWriter {
   async abort(): Promise<void> {
     if (this.state === 'finished' || this.state === 'aborted') return;
     this.state = 'aborted';
-    // Let running compressions settle so that nothing touches the buffers afterwards.
-    await Promise.allSettled(this.pending.splice(0));
     this.releaseChunk();
     await this.out.abort();
   }
@@ -221,9 +211,8 @@ export class StoredFileWriter {
   }
 
   /**
-   * 'none': writes out the small pieces gathered in the chunk, which is kept. zstd: compresses
-   * and writes the frame, and keeps the chunk too. gzip, lz4: hands the chunk to compression (at
-   * most MAX_IN_FLIGHT at once); the next write takes a new one.
+   * 'none': writes out the small pieces gathered in the chunk. Compressed: compresses and writes
+   * the frame. Either way the chunk is kept for the next write.
    */
   private async flushChunk(): Promise<void> {
     const len = this.fill;
@@ -234,29 +223,8 @@ export class StoredFileWriter {
       await this.out.write(buf.subarray(0, len));
       return;
     }
-    if (this.encodeInto) {
-      await this.writeFrameNow(this.encodeInto, buf.subarray(0, len));
-      return;
-    }
-    this.chunk = undefined;
-    while (this.pending.length >= MAX_IN_FLIGHT) await this.drainOne();
-    const job = this.encodeFrame(buf.subarray(0, len)).finally(() => giveChunk(buf));
-    // Marked handled now; the error surfaces when drainOne awaits it, in file order.
-    job.catch(() => undefined);
-    this.pending.push(job);
-  }
-
-  private async encodeFrame(raw: Buffer): Promise<Buffer[]> {
-    let packed: Buffer;
-    try {
-      packed = await compressChunk(this.alg, this.level, raw);
-    } catch (e) {
-      const detail = e instanceof Error ? e.message : String(e);
-      throw new PgkeepError('INTERNAL', `could not compress ${this.key} with ${this.alg}: ${detail}`, undefined, { cause: e });
-    }
-    const [header, payload] = framed(raw, packed);
-    // A raw payload is copied: `raw` goes back to the buffer pool before the frame is written.
-    return [header, payload === raw ? Buffer.from(raw) : payload];
+    if (!this.encodeInto) throw new PgkeepError('INTERNAL', `no encoder for ${this.alg}`);
+    await this.writeFrameNow(this.encodeInto, buf.subarray(0, len));
   }
 
   /** Compresses `raw` into a pooled frame buffer and writes it before the buffer goes back. */
@@ -267,12 +235,6 @@ export class StoredFileWriter {
     } finally {
       giveFrame(frame);
     }
-  }
-
-  private async drainOne(): Promise<void> {
-    const job = this.pending.shift();
-    if (!job) return;
-    for (const part of await job) await this.writeStored(part);
   }
 
   private async writeStored(bytes: Buffer): Promise<void> {
