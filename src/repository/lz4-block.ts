@@ -117,9 +117,12 @@ function copyMatch(dst: Uint8Array, from: number, to: number, length: number): v
   }
 }
 
-/** Hash table of the encoder: 2^16 positions, this thread's own, reset for each block. */
+/**
+ * Hash table of the encoder: 2^16 positions, this thread's own, reset for each block. Made on
+ * first use: every backup and archive-push loads this module, few of them encode lz4.
+ */
 const HASH_LOG = 16;
-const positions = new Int32Array(1 << HASH_LOG);
+let positionsTable: Int32Array | undefined;
 /** The format's end rules: the last 5 bytes are literals, and the last match starts 12 before the end. */
 const LAST_LITERALS = 5;
 const MATCH_FIND_LIMIT = 12;
@@ -144,6 +147,7 @@ export function encodeLz4Block(src: Uint8Array, dst: Uint8Array, at: number): nu
   let out = at;
   let anchor = 0;
   if (length > MATCH_FIND_LIMIT) {
+    const positions = (positionsTable ??= new Int32Array(1 << HASH_LOG));
     positions.fill(-1);
     const matchEnd = length - LAST_LITERALS;
     const searchEnd = length - MATCH_FIND_LIMIT;

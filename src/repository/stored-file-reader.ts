@@ -1,10 +1,9 @@
 /**
  * Reading stored files back: content for restore, stored bytes for validate.
  *
- * Compressed frames are decompressed a few at a time ahead of the consumer (each frame is
- * independent), and yielded in order; or, for a consumer that takes lent chunks (`lend`) and a
- * codec that can decompress into a given buffer (codecs.ts, `chunkDecoderInto`), one at a time
- * into a reused buffer, which allocates nothing per chunk. Structure errors (bad header, impossible lengths, a chunk
+ * Compressed frames are decompressed one at a time, in order, on the reading thread: each into a
+ * fresh buffer the consumer keeps, or, for a consumer that takes lent chunks (`lend`), into one
+ * reused buffer (codecs.ts, `chunkDecoderInto`), which allocates nothing per chunk. Structure errors (bad header, impossible lengths, a chunk
  * that does not decompress, a missing end marker) fail at once; checksums can only be compared
  * at the end, so a consumer must treat an error thrown at any point as "this whole file is bad".
  */
@@ -25,7 +24,6 @@ import {
   STORED_MAGIC,
 } from './stored-file-format.js';
 
-const DECOMPRESS_AHEAD = 3;
 const VALIDATE_HINT = 'run `pgkeep validate` to find every damaged backup';
 
 export interface ReadStoredFileOptions {
@@ -179,32 +177,26 @@ async function readFrame(reader: ExactReader, key: string, frame: number): Promi
   return { rawLength, isRaw, payload: payload.bytes, release: payload.release };
 }
 
-/** Frames decompressed a few at a time on other threads, each into a fresh buffer the consumer owns. */
+/**
+ * Frames decompressed one at a time, each into a fresh buffer the consumer owns. Every codec
+ * decodes synchronously on this thread (codecs.ts), so decoding ahead would overlap nothing.
+ */
 async function* readFrames(reader: ExactReader, key: string, alg: Exclude<CompressAlg, 'none'>): AsyncGenerator<Buffer> {
   await readHeader(reader, key, alg);
-  const ahead: Promise<Buffer>[] = [];
   for (let frame = 0; ; frame++) {
     const f = await readFrame(reader, key, frame);
     if (!f) break;
-    const { payload, rawLength } = f;
-    let job: Promise<Buffer>;
-    if (f.isRaw) {
+    let chunk: Buffer;
+    try {
       // Stored as is: a copy the consumer owns, and the read buffer is free again at once.
-      job = Promise.resolve(Buffer.from(payload));
+      chunk = f.isRaw ? Buffer.from(f.payload) : await decompressChunk(alg, f.payload, f.rawLength);
+    } catch (e) {
+      throw corrupt(key, `frame ${frame}: ${isPgkeepError(e) ? e.message : String(e)}`);
+    } finally {
       f.release();
-    } else {
-      job = decompressChunk(alg, payload, rawLength)
-        .finally(f.release)
-        .catch((e: unknown) => {
-          throw corrupt(key, `frame ${frame}: ${isPgkeepError(e) ? e.message : String(e)}`);
-        });
     }
-    // Marked handled now; the error is raised when the frame's turn comes.
-    job.catch(() => undefined);
-    ahead.push(job);
-    if (ahead.length >= DECOMPRESS_AHEAD) yield await (ahead.shift() as Promise<Buffer>);
+    yield chunk;
   }
-  while (ahead.length > 0) yield await (ahead.shift() as Promise<Buffer>);
 }
 
 /** Frames decompressed one at a time on this thread into one reused buffer, lent to the consumer. */
@@ -245,7 +237,7 @@ const MIN_READ = 64 * 1024;
  * Exact-length reads over an object, through pooled read buffers, hashing every byte that comes
  * in. A buffer is reused, by this reader or (back in the pool) another, only once no view of it
  * is held: `read` gives views valid until the next call; `readHeld` views stay valid until
- * released (a frame being decompressed on another thread).
+ * released (a frame's payload, until it is decoded).
  */
 class ExactReader {
   private slab: Slab | undefined;
