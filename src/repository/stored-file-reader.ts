@@ -149,9 +149,8 @@ async function readHeader(reader: ExactReader, key: string, alg: Exclude<Compres
 interface Frame {
   rawLength: number;
   isRaw: boolean;
-  /** A view of a pooled read buffer, held until `release()`. */
+  /** A view of the reader's buffer: valid until the reader's next read. */
   payload: Buffer;
-  release: () => void;
 }
 
 /** The next frame, or undefined at the end marker (after checking that nothing follows it). */
@@ -169,12 +168,9 @@ async function readFrame(reader: ExactReader, key: string, frame: number): Promi
   if (rawLength === 0 || rawLength > STORED_CHUNK_SIZE || storedLength === 0 || storedLength > MAX_STORED_FRAME || (isRaw && storedLength !== rawLength)) {
     throw corrupt(key, `frame ${frame} has impossible lengths (raw ${rawLength}, stored ${storedLength})`);
   }
-  const payload = await reader.readHeld(storedLength);
-  if (payload.bytes.length < storedLength) {
-    payload.release();
-    throw corrupt(key, `ends inside frame ${frame} (truncated)`);
-  }
-  return { rawLength, isRaw, payload: payload.bytes, release: payload.release };
+  const payload = await reader.readPayload(storedLength);
+  if (payload.length < storedLength) throw corrupt(key, `ends inside frame ${frame} (truncated)`);
+  return { rawLength, isRaw, payload };
 }
 
 /**
@@ -188,12 +184,10 @@ async function* readFrames(reader: ExactReader, key: string, alg: Exclude<Compre
     if (!f) break;
     let chunk: Buffer;
     try {
-      // Stored as is: a copy the consumer owns, and the read buffer is free again at once.
+      // Stored as is: a copy the consumer owns, since the reader reads into its buffer again.
       chunk = f.isRaw ? Buffer.from(f.payload) : await decompressChunk(alg, f.payload, f.rawLength);
     } catch (e) {
       throw corrupt(key, `frame ${frame}: ${isPgkeepError(e) ? e.message : String(e)}`);
-    } finally {
-      f.release();
     }
     yield chunk;
   }
@@ -212,8 +206,6 @@ async function* readFramesInto(reader: ExactReader, key: string, alg: Exclude<Co
         else decodeInto(f.payload, f.rawLength, out);
       } catch (e) {
         throw corrupt(key, `frame ${frame}: ${isPgkeepError(e) ? e.message : String(e)}`);
-      } finally {
-        f.release();
       }
       yield out.subarray(0, f.rawLength);
     }
@@ -222,26 +214,14 @@ async function* readFramesInto(reader: ExactReader, key: string, alg: Exclude<Co
   }
 }
 
-/** A pooled read buffer and how many views of it are still held (frames being decoded). */
-interface Slab {
-  buf: Buffer;
-  held: number;
-  /** No longer the reader's current buffer: it goes back to the pool when `held` drops to 0. */
-  retired: boolean;
-}
-
-/** Below this much free space at its end, a held buffer is not read into any more. */
-const MIN_READ = 64 * 1024;
-
 /**
- * Exact-length reads over an object, through pooled read buffers, hashing every byte that comes
- * in. A buffer is reused, by this reader or (back in the pool) another, only once no view of it
- * is held: `read` gives views valid until the next call; `readHeld` views stay valid until
- * released (a frame's payload, until it is decoded).
+ * Exact-length reads over an object, through one pooled read buffer, hashing every byte that
+ * comes in. A view it gives is valid until the next read: each frame is decoded (or copied)
+ * before the next is read, so the buffer can be refilled in place.
  */
 class ExactReader {
-  private slab: Slab | undefined;
-  /** The unread bytes are slab.buf[start, end). */
+  private buf: Buffer | undefined;
+  /** The unread bytes are buf[start, end). */
   private start = 0;
   private end = 0;
   private eof = false;
@@ -254,78 +234,42 @@ class ExactReader {
   /** `n` bytes (at most a pooled buffer's size), or fewer only at the end; valid until the next call. */
   async read(n: number): Promise<Buffer> {
     if (n > READ_BUFFER_SIZE) throw new PgkeepError('INTERNAL', `read of ${n} bytes is larger than a read buffer`);
-    if (this.end - this.start < n && !this.eof) await this.fill(n);
-    const slab = this.slab;
-    if (!slab) return Buffer.alloc(0);
+    if (this.end - this.start < n && !this.eof) await this.fill();
+    const buf = this.buf;
+    if (!buf) return Buffer.alloc(0);
     const take = Math.min(n, this.end - this.start);
-    const out = slab.buf.subarray(this.start, this.start + take);
+    const out = buf.subarray(this.start, this.start + take);
     this.start += take;
     return out;
   }
 
-  /** Like `read`, but the view stays valid until `release()` (called once) whatever else is read. */
-  async readHeld(n: number): Promise<{ bytes: Buffer; release: () => void }> {
-    if (n > READ_BUFFER_SIZE) {
-      // Larger than any frame pgkeep writes (the format allows up to MAX_STORED_FRAME): a buffer of its own.
-      const own = Buffer.allocUnsafe(n);
-      const left = this.end - this.start;
-      const have = Math.min(left, n);
-      this.slab?.buf.copy(own, 0, this.start, this.start + have);
-      this.start += have;
-      const got = have === n ? 0 : await this.source.read(own.subarray(have));
-      this.hasher?.update(own.subarray(have, have + got));
-      if (have + got < n) this.eof = true;
-      return { bytes: own.subarray(0, have + got), release: () => undefined };
-    }
-    const bytes = await this.read(n);
-    const slab = this.slab;
-    if (!slab) return { bytes, release: () => undefined };
-    slab.held++;
-    let released = false;
-    return {
-      bytes,
-      release: () => {
-        if (released) return;
-        released = true;
-        slab.held--;
-        if (slab.held === 0 && slab.retired) readBuffers.give(slab.buf);
-      },
-    };
+  /** A frame's payload: like `read`, but of any length the format allows (fewer bytes only at the end). */
+  async readPayload(n: number): Promise<Buffer> {
+    if (n <= READ_BUFFER_SIZE) return this.read(n);
+    // Larger than any frame pgkeep writes (the format allows up to MAX_STORED_FRAME): a buffer of its own.
+    const own = Buffer.allocUnsafe(n);
+    const have = this.buf ? this.buf.copy(own, 0, this.start, this.end) : 0;
+    this.start = this.end;
+    const got = this.eof ? 0 : await this.readInto(own.subarray(have));
+    return own.subarray(0, have + got);
   }
 
-  /** Gives the current buffer back (now, or when its last held view is released). Reads end here. */
+  /** Gives the buffer back to the pool. Reads end here. */
   release(): void {
-    const slab = this.slab;
-    this.slab = undefined;
+    if (this.buf) readBuffers.give(this.buf);
+    this.buf = undefined;
     this.start = this.end = 0;
     this.eof = true;
-    if (slab) this.retire(slab);
   }
 
-  /** Makes at least `n` unread bytes available (fewer at the end), reading as much as fits. */
-  private async fill(n: number): Promise<void> {
+  /** Moves the unread bytes to the front of the buffer and reads behind them as much as fits. */
+  private async fill(): Promise<void> {
     const left = this.end - this.start;
-    let slab = this.slab;
-    if (slab && slab.held === 0) {
-      // Nobody holds a view: move the unread bytes to the front and read behind them.
-      slab.buf.copyWithin(0, this.start, this.end);
-    } else if (!slab || slab.buf.length - this.end < Math.max(n - left, MIN_READ)) {
-      // Views of it are held: continue in another buffer, and this one goes back when they are released.
-      const next: Slab = { buf: readBuffers.take(), held: 0, retired: false };
-      if (slab) {
-        slab.buf.copy(next.buf, 0, this.start, this.end);
-        this.retire(slab);
-      }
-      this.slab = slab = next;
-    } else {
-      // Held, but with room at its end for what is needed: read there, beside the held views.
-      const got = await this.readInto(slab.buf.subarray(this.end));
-      this.end += got;
-      return;
-    }
+    if (this.buf) this.buf.copyWithin(0, this.start, this.end);
+    else this.buf = readBuffers.take();
     this.start = 0;
     this.end = left;
-    this.end += await this.readInto(slab.buf.subarray(left));
+    this.end += await this.readInto(this.buf.subarray(left));
   }
 
   private async readInto(into: Buffer): Promise<number> {
@@ -333,11 +277,6 @@ class ExactReader {
     this.hasher?.update(into.subarray(0, got));
     if (got < into.length) this.eof = true;
     return got;
-  }
-
-  private retire(slab: Slab): void {
-    slab.retired = true;
-    if (slab.held === 0) readBuffers.give(slab.buf);
   }
 }
 
