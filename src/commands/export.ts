@@ -52,16 +52,18 @@ export default class Export extends BaseCommand {
         await flushed(process.stdout);
         return written;
       });
-      this.reportExportFigures(meter, r);
+      this.reportExport(meter, r);
       process.stderr.write(`${summary(r)} to standard output\n`);
       return;
     }
     const r = await exportBackup(ctx, req, (plan) => writeFileAtomically(file, (sink) => writeExport(ctx, plan, sink, options)));
-    this.reportExportFigures(meter, r);
+    this.reportExport(meter, r);
     this.log(`${summary(r)} to ${file}`);
   }
 
-  private reportExportFigures(meter: Meter, r: ExportResult): void {
+  private reportExport(meter: Meter, r: ExportResult): void {
+    // To standard error: standard output may be the archive.
+    for (const path of r.removedScratch) process.stderr.write(`removed ${path}, a scratch file left by an earlier export on this host that did not finish\n`);
     meter.count({ read: r.bytesRead, written: r.archiveBytes, stored: r.bytesRead });
     this.reportFigures(meter.figures());
   }

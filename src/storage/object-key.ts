@@ -3,7 +3,7 @@
  * repository layer above) because a key is turned into a file-system path here: a '..' that
  * slipped through would read or write outside the repository.
  */
-import { PgkeepError } from '../errors.js';
+import { errnoCode, PgkeepError } from '../errors.js';
 
 /** Throw INTERNAL unless `key` is a canonical relative key ('' allowed only when `allowRoot`). */
 export function assertValidKey(key: string, allowRoot = false): void {
@@ -27,4 +27,14 @@ export function temporaryName(name: string, pid: number, random: string): string
 export function temporaryOwnerPid(name: string): number | undefined {
   const m = TEMPORARY_NAME.exec(name);
   return m ? Number(m[1]) : undefined;
+}
+
+/** A live process on this host has `pid` (EPERM: one that belongs to another user). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return errnoCode(e) === 'EPERM';
+  }
 }

@@ -17,7 +17,7 @@ import { copyFile, link, mkdir, open, readdir, readFile, rename, rm, stat, unlin
 import { dirname, join, resolve } from 'node:path';
 import { errnoCode, fromIoError, PgkeepError } from '../errors.js';
 import type { ByteRange, ByteStore, ObjectReader, ObjectStat, ObjectWriter } from './byte-store.js';
-import { assertValidKey, TEMPORARY_NAME, temporaryName, temporaryOwnerPid } from './object-key.js';
+import { assertValidKey, processAlive, TEMPORARY_NAME, temporaryName, temporaryOwnerPid } from './object-key.js';
 
 /** Largest chunk `openRead` yields: bounded so that memory stays flat whatever the file size. */
 export const READ_CHUNK_SIZE = 1024 * 1024;
@@ -218,7 +218,7 @@ export class PosixStore implements ByteStore {
         }
         const pid = temporaryOwnerPid(entry.name);
         if (pid === undefined || pid === process.pid) continue;
-        let stale = !isProcessAlive(pid);
+        let stale = !processAlive(pid);
         if (!stale && opts.staleAfterMs !== undefined) {
           const s = await this.stat(key);
           stale = s !== undefined && now - s.mtimeMs > opts.staleAfterMs;
@@ -387,14 +387,4 @@ export async function fsyncDir(dir: string): Promise<void> {
 function isNotFound(e: unknown): boolean {
   const code = errnoCode(e) ?? errnoCode((e as { cause?: unknown } | undefined)?.cause);
   return code === 'ENOENT' || code === 'ENOTDIR';
-}
-
-function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    // EPERM: the process exists but belongs to someone else.
-    return errnoCode(e) === 'EPERM';
-  }
 }

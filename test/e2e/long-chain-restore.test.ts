@@ -4,15 +4,17 @@
 // streamed, the newer deltas applied one at a time: app/chain/rebuild-in-place.ts). The 10th and
 // the 12th restore to exactly the tables recorded at each, and the restored servers start and
 // pass amcheck. Export of the 12th rebuilds them through scratch files in --tmp-dir, which it
-// removes, and unpacks to the same tables; with no usable --tmp-dir it fails before writing. Merge
-// of the 12th rebuilds those files through a scratch file beside the new generation, which it
-// removes, and gives the same tables.
-import { execFile } from 'node:child_process';
-import { access, mkdir, readdir } from 'node:fs/promises';
+// removes (with the leftovers of a dead export of this host), and unpacks to the same tables;
+// with no usable --tmp-dir it fails before writing. Merge of the 12th rebuilds those files
+// through a scratch file beside the new generation, which it removes, and gives the same tables.
+import { execFile, spawn } from 'node:child_process';
+import { access, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_OPEN_DELTAS } from '../../src/app/chain/rebuild-in-place.js';
+import { hostTag } from '../../src/app/export/scratch-files.js';
 import { TestCluster } from '../helpers/cluster.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { backupIdOf, newRepo, type RepoFixture } from './pgkeep-fixture.js';
@@ -97,10 +99,19 @@ describe('a chain longer than the deltas read at once', () => {
     expect(bad.stderr).toMatch(new RegExp(`scratch directory ${missing} does not exist: \\d+ file\\(s\\) of backup ${id} have more than ${MAX_OPEN_DELTAS} page deltas`));
     expect(await readdir(outDir)).toEqual([]);
 
+    // Leftovers of earlier exports: this host's, by a process that is gone (removed, and said),
+    // and two that must stay: another host's (its writer cannot be asked) and a live process's.
     const scratch = await makeTempDir('lc-scratch');
+    const gonePid = await exitedPid();
+    const host = hostTag(hostname());
+    const left = `.pgkeep-export.${host}.tmp.${gonePid}.0123abcd0`;
+    const otherHost = `.pgkeep-export.${host}-elsewhere.tmp.${gonePid}.0123abcd0`;
+    const live = `.pgkeep-export.${host}.tmp.${process.pid}.0123abcd0`;
+    for (const name of [left, otherHost, live]) await writeFile(join(scratch, name), 'x');
     const r = await fx.ok(['export', '--instance', 'main', '-i', id, '-o', archive, '--tmp-dir', scratch, '-j', '2']);
     expect(r.stdout).toContain(`backup ${id} exported`);
-    expect(await readdir(scratch)).toEqual([]);
+    expect(r.stderr).toContain(`removed ${join(scratch, left)}, a scratch file left by an earlier export on this host that did not finish`);
+    expect((await readdir(scratch)).sort()).toEqual([otherHost, live].sort());
     expect(await readdir(outDir)).toEqual(['chain.tar']);
 
     const dest = join(await makeTempDir('lc-unpacked'), 'data');
@@ -118,3 +129,10 @@ describe('a chain longer than the deltas read at once', () => {
     await restoreAndCheck(newest);
   });
 });
+
+/** The pid of a process that has exited (not reused this soon: Linux hands pids out in turn). */
+async function exitedPid(): Promise<number> {
+  const child = spawn('true');
+  await new Promise((resolve) => child.on('exit', resolve));
+  return child.pid!;
+}

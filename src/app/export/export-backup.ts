@@ -18,10 +18,6 @@
  * `scratchDir`, then read back (as merge does), so a long chain costs no more memory than a short
  * one; each scratch file is removed once its file is in the archive, or the export fails.
  */
-import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { pack as tarPack, type Header, type Pack } from 'tar-stream';
 import type { BackupRecord, FileEntry } from '../../core/backup-types.js';
@@ -31,11 +27,11 @@ import { PgkeepError } from '../../errors.js';
 import { walDirectoriesToCreate } from '../../postgres/pgdata-rules.js';
 import { majorOf } from '../../postgres/server-versions.js';
 import { assertSafeRelativePath } from '../../repository/layout.js';
-import { temporaryName } from '../../storage/object-key.js';
 import { fileContent, rebuildsInPlace } from '../chain/file-content.js';
 import { MAX_OPEN_DELTAS } from '../chain/rebuild-in-place.js';
 import { loadChain } from '../chain/load-chain.js';
 import { withInstanceLock } from '../instance-locking.js';
+import { prepareScratchFiles } from './scratch-files.js';
 import { silentProgress, type OperationProgress } from '../progress.js';
 import type { RepoContext } from '../repo-context.js';
 
@@ -90,6 +86,8 @@ export interface ExportResult {
   archiveBytes: number;
   /** Stored bytes read from the repository (every source of every file). */
   bytesRead: number;
+  /** Scratch files of exports gone from this host, found in the scratch directory and removed. */
+  removedScratch: string[];
 }
 
 /**
@@ -184,7 +182,8 @@ export async function writeExport(ctx: RepoContext, plan: ExportPlan, sink: Writ
   const { backup } = plan;
   const { threads, progress = silentProgress } = options;
   const files = plan.entries.filter((e) => e.plan !== undefined);
-  const scratch = await scratchFiles(plan, files, options.scratchDir);
+  const deep = files.filter((e) => rebuildsInPlace(e.plan!)).length;
+  const scratch = deep === 0 ? undefined : await prepareScratchFiles(options.scratchDir, deep, backup.id, MAX_OPEN_DELTAS);
   const pack = tarPack();
   // Whichever side fails first stops the other: a sink error (EPIPE, ENOSPC) destroys the pack,
   // which fails the entry being written; a bad file destroys the pack, which ends the pump.
@@ -209,12 +208,12 @@ export async function writeExport(ctx: RepoContext, plan: ExportPlan, sink: Writ
   const readMore = () => {
     while (nextToRead < files.length && ahead.size < threads) {
       const e = files[nextToRead++]!;
-      ahead.set(e, new ReadAhead(fileContent(ctx.store, backup.instance, e.plan!, backup.blockSize, scratch), READ_AHEAD_BYTES));
+      ahead.set(e, new ReadAhead(fileContent(ctx.store, backup.instance, e.plan!, backup.blockSize, scratch?.next), READ_AHEAD_BYTES));
     }
   };
 
   const bytesRead = files.reduce((n, e) => n + e.plan!.sources.reduce((m, src) => m + src.entry.storedSize, 0), 0);
-  const result: ExportResult = { backup, chain: plan.chain, directories: 0, symlinks: 0, files: 0, bytes: 0, archiveBytes: 0, bytesRead };
+  const result: ExportResult = { backup, chain: plan.chain, directories: 0, symlinks: 0, files: 0, bytes: 0, archiveBytes: 0, bytesRead, removedScratch: scratch?.removed ?? [] };
   const fileEntries = plan.entries.filter(isFile);
   progress.start(fileEntries.length, fileEntries.reduce((n, e) => n + (e.header.size ?? 0), 0));
   try {
@@ -250,42 +249,6 @@ export async function writeExport(ctx: RepoContext, plan: ExportPlan, sink: Writ
   }
   if (sinkError) throw sinkError.error;
   return { ...result, archiveBytes };
-}
-
-/**
- * Names for scratch files in `dir` (temporaries, as the repository names them, hidden), once
- * `dir` is known to be a directory this process can write; undefined when no file of the plan
- * needs one. Checked up front so that a bad --tmp-dir fails before the archive begins.
- */
-async function scratchFiles(plan: ExportPlan, files: ArchiveEntry[], dir: string): Promise<(() => string) | undefined> {
-  const deep = files.filter((e) => rebuildsInPlace(e.plan!)).length;
-  if (deep === 0) return undefined;
-  const problem = await directoryProblem(dir);
-  if (problem) {
-    throw new PgkeepError(
-      'INVALID_ARGUMENT',
-      `scratch directory ${dir} ${problem}: ${deep} file(s) of backup ${plan.backup.id} have more than ${MAX_OPEN_DELTAS} page deltas and are rebuilt through a scratch file`,
-      'give --tmp-dir DIR, a directory this user can write with room for one data file (up to 1 GiB) per -j thread',
-    );
-  }
-  const run = randomBytes(4).toString('hex');
-  let n = 0;
-  return () => join(dir, temporaryName('.pgkeep-export', process.pid, `${run}${(n++).toString(16)}`));
-}
-
-/** Why `dir` cannot take new files, or undefined when it can. */
-async function directoryProblem(dir: string): Promise<string | undefined> {
-  try {
-    if (!(await stat(dir)).isDirectory()) return 'is not a directory';
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : `cannot be used (${(e as Error).message})`;
-  }
-  try {
-    await access(dir, constants.W_OK | constants.X_OK);
-    return undefined;
-  } catch {
-    return 'is not writable by this user';
-  }
 }
 
 /** pg_wal's contents are not in a backup's directory list, but recovery needs its subdirectories. */

@@ -26,7 +26,7 @@ import { CATALOG_FILE, FORMAT_FILE, INSTANCES_KEY, isBackupId, locksKey } from '
 import { readManifest } from '../../repository/manifest.js';
 import { storedFileKeys } from '../../repository/stored-parts.js';
 import { isWalFileName } from '../../repository/wal-archive.js';
-import { temporaryOwnerPid } from '../../storage/object-key.js';
+import { processAlive, temporaryOwnerPid } from '../../storage/object-key.js';
 import type { RepoContext } from '../repo-context.js';
 
 export interface UnownedPath {
@@ -161,13 +161,4 @@ function checkTemporary(path: string, name: string, report: Report): void {
   const pid = temporaryOwnerPid(name)!;
   if (pid === process.pid || processAlive(pid)) return;
   report(path, `temporary file of process ${pid}, which is gone (a write it never finished): remove it`);
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return errnoCode(e) === 'EPERM';
-  }
 }
