@@ -31,9 +31,9 @@ import { fileContent, rebuildsInPlace } from '../chain/file-content.js';
 import { MAX_OPEN_DELTAS } from '../chain/rebuild-in-place.js';
 import { loadChain } from '../chain/load-chain.js';
 import { withInstanceLock } from '../instance-locking.js';
-import { prepareScratchFiles } from './scratch-files.js';
 import { silentProgress, type OperationProgress } from '../progress.js';
 import type { RepoContext } from '../repo-context.js';
+import { prepareScratchFiles } from './scratch-files.js';
 
 /** What pack.entry() takes: a name, and whatever else is known. */
 export type Headers = Partial<Header> & Pick<Header, 'name'>;
