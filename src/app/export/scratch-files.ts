@@ -12,7 +12,7 @@ import { constants } from 'node:fs';
 import { access, readdir, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { errnoCode, PgkeepError } from '../../errors.js';
+import { PgkeepError } from '../../errors.js';
 import { processAlive, temporaryName, temporaryOwnerPid } from '../../storage/object-key.js';
 
 const SCRATCH_PREFIX = '.pgkeep-export.';
@@ -50,20 +50,21 @@ export function hostTag(name: string): string {
   return name.replace(/[^A-Za-z0-9-]/g, '-') || 'host';
 }
 
+/**
+ * Best effort: the export needs none of this, so a directory it cannot list, or a leftover it
+ * may not remove (another user's, in a shared directory such as /tmp with its sticky bit), is
+ * passed over rather than failing the export.
+ */
 async function removeLeftovers(dir: string, host: string): Promise<string[]> {
   const ours = `${SCRATCH_PREFIX}${host}.tmp.`;
+  const names = await readdir(dir).catch(() => [] as string[]);
   const removed: string[] = [];
-  for (const name of await readdir(dir)) {
+  for (const name of names) {
     if (!name.startsWith(ours)) continue;
     const pid = temporaryOwnerPid(name);
     if (pid === undefined || pid === process.pid || processAlive(pid)) continue;
-    try {
-      await unlink(join(dir, name));
-      removed.push(join(dir, name));
-    } catch (e) {
-      // Another export removing it at the same moment; anything else is worth failing on.
-      if (errnoCode(e) !== 'ENOENT') throw e;
-    }
+    const path = join(dir, name);
+    if (await unlink(path).then(() => true, () => false)) removed.push(path);
   }
   return removed;
 }
