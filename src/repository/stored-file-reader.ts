@@ -1,16 +1,17 @@
 /**
  * Reading stored files back: content for restore, stored bytes for validate.
  *
- * Compressed frames are decompressed one at a time, in order, on the reading thread: each into a
- * fresh buffer the consumer keeps, or, for a consumer that takes lent chunks (`lend`), into one
- * reused buffer (codecs.ts, `chunkDecoderInto`), which allocates nothing per chunk. Structure errors (bad header, impossible lengths, a chunk
- * that does not decompress, a missing end marker) fail at once; checksums can only be compared
- * at the end, so a consumer must treat an error thrown at any point as "this whole file is bad".
+ * Compressed frames are decompressed one at a time, in order, on the reading thread (codecs.ts,
+ * `chunkDecoderInto`): each into a fresh buffer the consumer keeps, or, for a consumer that takes
+ * lent chunks (`lend`), into one reused buffer, which allocates nothing per chunk. Structure
+ * errors (bad header, impossible lengths, a chunk that does not decompress, a missing end marker)
+ * fail at once; checksums can only be compared at the end, so a consumer must treat an error
+ * thrown at any point as "this whole file is bad".
  */
 import type { CompressAlg } from '../core/backup-types.js';
 import { isPgkeepError, PgkeepError } from '../errors.js';
 import { isMissingObjectError, type ByteRange, type ByteStore, type ObjectReader } from '../storage/byte-store.js';
-import { chunkDecoderInto, decompressChunk, type ChunkDecoderInto } from './codecs.js';
+import { chunkDecoderInto } from './codecs.js';
 import { createHasher, initHashing, type Hasher } from './hash.js';
 import { READ_BUFFER_SIZE, readBuffers } from './read-buffer-pool.js';
 import {
@@ -37,8 +38,7 @@ export interface ReadStoredFileOptions {
    * Lend the chunks instead of giving them: a yielded chunk is valid only until the generator
    * is resumed, when the reader may overwrite it, so the consumer must be done with it (written,
    * hashed, copied) before asking for the next. The reader then reads and decompresses into a
-   * few reused buffers instead of a fresh one per chunk (where the codec can: see
-   * `chunkDecoderInto`; other chunks may still be fresh buffers).
+   * few reused buffers instead of a fresh one per chunk.
    */
   lend?: boolean;
 }
@@ -75,9 +75,8 @@ export async function* readStoredFile(store: ByteStore, key: string, alg: Compre
       }
     } else {
       const reader = new ExactReader(source, storedHasher);
-      const decodeInto = opts.lend ? chunkDecoderInto(alg) : undefined;
       try {
-        for await (const chunk of decodeInto ? readFramesInto(reader, key, alg, decodeInto) : readFrames(reader, key, alg)) {
+        for await (const chunk of readFrames(reader, key, alg, opts.lend === true)) {
           contentHasher?.update(chunk);
           yield chunk;
         }
@@ -174,33 +173,20 @@ async function readFrame(reader: ExactReader, key: string, frame: number): Promi
 }
 
 /**
- * Frames decompressed one at a time, each into a fresh buffer the consumer owns. Every codec
- * decodes synchronously on this thread (codecs.ts), so decoding ahead would overlap nothing.
+ * Frames decompressed one at a time on this thread (every codec decodes synchronously, so
+ * decoding ahead would overlap nothing). Given: each into a fresh buffer the consumer owns. Lent:
+ * each into one pooled buffer, overwritten by the next frame.
  */
-async function* readFrames(reader: ExactReader, key: string, alg: Exclude<CompressAlg, 'none'>): AsyncGenerator<Buffer> {
+async function* readFrames(reader: ExactReader, key: string, alg: Exclude<CompressAlg, 'none'>, lend: boolean): AsyncGenerator<Buffer> {
   await readHeader(reader, key, alg);
-  for (let frame = 0; ; frame++) {
-    const f = await readFrame(reader, key, frame);
-    if (!f) break;
-    let chunk: Buffer;
-    try {
-      // Stored as is: a copy the consumer owns, since the reader reads into its buffer again.
-      chunk = f.isRaw ? Buffer.from(f.payload) : await decompressChunk(alg, f.payload, f.rawLength);
-    } catch (e) {
-      throw corrupt(key, `frame ${frame}: ${isPgkeepError(e) ? e.message : String(e)}`);
-    }
-    yield chunk;
-  }
-}
-
-/** Frames decompressed one at a time on this thread into one reused buffer, lent to the consumer. */
-async function* readFramesInto(reader: ExactReader, key: string, alg: Exclude<CompressAlg, 'none'>, decodeInto: ChunkDecoderInto): AsyncGenerator<Buffer> {
-  await readHeader(reader, key, alg);
-  const out = readBuffers.take();
+  const decodeInto = chunkDecoderInto(alg)!;
+  const lent = lend ? readBuffers.take() : undefined;
   try {
     for (let frame = 0; ; frame++) {
       const f = await readFrame(reader, key, frame);
       if (!f) break;
+      // Never a view of the payload: the reader reads into its buffer again.
+      const out = lent ?? Buffer.allocUnsafe(f.rawLength);
       try {
         if (f.isRaw) f.payload.copy(out);
         else decodeInto(f.payload, f.rawLength, out);
@@ -210,7 +196,7 @@ async function* readFramesInto(reader: ExactReader, key: string, alg: Exclude<Co
       yield out.subarray(0, f.rawLength);
     }
   } finally {
-    readBuffers.give(out);
+    if (lent) readBuffers.give(lent);
   }
 }
 

@@ -58,7 +58,7 @@ const FRAME_POOL_MAX = 8;
 function takeFrame(alg: CompressAlg): Buffer {
   const need = encodedBound(alg, STORED_CHUNK_SIZE);
   const pooled = framePool.pop();
-  // The bounds of the two codecs differ by a few bytes: a pooled frame too small is dropped.
+  // The codecs' bounds differ by a few bytes: a pooled frame too small is dropped.
   return pooled && pooled.length >= need ? pooled : Buffer.allocUnsafe(need);
 }
 

@@ -13,7 +13,7 @@ import { access, readdir, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { PgkeepError } from '../../errors.js';
-import { processAlive, temporaryName, temporaryOwnerPid } from '../../storage/object-key.js';
+import { processAlive, TEMPORARY_NAME, temporaryName, temporaryOwnerPid } from '../../storage/object-key.js';
 
 const SCRATCH_PREFIX = '.pgkeep-export.';
 
@@ -56,13 +56,12 @@ export function hostTag(name: string): string {
  * passed over rather than failing the export.
  */
 async function removeLeftovers(dir: string, host: string): Promise<string[]> {
-  const ours = `${SCRATCH_PREFIX}${host}.tmp.`;
   const names = await readdir(dir).catch(() => [] as string[]);
   const removed: string[] = [];
   for (const name of names) {
-    if (!name.startsWith(ours)) continue;
     const pid = temporaryOwnerPid(name);
-    if (pid === undefined || pid === process.pid || processAlive(pid)) continue;
+    if (pid === undefined || name.replace(TEMPORARY_NAME, '') !== `${SCRATCH_PREFIX}${host}`) continue;
+    if (pid === process.pid || processAlive(pid)) continue;
     const path = join(dir, name);
     if (await unlink(path).then(() => true, () => false)) removed.push(path);
   }
