@@ -226,7 +226,9 @@ export class PageDeltaReader {
     this.started = true;
     const bs = this.opts.blockSize;
     const verify = this.opts.verifyStoredChecksum;
-    const content = readStoredFile(this.store, this.key, this.alg, verify !== undefined ? { verifyStoredChecksum: verify } : {});
+    // Lent chunks: one pooled buffer refilled in place, so that reading a delta allocates nothing
+    // per frame. A run's view may then be overwritten by the next iteration, as documented above.
+    const content = readStoredFile(this.store, this.key, this.alg, verify !== undefined ? { verifyStoredChecksum: verify, lend: true } : { lend: true });
     const cursor = new ContentCursor(content);
     const small = Buffer.alloc(PAGE_DELTA_HEADER_SIZE);
     // Lazily: a run that lies inside one content chunk is yielded as a view, without a copy.
@@ -303,8 +305,9 @@ class ContentCursor {
   }
 
   /**
-   * The next `n` bytes (fewer only at the end): a view of the current chunk when they lie in it
-   * (the reader never reuses its chunks), else copied into `into` (at least `n` bytes).
+   * The next `n` bytes (fewer only at the end): a view of the current chunk when they lie in it,
+   * else copied into `into` (at least `n` bytes). Either is valid only until the next call: the
+   * chunks are lent, and the next one is read into the same buffer.
    */
   async take(n: number, into: Buffer | (() => Buffer)): Promise<Buffer> {
     if (this.chunk.length - this.pos >= n) {

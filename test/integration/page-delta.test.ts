@@ -6,6 +6,7 @@ import type { CompressAlg } from '../../src/core/backup-types.js';
 import { defaultLevel } from '../../src/repository/codecs.js';
 import { hashHex } from '../../src/repository/hash.js';
 import { PageDeltaReader, PageDeltaWriter, readPageDelta, type PageRun } from '../../src/repository/page-delta.js';
+import { readBuffers } from '../../src/repository/read-buffer-pool.js';
 import { StoredFileWriter } from '../../src/repository/stored-file.js';
 import { PosixStore } from '../../src/storage/posix-store.js';
 
@@ -135,6 +136,34 @@ describe('page-delta files', () => {
       expect(back.runs).toEqual([]);
       expect(back.fileBlocks).toBe(17);
       expect(back.pageCount).toBe(0);
+    });
+
+    it('reads a large delta through reused buffers, not one per stored chunk', async () => {
+      // 2,000 pages (about 16 MB, 16 stored chunks) in runs that do not line up with the chunks.
+      const w = await PageDeltaWriter.open(store, 'big', alg, defaultLevel(alg), BS);
+      for (let b = 0; b < 4000; b += 200) await w.addPages(b, pages(9, b, 100));
+      const r = await w.finish(4000);
+      expect(r.size).toBeGreaterThan(15 * 1024 * 1024);
+      readBuffers.poisonReturned = true;
+      try {
+        await readBack(store, 'big', alg, r.storedChecksum); // fills this thread's pool
+        const allocatedBefore = readBuffers.allocated;
+        const backing = new Set<ArrayBufferLike>();
+        const reader = new PageDeltaReader(store, 'big', alg, { blockSize: BS, verifyStoredChecksum: r.storedChecksum });
+        let seen = 0;
+        for await (const run of reader.runs()) {
+          backing.add(run.pages.buffer);
+          // Checked before the next run is asked for: that is as long as a run's view is valid.
+          for (let i = 0; i < run.count; i++) expect(run.pages.subarray(i * BS, (i + 1) * BS).equals(page(9, run.start + i)), `block ${run.start + i}`).toBe(true);
+          seen += run.count;
+        }
+        expect(seen).toBe(2000);
+        // The pooled chunk buffer and the reader's scratch for runs that straddle two chunks.
+        expect(backing.size).toBeLessThanOrEqual(2);
+        expect(readBuffers.allocated).toBe(allocatedBefore);
+      } finally {
+        readBuffers.poisonReturned = false;
+      }
     });
 
     it('catches a flipped stored byte', async () => {
