@@ -112,9 +112,13 @@ export async function writeArchivedWal(
   }
 }
 
-/** The content of an archived file; BACKUP_CORRUPT if its size or checksum differs from its header. */
-export async function* readArchivedWal(store: ByteStore, instance: string, info: ArchivedWal): AsyncGenerator<Buffer> {
-  yield* readStoredFile(store, archivedWalKey(instance, info.name), info.alg, { offset: WAL_ARCHIVE_HEADER_SIZE, verifyChecksum: info.checksum });
+/**
+ * The content of an archived file; BACKUP_CORRUPT if its size or checksum differs from its header.
+ * With `lend`, each chunk is valid only until the next is asked for (readStoredFile's `lend`):
+ * for a consumer that writes, hashes or copies it first, reading then allocates nothing per chunk.
+ */
+export async function* readArchivedWal(store: ByteStore, instance: string, info: ArchivedWal, opts: { lend?: boolean } = {}): AsyncGenerator<Buffer> {
+  yield* readStoredFile(store, archivedWalKey(instance, info.name), info.alg, { offset: WAL_ARCHIVE_HEADER_SIZE, verifyChecksum: info.checksum, lend: opts.lend === true });
 }
 
 /** Names of the archived files of an instance, sorted. */

@@ -2,12 +2,13 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { reconstructDataFile, writeReconstructed, type ChainSource, type ReconstructPlan } from '../../src/app/chain/reconstruct-data-file.js';
 import { MAX_OPEN_DELTAS, rebuildInPlace, rebuiltThroughScratch } from '../../src/app/chain/rebuild-in-place.js';
 import type { CompressAlg } from '../../src/core/backup-types.js';
 import { defaultLevel } from '../../src/repository/codecs.js';
 import { PageDeltaWriter } from '../../src/repository/page-delta.js';
+import { readBuffers } from '../../src/repository/read-buffer-pool.js';
 import { StoredFileWriter } from '../../src/repository/stored-file.js';
 import { PosixStore } from '../../src/storage/posix-store.js';
 import { prng } from '../helpers/random.js';
@@ -167,6 +168,14 @@ const cases: Case[] = [
 describe('reconstructDataFile', () => {
   let dir: string;
   let store: PosixStore;
+  // The base and the deltas are read in lent chunks: a view used after its buffer went back to
+  // the pool would show as poisoned bytes against the reference model.
+  beforeAll(() => {
+    readBuffers.poisonReturned = true;
+  });
+  afterAll(() => {
+    readBuffers.poisonReturned = false;
+  });
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'pgkeep-reconstruct-'));
     store = new PosixStore(dir);

@@ -19,7 +19,7 @@ export async function archiveGet(ctx: ArchiveContext, walName: string, destPath:
     throw fromIoError(e, 'create', temp);
   });
   try {
-    for await (const chunk of readArchivedWal(ctx.store, ctx.instance.name, info)) await fh.write(chunk);
+    for await (const chunk of readArchivedWal(ctx.store, ctx.instance.name, info, { lend: true })) await fh.write(chunk);
     await fh.sync();
     await fh.close();
     await rename(temp, dest);

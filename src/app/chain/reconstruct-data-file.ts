@@ -73,7 +73,8 @@ export async function* reconstructDataFile(store: ByteStore, plan: ReconstructPl
       const fromBase = base ? Math.max(0, Math.min(b1, baseLimit) - b0) : 0;
       let chunk: Buffer;
       if (base && fromBase === b1 - b0) {
-        // Usually a view of the base's own chunk (zero copy): the reader never reuses those.
+        // Usually a view of the base's chunk (zero copy), which the deltas are then applied to: the
+        // base's reader reads into that buffer again only when the next chunk is asked for.
         chunk = await base.take(len, own);
       } else {
         chunk = own.subarray(0, len);
@@ -141,7 +142,8 @@ class BaseCursor {
     private readonly src: ChainSource,
     private readonly bs: number,
   ) {
-    const opts = src.storedChecksum !== null ? { verifyStoredChecksum: src.storedChecksum } : {};
+    // Lent chunks, as readStoredParts gives: a view taken from one is written before the next pull.
+    const opts = src.storedChecksum !== null ? { verifyStoredChecksum: src.storedChecksum, lend: true } : { lend: true };
     this.it = src.kind === 'full' && src.parted ? readStoredParts(store, src.parted) : readStoredFile(store, src.key, src.alg, opts);
   }
 

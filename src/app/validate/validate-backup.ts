@@ -105,7 +105,7 @@ export async function checkArchivedWal(ctx: RepoContext, record: BackupRecord, c
         continue;
       }
       let size = 0;
-      for await (const chunk of readArchivedWal(ctx.store, record.instance, info)) size += chunk.length;
+      for await (const chunk of readArchivedWal(ctx.store, record.instance, info, { lend: true })) size += chunk.length;
       if (size !== record.walSegSize) problems.push({ path, problem: `archived segment is ${size} bytes, not ${record.walSegSize}` });
       checked?.(info.storedSize);
     } catch (e) {

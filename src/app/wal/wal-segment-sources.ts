@@ -2,8 +2,9 @@
  * Where the WAL reader gets segments from: the archive (following a timeline path, so that
  * each segment comes from the timeline recovery would read it from), the WAL a --stream
  * backup carries (`pg_wal/<segment>` entries of its manifest), or the server's own pg_wal while
- * it is backed up. Each opens one segment lazily and streams it, so memory stays the reader's
- * page buffers.
+ * it is backed up. Each opens one segment lazily and streams it in lent chunks (each copied into
+ * the reader's page buffer before the next is read), so memory stays the reader's page buffers
+ * and one pooled chunk buffer per open segment.
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -22,7 +23,7 @@ export type SegmentOpener = (segNo: bigint) => Promise<AsyncIterable<Uint8Array>
 export function archiveSegments(store: ByteStore, instance: string, path: TimelinePath, segSize: number): SegmentOpener {
   return async (segNo) => {
     const info = await statArchivedWal(store, instance, segmentFileOnPath(path, segNo, segSize));
-    return info ? readArchivedWal(store, instance, info) : undefined;
+    return info ? readArchivedWal(store, instance, info, { lend: true }) : undefined;
   };
 }
 
@@ -33,7 +34,7 @@ export function backupSegments(store: ByteStore, backup: BackupRecord, entries: 
     const e = byPath.get(`pg_wal/${walFileName(backup.timeline, segNo, backup.walSegSize)}`);
     if (!e) return Promise.resolve(undefined);
     const key = backupDataKey(backup.instance, backup.id, e.path, backup.generation);
-    return Promise.resolve(readStoredFile(store, key, e.compressAlg, { verifyStoredChecksum: e.storedChecksum ?? undefined }));
+    return Promise.resolve(readStoredFile(store, key, e.compressAlg, { verifyStoredChecksum: e.storedChecksum ?? undefined, lend: true }));
   };
 }
 

@@ -72,7 +72,7 @@ export async function walChangeMap(ctx: RepoContext, req: WalChangeMapRequest): 
   const records = readWalRecords({
     openSegment: async (segNo) => {
       const info = await statArchivedWal(ctx.store, req.instance, walFileName(req.timeline, segNo, req.walSegSize));
-      return info === undefined ? undefined : readArchivedWal(ctx.store, req.instance, info);
+      return info === undefined ? undefined : readArchivedWal(ctx.store, req.instance, info, { lend: true });
     },
     tli: req.timeline,
     segSize: req.walSegSize,
