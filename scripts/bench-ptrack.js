@@ -17,14 +17,17 @@
 // of no change: psql doing only what any backup with its WAL asks of the server (slot, start with
 // a fast checkpoint, stop, the WAL copied and fsynced: lib/peers.js), so that what is pgkeep's own
 // shows, with the ratio a tool costing nothing beyond that floor and the change would reach.
+// Last, the cached PTRACK backup of the change is read back: its validate, and its restore (the
+// FULL's files with the page deltas applied), timed with peak RSS; the restored cluster is started
+// and its pgbench_accounts compared with the source's.
 // `npm run bench` measures the same three backups, cached, in its main table.
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
-import { readdirSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { diskBytes, ensureGnuTime, evict, medianRun, warm } from './lib/measure.js';
 import { serverFloor } from './lib/peers.js';
 import { PgkeepRepo } from './lib/pgkeep.js';
-import { buildDatabase, changeRows, setArchiveCommand, waitArchiverIdle } from './lib/workload.js';
+import { buildDatabase, changeRows, countAccounts, setArchiveCommand, waitArchiverIdle } from './lib/workload.js';
 import { extraCaCertsNote, withoutExtraCaCerts } from './lib/node-env.js';
 
 withoutExtraCaCerts();
@@ -84,6 +87,41 @@ try {
     for (const mode of ['DELTA', 'PTRACK']) rows.push({ ...(await medianOf(mode, full.id, cache)), change: `${opts.percent}%` });
   }
 
+  // Reading the chain back: validate of the PTRACK backup of the change (cached), and its restore,
+  // which rebuilds every changed file from the FULL and the page deltas. The restore is real:
+  // the restored cluster is started and its pgbench_accounts compared with the source's.
+  const ptrack = rows.find((r) => r.mode === 'PTRACK' && r.cache === 'cached' && r.change !== 'none');
+  const restoredDir = join(c.work, 'restored');
+  const readBack = [
+    {
+      what: 'validate of that PTRACK backup',
+      ...(await medianOfRuns(async () => {
+        await settle('cached');
+        return pk.validate(ptrack.id);
+      })),
+    },
+    {
+      what: 'restore of that PTRACK backup (the FULL and its page deltas)',
+      ...(await medianOfRuns(async () => {
+        rmSync(restoredDir, { recursive: true, force: true });
+        await settle('cached');
+        return pk.restore(ptrack.id, restoredDir);
+      })),
+    },
+  ];
+  const expected = await countAccounts(c);
+  const restored = c.adopt(restoredDir, c.port + 1);
+  restored.start();
+  try {
+    const got = await countAccounts(restored);
+    if (got.rows !== expected.rows || got.balance !== expected.balance) {
+      throw new Error(`the restored cluster's pgbench_accounts differs from the source: ${JSON.stringify(got)} against ${JSON.stringify(expected)}`);
+    }
+  } finally {
+    restored.stop('fast');
+    rmSync(restoredDir, { recursive: true, force: true });
+  }
+
   const shown = pk.backups();
   const pgdataMb = Number(shown.find((b) => b.id === full.id).pgdata_bytes) / 1e6;
   console.log(`pgbench scale ${scale} (PGDATA ${pgdataMb.toFixed(0)} MB, pgbench_accounts ${pages} pages), PostgreSQL 17, -j ${opts.threads}; ` +
@@ -105,6 +143,10 @@ try {
       `beyond a PTRACK backup of no change (${idle.seconds.toFixed(2)} s): ${pBeyond.toFixed(2)} s / ${dBeyond.toFixed(2)} s = ${(pBeyond / dBeyond).toFixed(2)}; ` +
       `the server floor (${floor.seconds.toFixed(2)} s) plus each: ${((floor.seconds + pBeyond) / (floor.seconds + dBeyond)).toFixed(2)}`);
   }
+  console.log(`\nReading back the cached PTRACK backup of the ${opts.percent}% change (${ptrack.id}), -j ${opts.threads}, median of ${opts.repeat} runs; the restored cluster started and its pgbench_accounts matched the source's:`);
+  console.log('| operation | seconds | runs | peak RSS MB |');
+  console.log('|---|---:|---|---:|');
+  for (const r of readBack) console.log(`| ${r.what} | ${r.seconds.toFixed(2)} | ${r.all.map((x) => x.toFixed(2)).join(', ')} | ${r.rssMb.toFixed(1)} |`);
   console.log(`pgkeep's own part of a backup of no change: ${(idle.seconds - floor.seconds).toFixed(2)} s of ${idle.seconds.toFixed(2)} s (the rest is the server floor)`);
   const note = extraCaCertsNote();
   if (note) console.log(note);
