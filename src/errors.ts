@@ -105,6 +105,8 @@ export function fromIoError(e: unknown, action: string, path: string): PgkeepErr
     case 'EPERM':
     case 'EROFS':
       return new PgkeepError('REPO_NOT_WRITABLE', `permission denied while trying to ${action} ${path}`, 'run pgkeep as a user that can write there, or fix the directory permissions', { cause: e });
+    case 'EFBIG':
+      return new PgkeepError('IO_ERROR', `could not ${action} ${path}: the file would exceed a file-size limit (${detail})`, 'raise the limit (ulimit -f of the user running pgkeep) or use a file system that takes larger files', { cause: e });
     default:
       return new PgkeepError('IO_ERROR', `could not ${action} ${path}: ${detail}`, undefined, { cause: e });
   }

@@ -18,6 +18,7 @@ import { dirname, join, resolve } from 'node:path';
 import { errnoCode, fromIoError, PgkeepError } from '../errors.js';
 import type { ByteRange, ByteStore, ObjectReader, ObjectStat, ObjectWriter } from './byte-store.js';
 import { assertValidKey, processAlive, TEMPORARY_NAME, temporaryName, temporaryOwnerPid } from './object-key.js';
+import { writeFully } from './write-fully.js';
 
 /** Largest chunk `openRead` yields: bounded so that memory stays flat whatever the file size. */
 export const READ_CHUNK_SIZE = 1024 * 1024;
@@ -294,13 +295,8 @@ class PosixObjectWriter implements ObjectWriter {
   async write(chunk: Uint8Array): Promise<void> {
     this.assertOpen('write');
     try {
-      let off = 0;
-      // FileHandle.write may write less than asked (signals, quotas); loop until all is down.
       // Positional, since writeZeros moves the end past what the file holds.
-      while (off < chunk.length) {
-        const { bytesWritten } = await this.fh.write(chunk, off, chunk.length - off, this.written + off);
-        off += bytesWritten;
-      }
+      await writeFully(this.fh, chunk, this.written);
       this.written += chunk.length;
       this.endsInHole = false;
     } catch (e) {

@@ -1,11 +1,11 @@
 // Bad input gets a one-line error with a hint, a non-zero exit, and leaves the repository as it
 // was: every case below snapshots the repository (files, sizes, show --format json) before and
 // compares after.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmod, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runPgkeep } from '../helpers/cli.js';
+import { PGKEEP_BIN, runPgkeep } from '../helpers/cli.js';
 import { TestCluster } from '../helpers/cluster.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { connectionArgs, newRepo, type RepoFixture } from './pgkeep-fixture.js';
@@ -96,6 +96,28 @@ describe('bad input', () => {
     await writeFile(join(dest, 'precious'), 'keep me');
     await expectRefused(['restore', '--instance', 'main', '-D', dest], /is not empty/);
     expect(await readdir(dest)).toEqual(['precious']);
+  });
+
+  it('fails a restore whose target takes only part of a file (a short write), leaving it unstartable', async () => {
+    // A file-size limit three pages short of the backup's largest file: that file's last write
+    // stores only part of its chunk (Node ignores SIGXFSZ) without an error of its own.
+    const manifest = await readFile(join(fx.repo, 'instances', 'main', 'backups', backupId, 'manifest.jsonl'), 'utf8');
+    const sizes = manifest.split('\n').filter((l) => l.includes('"path"')).map((l) => (JSON.parse(l) as { size?: number }).size ?? 0);
+    const limit = Math.max(...sizes) - 3 * 8192;
+    const dest = join(await makeTempDir('short'), 'data');
+    before = { files: await snapshot(fx.repo), show: (await fx.run(['show', '--format', 'json'])).stdout };
+    const r = spawnSync('prlimit', [`--fsize=${limit}`, '--', process.execPath, PGKEEP_BIN, 'restore', '--instance', 'main', '-i', backupId, '-D', dest], {
+      encoding: 'utf8',
+      env: { ...process.env, NO_COLOR: '1', PGKEEP_REPO: fx.repo },
+    });
+    expect(r.status, r.stdout + r.stderr).not.toBe(0);
+    const lines = r.stderr.trim().split('\n').filter((l) => !l.startsWith('INFO:') && !l.startsWith('WARNING:'));
+    expect(lines[0]).toMatch(/^ERROR: could not write .*file-size limit/);
+    expect(lines.some((l) => l.startsWith('HINT: '))).toBe(true);
+    // pg_control is written last: without it the half-restored directory cannot be started.
+    await expect(stat(join(dest, 'global', 'pg_control'))).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await snapshot(fx.repo)).toEqual(before.files);
+    expect((await fx.run(['show', '--format', 'json'])).stdout).toBe(before.show);
   });
 
   it('refuses an unknown instance and an unknown backup id', async () => {

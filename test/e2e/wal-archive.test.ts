@@ -2,11 +2,11 @@
 // postgres user, like every pgkeep command here, so that the repository is theirs), backups
 // without --stream wait for their WAL in the archive, and restores replay from it through
 // `pgkeep archive-get`, to the end of the archive or to a point in time.
-import { execFileSync } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnPgkeep } from '../helpers/cli.js';
+import { PGKEEP_BIN, spawnPgkeep } from '../helpers/cli.js';
 import { TestCluster, type PgMajor } from '../helpers/cluster.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { backupIdOf, connectionArgs, postgresRunner, pgkeepArchiveCommand } from './pgkeep-fixture.js';
@@ -57,6 +57,26 @@ describe.each([15, 17] as PgMajor[])('WAL archive and point-in-time restore on P
     const missing = await pgkeep(['archive-get', '--instance', 'main', '--wal-file-path', join(dir, 'x'), '--wal-file-name', 'FFFFFFFF00000000000000FF']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toBe('');
+  });
+
+  it('fails, leaving nothing, when the destination takes only part of the segment (a short write)', async () => {
+    const name = await switchWal();
+    const dir = await makeTempDir('walshort', { owner: 'postgres' });
+    const dest = join(dir, name);
+    const segSize = Number((await source.query<{ s: string }>("SELECT setting AS s FROM pg_settings WHERE name = 'wal_segment_size'"))[0]!.s);
+    // A file-size limit inside the segment's last 1 MiB chunk, off the chunk boundary: that
+    // chunk's write stores only part of it (Node ignores SIGXFSZ), without an error of its own.
+    const limit = segSize - 3 * 131072;
+    const r = spawnSync('prlimit', [`--fsize=${limit}`, '--', process.execPath, PGKEEP_BIN, 'archive-get', '--instance', 'main', '--wal-file-path', dest, '--wal-file-name', name], {
+      encoding: 'utf8',
+      env: { ...process.env, NO_COLOR: '1', PGKEEP_REPO: repo },
+    });
+    expect(r.status, r.stdout + r.stderr).not.toBe(0);
+    expect(r.stderr).toContain(dest);
+    expect(r.stderr).toMatch(/EFBIG|too large/);
+    expect(r.stderr.trim().split('\n').filter((l) => /^error/i.test(l))).toHaveLength(1);
+    // Neither the segment, short, nor its temporary file is left where recovery would look.
+    expect(await readdir(dir)).toEqual([]);
   });
 
   it('accepts the same file twice, refuses different content and segments of another cluster', async () => {

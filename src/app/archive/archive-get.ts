@@ -8,6 +8,7 @@ import { open, rename, unlink } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import { fromIoError } from '../../errors.js';
 import { readArchivedWal, statArchivedWal } from '../../repository/wal-archive.js';
+import { writeFully } from '../../storage/write-fully.js';
 import type { ArchiveContext } from './archive-context.js';
 
 export async function archiveGet(ctx: ArchiveContext, walName: string, destPath: string): Promise<boolean> {
@@ -19,7 +20,11 @@ export async function archiveGet(ctx: ArchiveContext, walName: string, destPath:
     throw fromIoError(e, 'create', temp);
   });
   try {
-    for await (const chunk of readArchivedWal(ctx.store, ctx.instance.name, info, { lend: true })) await fh.write(chunk);
+    let written = 0;
+    for await (const chunk of readArchivedWal(ctx.store, ctx.instance.name, info, { lend: true })) {
+      await writeFully(fh, chunk, written);
+      written += chunk.length;
+    }
     await fh.sync();
     await fh.close();
     await rename(temp, dest);

@@ -24,6 +24,7 @@ import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { fromIoError } from '../../errors.js';
 import { PageDeltaReader } from '../../repository/page-delta.js';
 import type { ByteStore } from '../../storage/byte-store.js';
+import { writeFully } from '../../storage/write-fully.js';
 import { checkPlan, corrupt, deltaLimits, reconstructDataFile, type ReconstructPlan } from './reconstruct-data-file.js';
 
 /** Deltas read side by side at most: 1 MiB each, or a little more. */
@@ -61,7 +62,7 @@ export async function rebuildInPlace(store: ByteStore, plan: ReconstructPlan, fh
   let written = 0;
   for await (const chunk of reconstructDataFile(store, older)) {
     const at = written;
-    await io('write', () => fh.write(chunk, 0, chunk.length, at));
+    await io('write', () => writeFully(fh, chunk, at));
     written += chunk.length;
   }
   if (j === 0) return written;
@@ -75,7 +76,7 @@ export async function rebuildInPlace(store: ByteStore, plan: ReconstructPlan, fh
     for (let off = cut * bs; off < zeroTo * bs; off += zeros.length) {
       const len = Math.min(zeros.length, zeroTo * bs - off);
       const at = off;
-      await io('write', () => fh.write(zeros, 0, len, at));
+      await io('write', () => writeFully(fh, zeros.subarray(0, len), at));
     }
   }
   await io('write', () => fh.truncate(target * bs));
@@ -88,7 +89,7 @@ export async function rebuildInPlace(store: ByteStore, plan: ReconstructPlan, fh
     for await (const run of reader.runs()) {
       const end = Math.min(run.start + run.count, stop);
       if (end <= run.start) continue; // past the limit: read on, to verify the whole file
-      await io('write', () => fh.write(run.pages, 0, (end - run.start) * bs, run.start * bs));
+      await io('write', () => writeFully(fh, run.pages.subarray(0, (end - run.start) * bs), run.start * bs));
     }
     if (reader.fileBlocks !== src.blocks) {
       throw corrupt(src.key, `has block count ${reader.fileBlocks}, its manifest entry says ${src.blocks}`);

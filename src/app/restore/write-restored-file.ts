@@ -18,6 +18,7 @@ import { needsReconstruction, type FilePlan } from '../../core/file-plan.js';
 import { fromIoError, PgkeepError } from '../../errors.js';
 import type { ByteStore } from '../../storage/byte-store.js';
 import { PosixStore } from '../../storage/posix-store.js';
+import { writeFully } from '../../storage/write-fully.js';
 import { checkedContent, fileContent, partedSource, rebuildsInPlace, reconstructPlan } from '../chain/file-content.js';
 import { readBack, rebuildInPlace } from '../chain/rebuild-in-place.js';
 import { partRanges, readStoredPart } from '../../repository/stored-parts.js';
@@ -145,7 +146,7 @@ function writeTargetFile(path: string, flags: string | number, mode: number, pos
   return withTargetFile(path, flags, mode, sync, async (fh) => {
     let written = 0;
     for await (const chunk of chunks) {
-      await fh.write(chunk, 0, chunk.length, position + written);
+      await writeFully(fh, chunk, position + written);
       written += chunk.length;
     }
     return written;
