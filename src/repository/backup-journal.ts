@@ -26,6 +26,7 @@ import { formatLsn } from '../core/lsn.js';
 import type { ResumeAttempt } from '../core/resume-rules.js';
 import { fromIoError } from '../errors.js';
 import { isMissingObjectError, type ByteStore } from '../storage/byte-store.js';
+import { writeFully } from '../storage/write-fully.js';
 import { fileEntryFromJson, fileEntryToJson } from './file-entry-json.js';
 import { checkFormatVersion, FILE_FORMAT_VERSION } from './format-version.js';
 import { hashHex } from './hash.js';
@@ -53,6 +54,8 @@ export class BackupJournalWriter {
   private chain: Promise<void> = Promise.resolve();
   private failure: { error: unknown } | undefined;
   private written = 0;
+  /** Bytes in the file: where the next line goes (writes are positional, see writeFully). */
+  private fileBytes = 0;
   private closed = false;
 
   private constructor(
@@ -71,7 +74,9 @@ export class BackupJournalWriter {
     }
     const w = new BackupJournalWriter(fh, path);
     try {
-      await fh.write(journalLine({ formatVersion: FILE_FORMAT_VERSION, kind: JOURNAL_KIND, attempt: attemptToJson(attempt) }));
+      const header = Buffer.from(journalLine({ formatVersion: FILE_FORMAT_VERSION, kind: JOURNAL_KIND, attempt: attemptToJson(attempt) }), 'utf8');
+      await writeFully(fh, header, 0);
+      w.fileBytes = header.length;
       await fh.sync();
       const dir = await open(dirname(path), 'r');
       try {
@@ -119,7 +124,8 @@ export class BackupJournalWriter {
       this.pending = [];
       try {
         const bytes = Buffer.from(lines.join(''), 'utf8');
-        for (let off = 0; off < bytes.length; ) off += (await this.fh.write(bytes, off, bytes.length - off)).bytesWritten;
+        await writeFully(this.fh, bytes, this.fileBytes);
+        this.fileBytes += bytes.length;
         await this.fh.datasync();
       } catch (e) {
         this.failure = { error: fromIoError(e, 'append to', this.path) };
