@@ -27,7 +27,7 @@ import { readdirSync, rmSync } from 'node:fs';
 import { diskBytes, ensureGnuTime, evict, medianRun, warm } from './lib/measure.js';
 import { serverFloor } from './lib/peers.js';
 import { PgkeepRepo } from './lib/pgkeep.js';
-import { buildDatabase, changeRows, countAccounts, setArchiveCommand, waitArchiverIdle } from './lib/workload.js';
+import { buildDatabase, changeRows, checkRestoredAccounts, setArchiveCommand, waitArchiverIdle } from './lib/workload.js';
 import { extraCaCertsNote, withoutExtraCaCerts } from './lib/node-env.js';
 
 withoutExtraCaCerts();
@@ -109,18 +109,7 @@ try {
       })),
     },
   ];
-  const expected = await countAccounts(c);
-  const restored = c.adopt(restoredDir, c.port + 1);
-  restored.start();
-  try {
-    const got = await countAccounts(restored);
-    if (got.rows !== expected.rows || got.balance !== expected.balance) {
-      throw new Error(`the restored cluster's pgbench_accounts differs from the source: ${JSON.stringify(got)} against ${JSON.stringify(expected)}`);
-    }
-  } finally {
-    restored.stop('fast');
-    rmSync(restoredDir, { recursive: true, force: true });
-  }
+  await checkRestoredAccounts(c, restoredDir);
 
   const shown = pk.backups();
   const pgdataMb = Number(shown.find((b) => b.id === full.id).pgdata_bytes) / 1e6;

@@ -26,7 +26,7 @@ import { ensurePgbackrest, PgbackrestRepo } from './lib/pgbackrest.js';
 import { PgkeepRepo } from './lib/pgkeep.js';
 import { resultsTable, targetsTable, timeTarget, writeSection } from './lib/report.js';
 import { serverBinDir } from './lib/throwaway-cluster.js';
-import { buildDatabase, changeRows, countAccounts, initPgbench, setArchiveCommand, waitArchiverIdle } from './lib/workload.js';
+import { buildDatabase, changeRows, checkRestoredAccounts, initPgbench, setArchiveCommand, waitArchiverIdle } from './lib/workload.js';
 import { withoutExtraCaCerts } from './lib/node-env.js';
 
 withoutExtraCaCerts();
@@ -149,19 +149,8 @@ async function comparePeers(scale) {
       warm(pk.root);
     }), br ? k.brRestore : k.cp));
     // The restore is real: start it and compare the data with the source's.
-    const expected = await countAccounts(c);
-    const r = c.adopt(out('restored'), c.port + 1);
-    r.start();
-    try {
-      const got = await countAccounts(r);
-      if (got.rows !== expected.rows || got.balance !== expected.balance) {
-        throw new Error(`the restored cluster's pgbench_accounts differs from the source: ${JSON.stringify(got)} against ${JSON.stringify(expected)}`);
-      }
-      checks.push(`the cluster pgkeep restored started and its pgbench_accounts matches the source (${got.rows} rows, same sum of abalance)`);
-    } finally {
-      r.stop('fast');
-      rmSync(out('restored'), { recursive: true, force: true });
-    }
+    const got = await checkRestoredAccounts(c, out('restored'));
+    checks.push(`the cluster pgkeep restored started and its pgbench_accounts matches the source (${got.rows} rows, same sum of abalance)`);
 
     await changeRows(c, scale, percent);
     const delta = await pkBackups('DELTA', 'none', fullNone.ids[fullNone.ids.length - 1]);

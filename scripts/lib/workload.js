@@ -1,5 +1,6 @@
 // The benchmark's data and changes: a pgbench database on a throwaway cluster, the ~1% change
 // the incremental backups measure, and the archive_command switch between tools.
+import { rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ThrowawayCluster, runAsPostgres } from './throwaway-cluster.js';
 
@@ -68,4 +69,25 @@ export async function waitArchiverIdle(c) {
 export async function countAccounts(c) {
   const [r] = await c.query('SELECT count(*)::bigint AS n, sum(abalance)::bigint AS s FROM pgbench_accounts');
   return { rows: Number(r.n), balance: Number(r.s) };
+}
+
+/**
+ * A benchmark's restore is real: starts the cluster restored into `pgdata` (beside source `c`),
+ * throws unless its pgbench_accounts matches the source's, then stops it and removes `pgdata`.
+ * Returns what it counted.
+ */
+export async function checkRestoredAccounts(c, pgdata) {
+  const expected = await countAccounts(c);
+  const restored = c.adopt(pgdata, c.port + 1);
+  restored.start();
+  try {
+    const got = await countAccounts(restored);
+    if (got.rows !== expected.rows || got.balance !== expected.balance) {
+      throw new Error(`the restored cluster's pgbench_accounts differs from the source: ${JSON.stringify(got)} against ${JSON.stringify(expected)}`);
+    }
+    return got;
+  } finally {
+    restored.stop('fast');
+    rmSync(pgdata, { recursive: true, force: true });
+  }
 }
