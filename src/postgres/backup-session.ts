@@ -120,6 +120,16 @@ function connectionLost(cause: unknown, doing: string): PgkeepError {
   return new PgkeepError('SERVER_UNREACHABLE', `the server closed the backup's connection before ${doing} (${msg}); the backup was aborted`, 'the server closed the connection: check its log; take the backup again', { cause });
 }
 
+/**
+ * The timeline the server writes WAL on. pg_control's checkpoint says it only after the first
+ * checkpoint on it: a server just promoted (PostgreSQL ends recovery without one) still reports
+ * the old timeline there, and would have an incremental backup choose its parent on a timeline
+ * it has left. The name of the WAL file being written carries the current one; a standby has
+ * none, and its checkpoint's is the best there is.
+ */
+const CURRENT_TIMELINE_SQL = `CASE WHEN pg_is_in_recovery() THEN (SELECT timeline_id FROM pg_control_checkpoint())::bigint
+                  ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::bigint END`;
+
 async function readIdentity(client: pg.Client): Promise<ServerIdentity> {
   try {
     const r = await client.query(`
@@ -131,7 +141,7 @@ async function readIdentity(client: pg.Client): Promise<ServerIdentity> {
              current_setting('data_checksums') = 'on' AS checksums,
              current_setting('data_directory', true) AS data_directory,
              pg_is_in_recovery() AS in_recovery,
-             (SELECT timeline_id FROM pg_control_checkpoint()) AS timeline`);
+             ${CURRENT_TIMELINE_SQL} AS timeline`);
     const row = r.rows[0] as Record<string, unknown>;
     return {
       systemIdentifier: String(row.sysid),
