@@ -74,6 +74,35 @@ export function pathIncludes(path: TimelinePath, tli: number, stopLsn: Lsn): boo
   return span !== undefined && (span.end === undefined || stopLsn <= span.end);
 }
 
+/**
+ * Why a backup taken on `tli` and consistent at `stopLsn` does not lie on the path, or
+ * undefined when it does (pathIncludes): the words for an error message.
+ */
+export function offPathReason(path: TimelinePath, tli: number, stopLsn: Lsn): string | undefined {
+  const span = path.spans.find((s) => s.tli === tli);
+  if (span === undefined) return `timeline ${tli} is not in the history of timeline ${path.tli}`;
+  if (span.end !== undefined && stopLsn > span.end) return `timeline ${path.tli} branched off timeline ${tli} at LSN ${formatLsn(span.end)}, before the backup's stop LSN ${formatLsn(stopLsn)}`;
+  return undefined;
+}
+
+/** The parts of [from, to) that each timeline of the path holds, oldest first; empty parts left out. */
+export function spansBetween(path: TimelinePath, from: Lsn, to: Lsn): { tli: number; from: Lsn; to: Lsn }[] {
+  const parts: { tli: number; from: Lsn; to: Lsn }[] = [];
+  for (const s of path.spans) {
+    const a = s.begin > from ? s.begin : from;
+    const b = s.end !== undefined && s.end < to ? s.end : to;
+    if (a < b) parts.push({ tli: s.tli, from: a, to: b });
+  }
+  return parts;
+}
+
+/** File names of the segments from the one holding `start` to the one holding `end`, each from the timeline recovery reads it from. */
+export function segmentFilesOnPath(path: TimelinePath, start: Lsn, end: Lsn, segSize: number): string[] {
+  const names: string[] = [];
+  for (let s = segmentNumber(start, segSize); s <= segmentNumber(end, segSize); s++) names.push(segmentFileOnPath(path, s, segSize));
+  return names;
+}
+
 /** The timeline whose file of segment `segNo` recovery reads on this path. */
 export function timelineOfSegment(path: TimelinePath, segNo: bigint, segSize: number): number {
   let tli = path.spans[0]!.tli;

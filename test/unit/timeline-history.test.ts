@@ -1,11 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { parseLsn } from '../../src/core/lsn.js';
 import {
+  offPathReason,
   parseTimelineHistory,
   pathIncludes,
   resolveTargetTimeline,
   rootTimelinePath,
   segmentFileOnPath,
+  segmentFilesOnPath,
+  spansBetween,
   timelineOfLsn,
   timelineOfSegment,
 } from '../../src/core/timeline-history.js';
@@ -53,6 +56,39 @@ describe('timeline history', () => {
     expect(pathIncludes(p, 3, parseLsn('9/0'))).toBe(true);
     expect(pathIncludes(p, 4, parseLsn('0/1'))).toBe(false);
     expect(pathIncludes(rootTimelinePath(1), 1, parseLsn('F/0'))).toBe(true);
+  });
+
+  it('says why a backup is off the path: a timeline not on it, or an end past the switch', () => {
+    const p = parseTimelineHistory(3, HISTORY_3);
+    expect(offPathReason(p, 1, parseLsn('0/3000158'))).toBeUndefined();
+    expect(offPathReason(p, 3, parseLsn('0/9000000'))).toBeUndefined();
+    expect(offPathReason(p, 1, parseLsn('0/3000159'))).toBe("timeline 3 branched off timeline 1 at LSN 0/3000158, before the backup's stop LSN 0/3000159");
+    expect(offPathReason(p, 2, parseLsn('0/5A00001'))).toMatch(/branched off timeline 2 at LSN 0\/5A00000/);
+    expect(offPathReason(p, 4, parseLsn('0/1'))).toBe('timeline 4 is not in the history of timeline 3');
+    expect(offPathReason(rootTimelinePath(2), 1, parseLsn('0/1'))).toBe('timeline 1 is not in the history of timeline 2');
+  });
+
+  it('splits an LSN interval into the parts each timeline of the path holds', () => {
+    const p = parseTimelineHistory(3, HISTORY_3);
+    const [s1, s2] = [parseLsn('0/3000158'), parseLsn('0/5A00000')];
+    expect(spansBetween(p, parseLsn('0/2000028'), parseLsn('0/7000028'))).toEqual([
+      { tli: 1, from: parseLsn('0/2000028'), to: s1 },
+      { tli: 2, from: s1, to: s2 },
+      { tli: 3, from: s2, to: parseLsn('0/7000028') },
+    ]);
+    // Within one timeline, or starting exactly at a switch point: no empty parts.
+    expect(spansBetween(p, parseLsn('0/4000000'), parseLsn('0/5000000'))).toEqual([{ tli: 2, from: parseLsn('0/4000000'), to: parseLsn('0/5000000') }]);
+    expect(spansBetween(p, s2, parseLsn('0/6000000'))).toEqual([{ tli: 3, from: s2, to: parseLsn('0/6000000') }]);
+  });
+
+  it('names each segment of a range after the timeline recovery reads it from', () => {
+    const p = parseTimelineHistory(3, HISTORY_3);
+    expect(segmentFilesOnPath(p, parseLsn('0/2000028'), parseLsn('0/5B00000'), SEG)).toEqual([
+      '000000010000000000000002',
+      '000000020000000000000003',
+      '000000020000000000000004',
+      '000000030000000000000005',
+    ]);
   });
 
   it("follows recovery_target_timeline: latest counts up from the backup's timeline without a hole", () => {

@@ -40,6 +40,7 @@ import { readManifest } from '../../repository/manifest.js';
 import { toFileMap } from '../../core/file-plan.js';
 import { assertParentFits, chooseParent, likelyParent } from './choose-parent.js';
 import { checkFreeSpace } from './check-free-space.js';
+import { serverTimelinePath } from './server-timeline-path.js';
 import { copySources, type CopyHooks, type IncrementalBase } from './copy-sources.js';
 import { awaitArchivedSegments } from './await-archived-segments.js';
 import { recordRecoveryPoint } from './recovery-point.js';
@@ -108,9 +109,11 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
     const owner = await readPgdataOwner(instance.pgdata);
     let parent: BackupRecord | undefined;
     let base: IncrementalBase | undefined;
-    if (req.mode !== 'FULL') {
-      parent = chooseParent(ctx, instance.name, req.parentId, id.timeline);
-      assertParentFits(parent, { systemIdentifier: id.systemIdentifier, timeline: id.timeline, currentLsn: await session.currentLsn() });
+    // The server's timeline history: after a failover the parent may lie on an older timeline.
+    const history = req.mode === 'FULL' ? undefined : await serverTimelinePath(ctx, instance.name, instance.pgdata, id.timeline);
+    if (history) {
+      parent = chooseParent(ctx, instance.name, req.parentId, history);
+      assertParentFits(parent, { systemIdentifier: id.systemIdentifier, path: history, currentLsn: await session.currentLsn() });
       const guessed = guessedManifest && guess?.id === parent.id && guess.generation === parent.generation;
       const manifest = await (guessed ? guessedManifest : readManifest(ctx.store, parent.instance, parent.id, parent.generation));
       base = { files: toFileMap(manifest.files), sinceLsn: parent.startLsn };
@@ -175,7 +178,7 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
     // PTRACK ask the archived WAL or the server, now that the new start LSN is known. PTRACK's
     // map is the server's work: asked for at once, so that the server reads it while the data
     // directory is walked and the record saved below (closing the session ends it if they fail).
-    const serverMap = req.mode === 'PTRACK' && parent ? serverChangeMap(session, { parent, startLsn: record.startLsn, timeline: record.timeline }) : undefined;
+    const serverMap = req.mode === 'PTRACK' && parent && history ? serverChangeMap(session, { parent, startLsn: record.startLsn, path: history }) : undefined;
     serverMap?.catch(() => undefined); // awaited below, after the record exists
     // The walk lists what exists now that the backup has started (a file made before the start
     // LSN must be listed: replay would not make it). It needs neither the record nor a change
@@ -192,8 +195,8 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
     });
     // PAGE reads the archived WAL, waiting for it if need be: only now, since nothing would stop
     // that wait if saving the record had failed.
-    const mapping = serverMap ?? (req.mode === 'PAGE' && parent ? walChangeMap(ctx, {
-      instance: instance.name, parent, startLsn: record.startLsn, timeline: record.timeline, walSegSize: id.walSegSize,
+    const mapping = serverMap ?? (req.mode === 'PAGE' && parent && history ? walChangeMap(ctx, {
+      instance: instance.name, parent, startLsn: record.startLsn, path: history, walSegSize: id.walSegSize,
       serverVersionNum: id.serverVersionNum, systemIdentifier: id.systemIdentifier, archiveTimeoutSeconds: req.archiveTimeoutSeconds ?? 300,
       session,
     }) : undefined);

@@ -14,17 +14,22 @@
  * archive before reading (a gap fails the backup: see await-archived-segments.ts), and the
  * records must reach the new start LSN (an archived segment cut short fails it too).
  *
+ * After a timeline switch between the parent and this backup, the range is read along the
+ * server's timeline history, each segment from the timeline recovery would read it from (the one
+ * holding a switch point from the new timeline, whose copy starts with the old one's records).
+ *
  * Memory: records are streamed segment by segment; the map is per block (block-set.ts).
  */
 import type { BackupRecord } from '../../../core/backup-types.js';
 import type { ChangeMap } from '../../../core/change-map.js';
-import { formatLsn, walFileName, walFileNamesBetween, type Lsn } from '../../../core/lsn.js';
+import { formatLsn, type Lsn } from '../../../core/lsn.js';
+import { segmentFilesOnPath, type TimelinePath } from '../../../core/timeline-history.js';
 import { PgkeepError } from '../../../errors.js';
 import type { BackupSession } from '../../../postgres/backup-session.js';
 import { majorOf, traitsForMajor } from '../../../postgres/server-versions.js';
 import { readWalRecords, type WalReadEnd } from '../../../postgres/wal/wal-reader.js';
-import { readArchivedWal, statArchivedWal } from '../../../repository/wal-archive.js';
 import type { RepoContext } from '../../repo-context.js';
+import { archiveSegments } from '../../wal/wal-segment-sources.js';
 import { awaitArchivedSegments } from '../await-archived-segments.js';
 import { collectRecord } from './collect-record.js';
 import { WalBlockCollector } from './wal-block-collector.js';
@@ -36,7 +41,8 @@ export interface WalChangeMapRequest {
   instance: string;
   parent: BackupRecord;
   startLsn: Lsn;
-  timeline: number;
+  /** The history of the server's timeline: after a switch, each segment comes from the timeline recovery would read it from. */
+  path: TimelinePath;
   walSegSize: number;
   serverVersionNum: number;
   systemIdentifier: string;
@@ -58,7 +64,7 @@ export async function walChangeMap(ctx: RepoContext, req: WalChangeMapRequest): 
 
   const from = req.parent.startLsn;
   const to = req.startLsn;
-  const names = walFileNamesBetween(req.timeline, from, to, req.walSegSize);
+  const names = segmentFilesOnPath(req.path, from, to, req.walSegSize);
   const range = `WAL from the parent ${req.parent.id}'s start ${formatLsn(from)} to ${formatLsn(to)}`;
   const waitStart = Date.now();
   ctx.reporter.info(`PAGE: waiting for ${names.length} segment(s) of ${range} in the archive (up to ${req.archiveTimeoutSeconds} s)`);
@@ -70,11 +76,8 @@ export async function walChangeMap(ctx: RepoContext, req: WalChangeMapRequest): 
   const traits = traitsForMajor(major);
   const collector = new WalBlockCollector();
   const records = readWalRecords({
-    openSegment: async (segNo) => {
-      const info = await statArchivedWal(ctx.store, req.instance, walFileName(req.timeline, segNo, req.walSegSize));
-      return info === undefined ? undefined : readArchivedWal(ctx.store, req.instance, info, { lend: true });
-    },
-    tli: req.timeline,
+    openSegment: archiveSegments(ctx.store, req.instance, req.path, req.walSegSize),
+    tli: req.path.tli,
     segSize: req.walSegSize,
     blockSize: WAL_PAGE_SIZE,
     major,

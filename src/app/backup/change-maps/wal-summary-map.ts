@@ -1,6 +1,7 @@
 /**
  * The change map of PostgreSQL 17+ WAL summaries: the union of the summaries between the
- * parent's start LSN and the new backup's, once the summarizer has reached the latter.
+ * parent's start LSN and the new backup's, once the summarizer has reached the latter; after a
+ * timeline switch, each timeline's summaries for its part of the interval.
  *
  * A relation with a limit block (truncated, created or dropped in the interval; relation 0: a
  * database created or dropped) is read whole by the copy: the summary says its length changed,
@@ -11,7 +12,8 @@ import type { ChangeMap } from '../../../core/change-map.js';
 import { formatLsn, type Lsn } from '../../../core/lsn.js';
 import { PgkeepError } from '../../../errors.js';
 import type { BackupSession } from '../../../postgres/backup-session.js';
-import { oldestWalSummary, walSummarizerState, walSummariesOverlapping, walSummaryContents } from '../../../postgres/wal-summary-api.js';
+import { spansBetween } from '../../../core/timeline-history.js';
+import { oldestWalSummary, walSummarizerState, walSummariesOverlapping, walSummaryContents, type WalSummary } from '../../../postgres/wal-summary-api.js';
 import { SegmentBitmaps } from './segment-bitmaps.js';
 import type { ServerChangeMapRequest } from './server-change-map-request.js';
 import { firstUncoveredLsn } from './summary-coverage.js';
@@ -26,30 +28,43 @@ const FALLBACK_HINT = 'take a FULL or DELTA backup (-b FULL or -b DELTA); PTRACK
 
 export async function walSummaryChangeMap(session: BackupSession, req: ServerChangeMapRequest): Promise<ChangeMap> {
   const parentStart = req.parent.startLsn;
+  // After a timeline switch the interval runs over the timelines of the path: each timeline's
+  // summaries cover its part (PostgreSQL ends a summary at a switch point and goes on with the
+  // new timeline from there).
+  const parts = spansBetween(req.path, parentStart, req.startLsn);
   // Refuse at once, before any wait, when the summaries cannot reach back to the parent.
-  const oldest = await oldestWalSummary(session, req.timeline);
-  if (oldest !== undefined && oldest.startLsn > parentStart) throw predatesSummaries(req, oldest.startLsn);
+  const first = parts[0];
+  if (first !== undefined) {
+    const oldest = await oldestWalSummary(session, first.tli);
+    if (oldest !== undefined && oldest.startLsn > parentStart) throw predatesSummaries(req, first.tli, oldest.startLsn);
+  }
   await waitForSummarizer(session, req.startLsn);
 
-  const summaries = await walSummariesOverlapping(session, req.timeline, parentStart, req.startLsn);
-  const gap = firstUncoveredLsn(summaries, parentStart, req.startLsn);
-  if (gap !== undefined) {
-    if (gap === parentStart) throw predatesSummaries(req, summaries[0]?.startLsn);
-    throw new PgkeepError('PARENT_INVALID', `the WAL summaries of timeline ${req.timeline} have a gap at LSN ${formatLsn(gap)}, between parent backup ${req.parent.id} (LSN ${formatLsn(parentStart)}) and this backup (LSN ${formatLsn(req.startLsn)}): changes there would be missed`, FALLBACK_HINT);
+  const perTimeline: { tli: number; summaries: WalSummary[] }[] = [];
+  for (const part of parts) {
+    const summaries = await walSummariesOverlapping(session, part.tli, part.from, part.to);
+    const gap = firstUncoveredLsn(summaries, part.from, part.to);
+    if (gap !== undefined) {
+      if (gap === parentStart) throw predatesSummaries(req, part.tli, summaries[0]?.startLsn);
+      throw new PgkeepError('PARENT_INVALID', `the WAL summaries of timeline ${part.tli} have a gap at LSN ${formatLsn(gap)}, between parent backup ${req.parent.id} (LSN ${formatLsn(parentStart)}) and this backup (LSN ${formatLsn(req.startLsn)}): changes there would be missed`, FALLBACK_HINT);
+    }
+    perTimeline.push({ tli: part.tli, summaries });
   }
 
   const map = new SegmentBitmaps('wal-summary');
-  for await (const rows of walSummaryContents(session, req.timeline, summaries)) {
-    for (const row of rows) {
-      if (row.kind === 'limit') map.markWhole(row.spcOid, row.dbOid, row.relNumber);
-      else map.addBlocks({ spcOid: row.spcOid, dbOid: row.dbOid, relNumber: row.relNumber, fork: row.fork, segNo: row.segNo }, row.blocks);
+  for (const { tli, summaries } of perTimeline) {
+    for await (const rows of walSummaryContents(session, tli, summaries)) {
+      for (const row of rows) {
+        if (row.kind === 'limit') map.markWhole(row.spcOid, row.dbOid, row.relNumber);
+        else map.addBlocks({ spcOid: row.spcOid, dbOid: row.dbOid, relNumber: row.relNumber, fork: row.fork, segNo: row.segNo }, row.blocks);
+      }
     }
   }
   return map;
 }
 
-function predatesSummaries(req: ServerChangeMapRequest, oldest: Lsn | undefined): PgkeepError {
-  const since = oldest === undefined ? 'no WAL summary covers it' : `the WAL summaries of timeline ${req.timeline} begin at LSN ${formatLsn(oldest)}`;
+function predatesSummaries(req: ServerChangeMapRequest, tli: number, oldest: Lsn | undefined): PgkeepError {
+  const since = oldest === undefined ? 'no WAL summary covers it' : `the WAL summaries of timeline ${tli} begin at LSN ${formatLsn(oldest)}`;
   return new PgkeepError('PARENT_INVALID', `parent backup ${req.parent.id} started at LSN ${formatLsn(req.parent.startLsn)}, before the WAL summaries can vouch for changes (${since})`, FALLBACK_HINT);
 }
 
