@@ -13,6 +13,7 @@ export default class Restore extends BaseCommand {
   static override examples = [
     '<%= config.bin %> restore -B /backups --instance main -D /restore',
     '<%= config.bin %> restore -B /backups --instance main -D /restore -i T4LG2Y -T /old/tblspc=/new/tblspc',
+    "<%= config.bin %> restore -B /backups --instance main -D /standby --as-standby --primary-conninfo 'host=primary user=replicator'",
   ];
   static override flags = {
     'backup-path': repoFlag,
@@ -26,6 +27,9 @@ export default class Restore extends BaseCommand {
     ...recoveryTargetFlags,
     'recovery-target-action': Flags.string({ options: ['promote', 'pause', 'shutdown'], default: 'promote', description: 'what the server does at the target' }),
     'archive-mode': Flags.string({ options: ['preserve', 'off'], default: 'preserve', description: 'off: the restored cluster does not archive (a copy must not push into the original\'s archive)' }),
+    'as-standby': Flags.boolean({ default: false, description: 'restore as a standby (standby.signal): it replays the archive and, with --primary-conninfo, streams from its primary' }),
+    'primary-conninfo': Flags.string({ dependsOn: ['as-standby'], description: "the standby's primary_conninfo, e.g. 'host=primary port=5432 user=replicator'", helpValue: 'CONNINFO' }),
+    'primary-slot-name': Flags.string({ dependsOn: ['primary-conninfo'], description: "the standby's primary_slot_name: a physical slot on the primary that keeps the WAL it still needs", helpValue: 'NAME' }),
     owner: Flags.string({ description: 'owner of the restored files when run as root (default: as in the source)', helpValue: 'USER[:GROUP]' }),
     force: Flags.boolean({ default: false, description: 'salvage: restore a CORRUPT/ORPHAN backup or a broken chain, leaving out (and listing) every file that cannot be rebuilt; exits non-zero when anything is missing' }),
   };
@@ -45,6 +49,7 @@ export default class Restore extends BaseCommand {
         ...recoveryRequestFromFlags(flags),
         action: flags['recovery-target-action'] as 'promote' | 'pause' | 'shutdown',
         restoreCommand: archiveGetCommand(resolve(flags['backup-path']), flags.instance),
+        standby: flags['as-standby'] ? { primaryConninfo: flags['primary-conninfo'], primarySlotName: flags['primary-slot-name'] } : undefined,
       },
       owner: flags.owner ? lookupOwner(flags.owner) : undefined,
       archiveMode: flags['archive-mode'] as 'off' | 'preserve',
@@ -57,7 +62,7 @@ export default class Restore extends BaseCommand {
       for (const m of r.missing) this.reporter.warn(`not restored: ${m.path}: ${m.problem}`);
       throw new PgkeepError('RESTORE_INCOMPLETE', `restore of backup ${r.backup.id} into ${resolve(flags.pgdata)} is incomplete: ${r.missing.length} item(s) could not be restored (listed above), ${r.filesWritten} files were`, 'the data directory is incomplete: do not start it as-is before you understand what is lost; restore an intact backup if there is one');
     }
-    this.log(`backup ${r.backup.id} restored into ${resolve(flags.pgdata)} (${r.filesWritten} files, ${r.bytesWritten} bytes)`);
+    this.log(`backup ${r.backup.id} restored into ${resolve(flags.pgdata)}${flags['as-standby'] ? ' as a standby' : ''} (${r.filesWritten} files, ${r.bytesWritten} bytes)`);
   }
 }
 

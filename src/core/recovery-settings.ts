@@ -1,6 +1,7 @@
 /**
  * The recovery settings a restore writes (PostgreSQL 12+: postgresql.auto.conf plus
- * recovery.signal). Pure: parses and checks the targets, returns the lines.
+ * recovery.signal, or standby.signal for a standby). Pure: parses and checks the targets,
+ * returns the lines.
  */
 import { PgkeepError } from '../errors.js';
 import { parseLsn, type Lsn } from './lsn.js';
@@ -19,6 +20,16 @@ export interface RecoveryRequest {
   timeline?: string | undefined;
   action?: RecoveryAction | undefined;
   restoreCommand?: string | undefined;
+  /**
+   * Restore as a standby (standby.signal): it replays the archive and, given primary_conninfo,
+   * streams from its primary, for as long as it runs; it has no recovery target.
+   */
+  standby?: StandbySettings | undefined;
+}
+
+export interface StandbySettings {
+  primaryConninfo?: string | undefined;
+  primarySlotName?: string | undefined;
 }
 
 /** The single target, checked and normalised. */
@@ -33,6 +44,9 @@ export type RecoveryTarget =
 
 export function parseRecoveryTarget(req: RecoveryRequest): RecoveryTarget {
   const given = [req.target, req.time, req.lsn, req.xid, req.name].filter((v) => v !== undefined);
+  if (req.standby && given.length > 0) {
+    throw new PgkeepError('INVALID_ARGUMENT', 'a standby follows its primary and has no recovery target', 'drop the --recovery-target option, or restore without --as-standby');
+  }
   if (given.length > 1) {
     throw new PgkeepError('INVALID_ARGUMENT', 'more than one recovery target given', 'choose one of --recovery-target, --recovery-target-time, -lsn, -xid or -name');
   }
@@ -74,9 +88,11 @@ export function parseTimestamp(text: string): Date {
  */
 export function recoveryConfigLines(req: RecoveryRequest, needsArchive: boolean): string[] | undefined {
   const target = parseRecoveryTarget(req);
-  if (target.kind === 'none' && !needsArchive) return undefined;
-  const lines = ['# recovery settings written by pgkeep restore'];
+  if (target.kind === 'none' && !needsArchive && !req.standby) return undefined;
+  const lines = [req.standby ? '# standby settings written by pgkeep restore --as-standby' : '# recovery settings written by pgkeep restore'];
   if (req.restoreCommand) lines.push(`restore_command = ${quoteConfValue(req.restoreCommand)}`);
+  if (req.standby?.primaryConninfo !== undefined) lines.push(`primary_conninfo = ${quoteConfValue(req.standby.primaryConninfo)}`);
+  if (req.standby?.primarySlotName !== undefined) lines.push(`primary_slot_name = ${quoteConfValue(req.standby.primarySlotName)}`);
   switch (target.kind) {
     case 'immediate':
       lines.push(`recovery_target = 'immediate'`);
@@ -103,6 +119,11 @@ export function recoveryConfigLines(req: RecoveryRequest, needsArchive: boolean)
   }
   if (req.timeline) lines.push(`recovery_target_timeline = ${quoteConfValue(req.timeline)}`);
   return lines;
+}
+
+/** The file that puts the restored server into recovery: a standby's stays in it. */
+export function recoverySignalFile(req: RecoveryRequest): 'standby.signal' | 'recovery.signal' {
+  return req.standby ? 'standby.signal' : 'recovery.signal';
 }
 
 /**

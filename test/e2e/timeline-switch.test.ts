@@ -1,6 +1,6 @@
 // Incremental backups after a failover. A FULL backup of a primary on PostgreSQL 17 (WAL
-// summaries on, autovacuum off) becomes a streaming standby through pgkeep restore and follows
-// the primary; the standby is promoted to timeline 2 while the old primary goes on writing on
+// summaries on, autovacuum off) becomes a streaming standby through pgkeep restore --as-standby
+// and follows the primary; the standby is promoted to timeline 2 while the old primary goes on writing on
 // timeline 1 and is backed up once more (a backup past the switch point: split brain). The
 // instance is then pointed at the new primary.
 //
@@ -11,11 +11,11 @@
 //   with the FULL as parent restore byte-identical relation files, and the restored server holds
 //   the new primary's data.
 // - Naming the backup past the switch point as parent is refused with one clear line.
-import { appendFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster } from '../helpers/cluster.js';
-import { PGKEEP_BIN } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { relationDigests } from '../helpers/file-digests.js';
 import { backupIdOf, connectionArgs, pgkeepArchiveCommand, postgresRunner, type ShowBackup, type ShowInstance } from './pgkeep-fixture.js';
@@ -54,7 +54,7 @@ describe('incremental backups across a timeline switch (PostgreSQL 17)', () => {
     await primary?.destroy();
   });
 
-  it('takes DELTA, PTRACK and PAGE backups of a promoted standby with a parent from before the switch, and refuses one from after it', async () => {
+  it('restores a standby (--as-standby); once it is promoted, takes DELTA, PTRACK and PAGE backups with a parent from before the switch, and refuses one from after it', async () => {
     const onPrimary = (sql: string, db = 'postgres') => primary.query(sql, [], db);
     await onPrimary('CREATE TABLE t_upd AS SELECT g AS id, md5(g::text) AS val FROM generate_series(1, 60000) g');
     await onPrimary("CREATE TABLE t_trunc AS SELECT g AS id, repeat('t', 200) AS pad FROM generate_series(1, 10000) g");
@@ -63,15 +63,20 @@ describe('incremental backups across a timeline switch (PostgreSQL 17)', () => {
     await onPrimary('VACUUM ANALYZE');
     const fullId = backupIdOf(await ok(['backup', '--instance', 'main', '-b', 'FULL', '--stream', '-j', '2']));
 
-    // The standby: the FULL restored, following the primary (and the archive, should pg_wal have moved on).
-    const standbyDir = await restore(fullId, 'standby', 'preserve');
+    // The standby: the FULL restored with --as-standby, following the primary (and the archive,
+    // should pg_wal have moved on). A recovery target does not go with it: refused, nothing written.
     const k = primary.connection;
-    await appendFile(join(standbyDir, 'postgresql.auto.conf'), [
-      `primary_conninfo = 'host=${k.host} port=${k.port} user=${k.user}'`,
-      `restore_command = '"${process.execPath}" "${PGKEEP_BIN}" archive-get -B "${repo}" --instance main --wal-file-path "%p" --wal-file-name "%f"'`,
-      '',
-    ].join('\n'));
-    await writeFile(join(standbyDir, 'standby.signal'), '');
+    const refusedDir = join(await makeTempDir('tli-refused', { owner: 'postgres' }), 'data');
+    const refused = await pgkeep(['restore', '--instance', 'main', '-D', refusedDir, '--as-standby', '--recovery-target', 'immediate']);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr.split('\n').filter((l) => l.startsWith('ERROR: '))).toEqual(['ERROR: a standby follows its primary and has no recovery target']);
+    expect(existsSync(refusedDir)).toBe(false);
+    const standbyDir = join(await makeTempDir('tli-standby', { owner: 'postgres' }), 'data');
+    const made = await ok(['restore', '--instance', 'main', '-i', fullId, '-D', standbyDir, '--as-standby', '--primary-conninfo', `host=${k.host} port=${k.port} user=${k.user}`]);
+    expect(made.stdout).toContain(`backup ${fullId} restored into ${standbyDir} as a standby`);
+    expect(existsSync(join(standbyDir, 'standby.signal'))).toBe(true);
+    expect(existsSync(join(standbyDir, 'recovery.signal'))).toBe(false);
+    expect(await readFile(join(standbyDir, 'postgresql.auto.conf'), 'utf8')).toMatch(/^restore_command = '.*archive-get -B .*'$/m);
     standby = await TestCluster.adopt(standbyDir, { major: 17, name: 'tli-standby', waitForRecovery: false });
 
     // Timeline 1 goes on; the standby replays it, summarizing as it goes.

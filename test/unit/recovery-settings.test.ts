@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseRecoveryTarget, recoveryConfigLines } from '../../src/core/recovery-settings.js';
+import { parseRecoveryTarget, recoveryConfigLines, recoverySignalFile } from '../../src/core/recovery-settings.js';
 
 describe('recovery settings', () => {
   it('writes a time target in the form PostgreSQL accepts, in UTC', () => {
@@ -34,5 +34,24 @@ describe('recovery settings', () => {
     expect(lines).toContain("recovery_target_timeline = 'latest'");
     const xid = recoveryConfigLines({ xid: '1234', inclusive: false }, false)!;
     expect(xid).toContain('recovery_target_inclusive = off');
+  });
+
+  it('writes a standby its restore_command, primary_conninfo and slot, quoted, even from a --stream backup; no target, no action', () => {
+    const req = { restoreCommand: 'pgkeep archive-get', standby: { primaryConninfo: "host=primary user=rep password='x'", primarySlotName: 'standby_1' }, action: 'promote' as const };
+    expect(recoveryConfigLines(req, false)).toEqual([
+      '# standby settings written by pgkeep restore --as-standby',
+      "restore_command = 'pgkeep archive-get'",
+      "primary_conninfo = 'host=primary user=rep password=''x'''",
+      "primary_slot_name = 'standby_1'",
+    ]);
+    expect(recoveryConfigLines({ standby: {}, timeline: 'latest' }, false)).toEqual(['# standby settings written by pgkeep restore --as-standby', "recovery_target_timeline = 'latest'"]);
+    expect(recoverySignalFile(req)).toBe('standby.signal');
+    expect(recoverySignalFile({})).toBe('recovery.signal');
+  });
+
+  it('refuses a recovery target for a standby', () => {
+    for (const target of [{ time: '2026-11-21 12:00:00+00' }, { target: 'immediate' as const }, { lsn: '0/3000000' }, { name: 'rp' }, { xid: '700' }]) {
+      expect(() => parseRecoveryTarget({ ...target, standby: {} })).toThrow(/a standby follows its primary and has no recovery target/);
+    }
   });
 });

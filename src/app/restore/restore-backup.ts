@@ -17,7 +17,7 @@
 import { chmod, lchown, mkdir, open, readdir, symlink, appendFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BackupRecord, FileEntry } from '../../core/backup-types.js';
-import { recoveryConfigLines, type RecoveryRequest } from '../../core/recovery-settings.js';
+import { recoveryConfigLines, recoverySignalFile, type RecoveryRequest } from '../../core/recovery-settings.js';
 import { assertMappingsUsed, mapLocation, remapTablespaceMap, type TablespaceMapping } from '../../core/tablespace-mapping.js';
 import { errnoCode, fromIoError, isPgkeepError, PgkeepError } from '../../errors.js';
 import { walDirectoriesToCreate } from '../../postgres/pgdata-rules.js';
@@ -207,7 +207,7 @@ async function restoreLocked(ctx: RepoContext, req: RestoreRequest): Promise<Res
     await appendFile(auto, `\n${lines.join('\n')}\n`, { mode: 0o600 });
     await setOwner(auto, undefined);
     if (recoveryLines) {
-      const signal = join(req.dest, 'recovery.signal');
+      const signal = join(req.dest, recoverySignalFile(req.recovery));
       await writeFile(signal, '', { mode: 0o600 });
       await setOwner(signal, undefined);
     }
