@@ -91,10 +91,15 @@ describe('fault injection on PostgreSQL 15', () => {
     return unownedReported(v.stderr);
   }
 
-  /** Leftovers found independently of pgkeep: temporaries of dead writers, backup dirs with no row. */
+  /**
+   * Leftovers found independently of pgkeep: backup dirs with no row, and temporaries of dead
+   * writers outside them (a dir with no row is one leftover, whatever it holds: a backup killed
+   * while it wrote its first backup.json leaves the dir and that file's temporary).
+   */
   async function leftovers(backups: ShowBackup[]): Promise<string[]> {
     const rows = new Set(backups.map((b) => b.id));
-    const temps = (await findTemporaries(repo)).filter((t) => {
+    const dirs = (await readdir(join(repo, 'instances/main/backups'))).filter((d) => !rows.has(d)).map((d) => `instances/main/backups/${d}`);
+    const temps = (await findTemporaries(repo)).filter((t) => !dirs.some((d) => t.startsWith(`${d}/`))).filter((t) => {
       const pid = Number(/\.tmp\.(\d+)\./.exec(t)![1]);
       try {
         process.kill(pid, 0);
@@ -103,7 +108,6 @@ describe('fault injection on PostgreSQL 15', () => {
         return true;
       }
     });
-    const dirs = (await readdir(join(repo, 'instances/main/backups'))).filter((d) => !rows.has(d)).map((d) => `instances/main/backups/${d}`);
     return [...temps, ...dirs].sort();
   }
 
