@@ -27,6 +27,7 @@ import type { ResumeAttempt } from '../core/resume-rules.js';
 import { fromIoError } from '../errors.js';
 import { isMissingObjectError, type ByteStore } from '../storage/byte-store.js';
 import { writeFully } from '../storage/write-fully.js';
+import { giveFile, ownerForNewPaths } from '../storage/repository-owner.js';
 import { fileEntryFromJson, fileEntryToJson } from './file-entry-json.js';
 import { checkFormatVersion, FILE_FORMAT_VERSION } from './format-version.js';
 import { hashHex } from './hash.js';
@@ -74,6 +75,7 @@ export class BackupJournalWriter {
     }
     const w = new BackupJournalWriter(fh, path);
     try {
+      await giveFile(ownerForNewPaths(repoRoot), fh, path);
       const header = Buffer.from(journalLine({ formatVersion: FILE_FORMAT_VERSION, kind: JOURNAL_KIND, attempt: attemptToJson(attempt) }), 'utf8');
       await writeFully(fh, header, 0);
       w.fileBytes = header.length;

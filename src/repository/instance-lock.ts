@@ -40,6 +40,7 @@ import { link, mkdir, readdir, readFile, rename, rmdir, unlink, writeFile } from
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { errnoCode, fromIoError } from '../errors.js';
+import { giveCreatedDirs, givePath, ownerForNewPaths, type PathOwner } from '../storage/repository-owner.js';
 
 /** shared: restore, validate, export. append: backup. exclusive: merge, delete, del-instance. */
 export type LockKind = 'shared' | 'append' | 'exclusive';
@@ -77,7 +78,14 @@ export type OnBroken = (owner: LockOwner, path: string) => void;
 
 export function lockPaths(root: string, instance: string) {
   const dir = join(root, 'locks');
-  return { dir, writer: join(dir, `${instance}.lock`), guard: join(dir, `${instance}.lock.break`), readers: join(dir, `${instance}.readers`) };
+  return {
+    dir,
+    writer: join(dir, `${instance}.lock`),
+    guard: join(dir, `${instance}.lock.break`),
+    readers: join(dir, `${instance}.readers`),
+    /** Run as root in another user's repository: that user, given the files made here (repository-owner.ts). */
+    fileOwner: ownerForNewPaths(root),
+  };
 }
 
 /**
@@ -93,10 +101,10 @@ export async function tryInstanceLock(root: string, instance: string, kind: Lock
 const ATTEMPTS = 5;
 
 async function tryWriter(paths: ReturnType<typeof lockPaths>, me: LockOwner, onBroken: OnBroken): Promise<LockAttempt> {
-  await makeDir(paths.dir);
+  await makeDir(paths.dir, paths.fileOwner);
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     // W1: create the writer file.
-    if (!(await createExclusive(paths.dir, paths.writer, me))) {
+    if (!(await createExclusive(paths, paths.writer, me))) {
       const found = await readOwnerFile(paths.writer);
       if (found === 'missing') continue; // released in between
       if (found !== 'unreadable' && isDeadHere(found.owner)) {
@@ -126,8 +134,9 @@ async function tryReader(paths: ReturnType<typeof lockPaths>, me: LockOwner, onB
   const tmp = join(paths.readers, `.${name}.tmp`);
   for (let attempt = 0; ; attempt++) {
     try {
-      await mkdir(paths.readers, { recursive: true, mode: 0o700 });
+      await giveCreatedDirs(paths.fileOwner, await mkdir(paths.readers, { recursive: true, mode: 0o700 }), paths.readers);
       await writeFile(tmp, JSON.stringify(me), { mode: 0o600, flag: 'wx' });
+      await givePath(paths.fileOwner, tmp);
       break;
     } catch (e) {
       // The last reader to leave removed the empty directory in between: make it again.
@@ -187,7 +196,7 @@ async function liveReader(dir: string, onBroken: OnBroken): Promise<LockHolder |
  */
 async function breakWriter(paths: ReturnType<typeof lockPaths>, seen: { owner: LockOwner; text: string }, onBroken: OnBroken): Promise<void> {
   const me = ownerHere('break', undefined);
-  if (!(await createExclusive(paths.dir, paths.guard, me))) {
+  if (!(await createExclusive(paths, paths.guard, me))) {
     const guard = await readOwnerFile(paths.guard);
     // A breaker holds the guard for an instant; one that died holding it leaves it behind.
     if (guard !== 'missing' && (guard === 'unreadable' || isDeadHere(guard.owner))) await unlink(paths.guard).catch(() => undefined);
@@ -216,12 +225,14 @@ function holderOf(path: string, found: { owner: LockOwner } | 'unreadable'): Loc
 }
 
 /** Creates `path` with the owner in it, whole, or returns false when it exists (link(2) never replaces). */
-async function createExclusive(dir: string, path: string, owner: LockOwner): Promise<boolean> {
+async function createExclusive(paths: ReturnType<typeof lockPaths>, path: string, owner: LockOwner): Promise<boolean> {
+  const dir = paths.dir;
   const tmp = join(dir, `.${path.slice(dir.length + 1)}.${owner.pid}-${owner.token!}.tmp`);
   await writeFile(tmp, JSON.stringify(owner), { mode: 0o600, flag: 'wx' }).catch((e: unknown) => {
     throw fromIoError(e, 'create', tmp);
   });
   try {
+    await givePath(paths.fileOwner, tmp);
     await link(tmp, path);
     return true;
   } catch (e) {
@@ -294,10 +305,11 @@ function processStartTicks(pid: number): number | undefined {
   }
 }
 
-async function makeDir(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o700 }).catch((e: unknown) => {
+async function makeDir(dir: string, fileOwner: PathOwner | undefined): Promise<void> {
+  const first = await mkdir(dir, { recursive: true, mode: 0o700 }).catch((e: unknown) => {
     throw fromIoError(e, 'create', dir);
   });
+  await giveCreatedDirs(fileOwner, first, dir);
 }
 
 function sleep(ms: number): Promise<void> {

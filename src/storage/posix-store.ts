@@ -18,6 +18,7 @@ import { dirname, join, resolve } from 'node:path';
 import { errnoCode, fromIoError, PgkeepError } from '../errors.js';
 import type { ByteRange, ByteStore, ObjectReader, ObjectStat, ObjectWriter } from './byte-store.js';
 import { assertValidKey, processAlive, TEMPORARY_NAME, temporaryName, temporaryOwnerPid } from './object-key.js';
+import { createdDirs, giveFile, givePath, ownerForNewPaths, type PathOwner } from './repository-owner.js';
 import { writeFully } from './write-fully.js';
 
 /** Largest chunk `openRead` yields: bounded so that memory stays flat whatever the file size. */
@@ -27,9 +28,12 @@ const FILE_MODE = 0o600;
 
 export class PosixStore implements ByteStore {
   readonly root: string;
+  /** Run as root in another user's repository: that user, given everything created (repository-owner.ts). */
+  private readonly owner: PathOwner | undefined;
 
   constructor(root: string) {
     this.root = resolve(root);
+    this.owner = ownerForNewPaths(this.root);
   }
 
   /** The file-system path of a key (validated, so it cannot leave the root). */
@@ -42,7 +46,7 @@ export class PosixStore implements ByteStore {
     assertValidKey(key);
     const target = this.pathOf(key);
     const dir = dirname(target);
-    await ensureDirDurable(dir);
+    await ensureDirDurable(dir, this.owner);
     const name = target.slice(dir.length + 1);
     const temp = join(dir, temporaryName(name, process.pid, randomBytes(6).toString('hex')));
     let fh: FileHandle;
@@ -50,6 +54,13 @@ export class PosixStore implements ByteStore {
       fh = await open(temp, 'wx', FILE_MODE);
     } catch (e) {
       throw fromIoError(e, 'create', temp);
+    }
+    try {
+      await giveFile(this.owner, fh, temp);
+    } catch (e) {
+      await fh.close().catch(() => undefined);
+      await unlink(temp).catch(() => undefined);
+      throw e;
     }
     return new PosixObjectWriter(fh, temp, target);
   }
@@ -158,7 +169,7 @@ export class PosixStore implements ByteStore {
     assertValidKey(to);
     const src = this.pathOf(from);
     const dst = this.pathOf(to);
-    await ensureDirDurable(dirname(dst));
+    await ensureDirDurable(dirname(dst), this.owner);
     try {
       await link(src, dst);
     } catch (e) {
@@ -168,6 +179,7 @@ export class PosixStore implements ByteStore {
       const temp = temporaryName(dst, process.pid, randomBytes(4).toString('hex'));
       try {
         await copyFile(src, temp);
+        await givePath(this.owner, temp);
         const fh = await open(temp, 'r');
         await fh.sync();
         await fh.close();
@@ -351,19 +363,19 @@ class PosixObjectWriter implements ObjectWriter {
   }
 }
 
-/** Create `dir` (and missing parents) 0700 and fsync the parents of everything created. */
-async function ensureDirDurable(dir: string): Promise<void> {
+/** Create `dir` (and missing parents) 0700, given to `owner` if any, and fsync the parents of everything created. */
+async function ensureDirDurable(dir: string, owner: PathOwner | undefined): Promise<void> {
   let first: string | undefined;
   try {
     first = await mkdir(dir, { recursive: true, mode: DIR_MODE });
   } catch (e) {
     throw fromIoError(e, 'create directory', dir);
   }
-  if (first === undefined) return;
   // Each new directory's entry lives in its parent: sync from the first one's parent down.
-  const chain: string[] = [];
-  for (let d = dir; d !== dirname(first); d = dirname(d)) chain.push(dirname(d));
-  for (const d of chain.reverse()) await fsyncDir(d);
+  for (const d of createdDirs(first, dir)) {
+    await givePath(owner, d);
+    await fsyncDir(dirname(d));
+  }
 }
 
 export async function fsyncDir(dir: string): Promise<void> {
