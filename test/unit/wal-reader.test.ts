@@ -227,6 +227,9 @@ describe.each(WAL_FIXTURE_MAJORS)('real WAL of PostgreSQL %i', (major) => {
     segments.delete(segNos[1]!);
     const name = `00000001${(segNos[1]! / 4096n).toString(16).toUpperCase().padStart(8, '0')}${(segNos[1]! % 4096n).toString(16).toUpperCase().padStart(8, '0')}`;
     await expect(readAll({ ...fx, segments })).rejects.toMatchObject({ code: 'WAL_MISSING', message: new RegExp(name) });
+    // Read along a timeline path, the segment is named after the timeline it would come from.
+    const onPath = `00000002${name.slice(8)}`;
+    await expect(readAll({ ...fx, segments }, { segmentName: (s) => (s === segNos[1] ? onPath : name) })).rejects.toMatchObject({ code: 'WAL_MISSING', message: new RegExp(`WAL segment ${onPath} is missing`) });
   });
 
   it('starts at any record boundary, and at a page start that continues a record', async () => {

@@ -32,6 +32,8 @@ export interface ReadWalOptions {
   /** Content of one segment of timeline `tli`, in chunks of any size; undefined when it is missing. */
   openSegment(segNo: bigint): Promise<AsyncIterable<Uint8Array> | undefined>;
   tli: number;
+  /** The segment's file name in messages, when the segments come from more than one timeline (default: on `tli`). */
+  segmentName?: (segNo: bigint) => string;
   segSize: number;
   /** XLOG_BLCKSZ, 8192 unless PostgreSQL was built otherwise. */
   blockSize: number;
@@ -87,7 +89,7 @@ export async function* readWalRecords(opts: ReadWalOptions): AsyncGenerator<WalR
 
   for (let segNo = pos / segSize; ; segNo++) {
     if (!gathering && pos >= opts.endLsn) return finish('end-lsn', pos, 'end LSN reached');
-    const fileName = walFileName(opts.tli, segNo, opts.segSize);
+    const fileName = opts.segmentName?.(segNo) ?? walFileName(opts.tli, segNo, opts.segSize);
     const source = await opts.openSegment(segNo);
     if (source === undefined) {
       throw new PgkeepError(

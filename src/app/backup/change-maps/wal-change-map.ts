@@ -23,7 +23,7 @@
 import type { BackupRecord } from '../../../core/backup-types.js';
 import type { ChangeMap } from '../../../core/change-map.js';
 import { formatLsn, type Lsn } from '../../../core/lsn.js';
-import { segmentFilesOnPath, type TimelinePath } from '../../../core/timeline-history.js';
+import { segmentFileOnPath, segmentFilesOnPath, type TimelinePath } from '../../../core/timeline-history.js';
 import { PgkeepError } from '../../../errors.js';
 import type { BackupSession } from '../../../postgres/backup-session.js';
 import { majorOf, traitsForMajor } from '../../../postgres/server-versions.js';
@@ -78,6 +78,7 @@ export async function walChangeMap(ctx: RepoContext, req: WalChangeMapRequest): 
   const records = readWalRecords({
     openSegment: archiveSegments(ctx.store, req.instance, req.path, req.walSegSize),
     tli: req.path.tli,
+    segmentName: (segNo) => segmentFileOnPath(req.path, segNo, req.walSegSize),
     segSize: req.walSegSize,
     blockSize: WAL_PAGE_SIZE,
     major,
