@@ -63,9 +63,9 @@ export class BackupSession {
     }
   }
 
-  /** The server's current WAL insert position (used to refuse increments against the future). */
+  /** The server's current WAL position (used to refuse increments against the future): on a standby, how far it has replayed. */
   async currentLsn(): Promise<Lsn> {
-    const r = await this.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn', [], 'reading the current WAL position');
+    const r = await this.query<{ lsn: string }>('SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text AS lsn', [], 'reading the current WAL position');
     return parseLsn(r[0]!.lsn);
   }
 

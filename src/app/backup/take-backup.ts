@@ -103,8 +103,10 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
     if (!req.stream && !(await session.archivingEnabled())) {
       throw new PgkeepError('ARCHIVE_REQUIRED', 'a backup without --stream needs the WAL archive, but archive_mode is off on the server', `set archive_mode = on and archive_command = 'pgkeep archive-push -B ${ctx.root} --instance ${instance.name} --wal-file-path %p --wal-file-name %f', or add --stream`);
     }
-    if (id.inRecovery) {
-      throw new PgkeepError('SERVER_UNSUPPORTED', 'the server is a standby; backups from a standby are not supported yet', 'connect to the primary');
+    // A standby backs up like its primary (pg_control last, WAL from its own pg_wal under the
+    // slot), but cannot switch WAL, which PAGE needs to have its start segment archived.
+    if (id.inRecovery && req.mode === 'PAGE') {
+      throw new PgkeepError('SERVER_UNSUPPORTED', 'a PAGE backup switches WAL on the server, and a standby cannot', 'take a PTRACK or DELTA backup of the standby, or a PAGE backup of the primary');
     }
     const owner = await readPgdataOwner(instance.pgdata);
     let parent: BackupRecord | undefined;
