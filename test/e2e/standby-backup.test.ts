@@ -2,7 +2,7 @@
 // restored as a streaming standby (restore --as-standby), the instance is pointed at the standby
 // (the same cluster: set-config), and the standby is backed up while the primary writes:
 //
-// - a FULL backup of the standby, then DELTA (and on 17 PTRACK, from the standby's own WAL
+// - a FULL backup of the standby, then DELTA (and on 17+ PTRACK, from the standby's own WAL
 //   summaries) with it as parent, and a DELTA whose parent is the primary's FULL: each restores
 //   and starts, and holds the primary's tables as they were when the standby had replayed them;
 // - PAGE is refused on a standby (it has to switch WAL), with one line saying what to take instead.
@@ -13,7 +13,7 @@ import { TestCluster, type PgMajor } from '../helpers/cluster.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { backupIdOf, connectionArgs, pgkeepArchiveCommand, postgresRunner, type ShowBackup, type ShowInstance } from './pgkeep-fixture.js';
 
-describe.each([13, 17] as PgMajor[])('backups from a standby on PostgreSQL %i', (major) => {
+describe.each([13, 14, 15, 16, 17, 18] as PgMajor[])('backups from a standby on PostgreSQL %i', (major) => {
   let repo: string;
   let primary: TestCluster;
   let standby: TestCluster;
@@ -47,7 +47,7 @@ describe.each([13, 17] as PgMajor[])('backups from a standby on PostgreSQL %i', 
     await primary?.destroy();
   });
 
-  it('backs up a streaming standby FULL, DELTA and PTRACK (17), restoring what it had replayed; refuses PAGE', async () => {
+  it('backs up a streaming standby FULL, DELTA and PTRACK (17+), restoring what it had replayed; refuses PAGE', async () => {
     const q = (sql: string) => primary.query(sql);
     await q('CREATE TABLE t_upd AS SELECT g AS id, md5(g::text) AS val FROM generate_series(1, 40000) g');
     await q("CREATE TABLE t_cold AS SELECT g AS id, repeat('c', 200) AS pad FROM generate_series(1, 30000) g");
