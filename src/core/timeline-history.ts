@@ -29,6 +29,11 @@ export interface TimelinePath {
   spans: TimelineSpan[];
 }
 
+/** The name of timeline `tli`'s history file, as PostgreSQL writes it in pg_wal and archives it (`00000002.history`). */
+export function historyFileName(tli: number): string {
+  return `${tli.toString(16).toUpperCase().padStart(8, '0')}.history`;
+}
+
 /** Parses the text of `<tli>.history`; WAL_CORRUPT when a line is malformed or out of order. */
 export function parseTimelineHistory(tli: number, text: string): TimelinePath {
   const spans: TimelineSpan[] = [];
@@ -142,5 +147,5 @@ export function resolveTargetTimeline(request: string | undefined, backupTli: nu
 }
 
 function historyError(tli: number, detail: string): PgkeepError {
-  return new PgkeepError('WAL_CORRUPT', `timeline history file ${tli.toString(16).toUpperCase().padStart(8, '0')}.history: ${detail}`, 'check the file in the archive against the one in the server\'s pg_wal');
+  return new PgkeepError('WAL_CORRUPT', `timeline history file ${historyFileName(tli)}: ${detail}`, 'check the file in the archive against the one in the server\'s pg_wal');
 }

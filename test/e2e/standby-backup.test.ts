@@ -26,12 +26,7 @@ describe.each([13, 14, 15, 16, 17, 18] as PgMajor[])('backups from a standby on 
   /** A checkpoint on the primary (so that the standby's next restartpoint can move), replayed by the standby. */
   const caughtUp = async (): Promise<void> => {
     await primary.query('CHECKPOINT');
-    const [{ lsn }] = await primary.query('SELECT pg_current_wal_flush_lsn()::text AS lsn');
-    const deadline = Date.now() + 60_000;
-    while (!(await standby.query<{ ok: boolean }>('SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok', [lsn]))[0]!.ok) {
-      if (Date.now() > deadline) throw new Error('the standby did not replay the primary\'s WAL within 60 s');
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await standby.waitUntilReplayed(primary);
   };
 
   beforeAll(async () => {

@@ -82,8 +82,7 @@ describe.each([15, 17] as PgMajor[])('incremental backups across a timeline swit
     // Timeline 1 goes on; the standby replays it, summarizing as it goes.
     await onPrimary('UPDATE t_upd SET val = md5(val) WHERE id % 40 = 0');
     await onPrimary("INSERT INTO t_trunc SELECT g, 'more' FROM generate_series(1, 2000) g");
-    const [{ lsn }] = await onPrimary('SELECT pg_current_wal_flush_lsn()::text AS lsn');
-    await waitFor(async () => (await standby.query<{ ok: boolean }>('SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok', [lsn]))[0]!.ok, 'the standby to replay the primary\'s WAL');
+    await standby.waitUntilReplayed(primary);
 
     // Failover: the standby becomes timeline 2, and the old primary, not yet stopped, writes on
     // timeline 1 past the switch point and is backed up there.
@@ -171,11 +170,3 @@ describe.each([15, 17] as PgMajor[])('incremental backups across a timeline swit
     await ok(['validate', '--instance', 'main']);
   });
 });
-
-async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}

@@ -318,6 +318,16 @@ export class TestCluster implements EmergencyStoppable {
     }
   }
 
+  /** On a standby: waits (60 s at most) until it has replayed `primary`'s WAL as far as the primary has flushed it now. */
+  async waitUntilReplayed(primary: TestCluster, timeoutMs = 60_000): Promise<void> {
+    const lsn = (await primary.query<{ lsn: string }>('SELECT pg_current_wal_flush_lsn()::text AS lsn'))[0]!.lsn;
+    const deadline = Date.now() + timeoutMs;
+    while (!(await this.query<{ ok: boolean }>('SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok', [lsn]))[0]!.ok) {
+      if (Date.now() > deadline) throw new Error(`${this.name} did not replay ${primary.name}'s WAL up to ${lsn} within ${timeoutMs / 1000} s`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
   async createDatabase(name: string): Promise<void> {
     await this.query(`CREATE DATABASE ${quoteIdent(name)}`);
   }

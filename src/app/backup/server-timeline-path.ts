@@ -7,14 +7,14 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseTimelineHistory, rootTimelinePath, type TimelinePath } from '../../core/timeline-history.js';
+import { historyFileName, parseTimelineHistory, rootTimelinePath, type TimelinePath } from '../../core/timeline-history.js';
 import { errnoCode, fromIoError } from '../../errors.js';
 import { loadTimelinePath } from '../wal/archive-contents.js';
 import type { RepoContext } from '../repo-context.js';
 
 export async function serverTimelinePath(ctx: RepoContext, instance: string, pgdata: string, tli: number): Promise<TimelinePath> {
   if (tli === 1) return rootTimelinePath(tli);
-  const file = join(pgdata, 'pg_wal', `${tli.toString(16).toUpperCase().padStart(8, '0')}.history`);
+  const file = join(pgdata, 'pg_wal', historyFileName(tli));
   let text: string;
   try {
     text = await readFile(file, 'utf8');

@@ -3,7 +3,7 @@
  * (from the listing, no file is opened) and the parsed timeline history files (a few lines each).
  */
 import { parseWalFileName } from '../../core/lsn.js';
-import { parseTimelineHistory, rootTimelinePath, type TimelinePath } from '../../core/timeline-history.js';
+import { historyFileName, parseTimelineHistory, rootTimelinePath, type TimelinePath } from '../../core/timeline-history.js';
 import { PgkeepError } from '../../errors.js';
 import { listArchivedWal, readArchivedWal, statArchivedWal } from '../../repository/wal-archive.js';
 import type { ByteStore } from '../../storage/byte-store.js';
@@ -43,7 +43,7 @@ export async function loadArchiveContents(store: ByteStore, instance: string, se
 
 /** The path to `tli` as its history file in the archive tells it (timeline 1, or no file: the timeline alone). */
 export async function loadTimelinePath(store: ByteStore, instance: string, tli: number): Promise<TimelinePath> {
-  const name = `${tli.toString(16).toUpperCase().padStart(8, '0')}.history`;
+  const name = historyFileName(tli);
   if (tli === 1 || !(await statArchivedWal(store, instance, name))) return rootTimelinePath(tli);
   return parseTimelineHistory(tli, await readArchivedText(store, instance, name));
 }
