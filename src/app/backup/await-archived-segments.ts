@@ -22,6 +22,8 @@ export interface AwaitSegments {
   purpose: string;
   /** What to do about a gap, for the error's hint. */
   gapHint: string;
+  /** What to do when the wait runs out, for the error's hint (default: check archiving). */
+  timeoutHint?: string;
   pollMs?: number;
 }
 
@@ -54,7 +56,7 @@ export async function awaitArchivedSegments(w: AwaitSegments): Promise<void> {
       throw new PgkeepError(
         'WAL_MISSING',
         `WAL segment ${name} (${w.purpose}) did not reach the archive within ${w.timeoutSeconds} s`,
-        'check archive_command and the server log (pg_stat_archiver), or raise --archive-timeout',
+        w.timeoutHint ?? 'check archive_command and the server log (pg_stat_archiver), or raise --archive-timeout',
       );
     }
     await new Promise((r) => setTimeout(r, w.pollMs ?? 250));

@@ -52,16 +52,24 @@ export async function copyBackupWal(ctx: RepoContext, record: BackupRecord, w: B
   return entries;
 }
 
-/** Without --stream: waits until the archive holds the backup's WAL, and sets the record's recovery point from it. */
-export async function awaitBackupWal(ctx: RepoContext, record: BackupRecord, w: { pgdata: string; entries: readonly FileEntry[]; timeoutSeconds: number }): Promise<void> {
-  ctx.reporter.info(`waiting for the backup's WAL to reach the archive (up to ${w.timeoutSeconds} s)`);
+/**
+ * Without --stream: waits until the archive holds the backup's WAL, and sets the record's recovery
+ * point from it. A primary's stop switched WAL, so its last segment is on its way; a standby
+ * cannot switch: its last segment is archived (by the primary, or by the standby itself with
+ * archive_mode = always) only once the primary has finished it.
+ */
+export async function awaitBackupWal(ctx: RepoContext, record: BackupRecord, w: { pgdata: string; entries: readonly FileEntry[]; timeoutSeconds: number; fromStandby: boolean }): Promise<void> {
+  const names = backupWalNames(record);
+  const standbyNote = w.fromStandby ? `; from a standby, the last one (${names[names.length - 1]}) once the primary finishes it` : '';
+  ctx.reporter.info(`waiting for the backup's WAL to reach the archive (up to ${w.timeoutSeconds} s)${standbyNote}`);
   await awaitArchivedSegments({
     store: ctx.store,
     instance: record.instance,
-    names: backupWalNames(record),
+    names,
     timeoutSeconds: w.timeoutSeconds,
     purpose: `needed by backup ${record.id}`,
     gapHint: 'the archive has a gap: check archive_command, or take the backup with --stream',
+    ...(w.fromStandby ? { timeoutHint: 'run SELECT pg_switch_wal() on the primary (or set its archive_timeout), check that its archive_command archives into this instance, or take the backup with --stream' } : {}),
   });
   await recordRecoveryPoint(ctx, record, { entries: w.entries, pgdata: w.pgdata });
 }

@@ -12,6 +12,7 @@ import type { InstanceRow } from '../../catalog/instance-row.js';
 import type { BackupSession } from '../../postgres/backup-session.js';
 import { readPgdataOwner, type PgdataOwner } from '../../postgres/pgdata-walker.js';
 import { readManifest, type Manifest } from '../../repository/manifest.js';
+import { listArchivedWal } from '../../repository/wal-archive.js';
 import type { RepoContext } from '../repo-context.js';
 import { assertParentFits, chooseParent, likelyParent } from './choose-parent.js';
 import type { IncrementalBase } from './copy-sources.js';
@@ -61,9 +62,7 @@ export async function prepareBackup(
   if (pgdataSysid !== id.systemIdentifier) {
     throw new PgkeepError('PGDATA_MISMATCH', `data directory ${instance.pgdata} belongs to system ${pgdataSysid}, not to the server connected to (system ${id.systemIdentifier})`, 'set the instance\'s -D to the data directory of the server it connects to');
   }
-  if (!req.stream && !(await session.archivingEnabled())) {
-    throw new PgkeepError('ARCHIVE_REQUIRED', 'a backup without --stream needs the WAL archive, but archive_mode is off on the server', `set archive_mode = on and archive_command = 'pgkeep archive-push -B ${ctx.root} --instance ${instance.name} --wal-file-path %p --wal-file-name %f', or add --stream`);
-  }
+  if (!req.stream) await assertArchiveFed(ctx, instance.name, session);
   // A standby backs up like its primary (pg_control last, WAL from its own pg_wal under the
   // slot), but cannot switch WAL, which PAGE needs to have its start segment archived.
   if (id.inRecovery && req.mode === 'PAGE') {
@@ -79,6 +78,21 @@ export async function prepareBackup(
   const guessed = guess && guess.parent.id === parent.id && guess.parent.generation === parent.generation;
   const manifest = await (guessed ? guess.manifest : readManifest(ctx.store, parent.instance, parent.id, parent.generation));
   return { owner, history, parent, base: { files: toFileMap(manifest.files), sinceLsn: parent.startLsn } };
+}
+
+/**
+ * Without --stream, the backup's WAL must reach the archive: archived by the server itself, or,
+ * from a standby that does not archive (archive_mode off, as a primary's settings copied over
+ * may not say), by its primary, which the instance's archive holding WAL already shows.
+ */
+async function assertArchiveFed(ctx: RepoContext, instance: string, session: BackupSession): Promise<void> {
+  if (await session.archivingEnabled()) return;
+  const archiveCommand = `archive_command = 'pgkeep archive-push -B ${ctx.root} --instance ${instance} --wal-file-path %p --wal-file-name %f'`;
+  if (!session.identity.inRecovery) {
+    throw new PgkeepError('ARCHIVE_REQUIRED', 'a backup without --stream needs the WAL archive, but archive_mode is off on the server', `set archive_mode = on and ${archiveCommand}, or add --stream`);
+  }
+  if ((await listArchivedWal(ctx.store, instance)).length > 0) return;
+  throw new PgkeepError('ARCHIVE_REQUIRED', `a backup of a standby without --stream needs the WAL archive, but the standby does not archive (archive_mode is off) and instance ${instance}'s archive holds no WAL`, `have the primary archive into it (archive_mode = on, ${archiveCommand}), or add --stream`);
 }
 
 /** While the backup waited for the lock, a merge or delete may have changed or removed its parent. */

@@ -173,7 +173,7 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
     // Ending the session (and with it the slot that held the WAL) takes the server a few
     // milliseconds; neither the archive nor the manifest needs anything of it.
     const closing = session.close();
-    if (!req.stream) await awaitBackupWal(ctx, record, { pgdata: instance.pgdata, entries, timeoutSeconds: req.archiveTimeoutSeconds ?? 300 });
+    if (!req.stream) await awaitBackupWal(ctx, record, { pgdata: instance.pgdata, entries, timeoutSeconds: req.archiveTimeoutSeconds ?? 300, fromStandby: id.inRecovery });
 
     // 7. seal
     await sealBackup(ctx, record, { entries, sources, counters, meter, journal, closing, resume: resume && reuse ? { source: resume, reuse } : undefined });

@@ -1,0 +1,102 @@
+// A standby backed up without --stream: its WAL comes from the archive the primary feeds. A
+// standby cannot switch WAL, so the segment holding its stop LSN is archived only once the
+// primary finishes it. The standby here does not archive itself (archive_mode off, which would
+// otherwise refuse a backup without --stream):
+//
+// - an instance of the standby whose archive holds no WAL is refused at once, saying so;
+// - with nothing making the primary switch, the backup runs out its --archive-timeout with one
+//   line naming the segment and a hint that names the primary, and is left ERROR;
+// - with the primary switching WAL while it waits, the backup completes and validates; restored
+//   with the archive as its WAL source, it starts and holds the rows the standby had replayed.
+import { appendFile, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestCluster, type PgMajor } from '../helpers/cluster.js';
+import { makeTempDir } from '../helpers/tmp.js';
+import { backupIdOf, connectionArgs, pgkeepArchiveCommand, postgresRunner, type ShowBackup, type ShowInstance } from './pgkeep-fixture.js';
+
+describe.each([13, 17] as PgMajor[])('a standby backed up from the archive on PostgreSQL %i', (major) => {
+  let repo: string;
+  let primary: TestCluster;
+  const others: TestCluster[] = [];
+  const { pgkeep, ok, switchWal } = postgresRunner(() => repo);
+  const backups = async (): Promise<ShowBackup[]> => (JSON.parse((await ok(['show', '--format', 'json'])).stdout) as ShowInstance[])[0]!.backups;
+  const rows = async (c: TestCluster): Promise<number> => Number((await c.query<{ n: string }>('SELECT count(*) AS n FROM t_rows'))[0]!.n);
+
+  beforeAll(async () => {
+    repo = join(await makeTempDir(`sabrepo${major}`, { owner: 'postgres' }), 'repo');
+    primary = await TestCluster.create({ major, name: `sab-primary${major}`, settings: { archive_mode: 'on', archive_command: pgkeepArchiveCommand(repo), hot_standby: 'on' } });
+    await ok(['init']);
+    await ok(['add-instance', '--instance', 'main', '-D', primary.pgdata, ...connectionArgs(primary)]);
+  });
+
+  afterAll(async () => {
+    for (const c of others) await c.destroy();
+    await primary?.destroy();
+  });
+
+  it('waits for the primary to archive the last segment, or times out naming the primary; restores from the archive and starts', async () => {
+    await primary.query('CREATE TABLE t_rows AS SELECT g AS id, md5(g::text) AS val FROM generate_series(1, 20000) g');
+    const primaryFull = backupIdOf(await ok(['backup', '--instance', 'main', '-b', 'FULL', '--stream', '-j', '2']));
+
+    const dest = join(await makeTempDir(`sab-standby${major}`, { owner: 'postgres' }), 'data');
+    const k = primary.connection;
+    await ok(['restore', '--instance', 'main', '-i', primaryFull, '-D', dest, '--as-standby', '--primary-conninfo', `host=${k.host} port=${k.port} user=${k.user}`]);
+    await appendFile(join(dest, 'postgresql.auto.conf'), 'archive_mode = off\n');
+    const standby = await TestCluster.adopt(dest, { major, name: `sab-standby${major}`, waitForRecovery: false });
+    others.push(standby);
+    expect((await standby.query<{ m: string }>("SELECT current_setting('archive_mode') AS m"))[0]!.m).toBe('off');
+    await ok(['set-config', '--instance', 'main', '-D', standby.pgdata, ...connectionArgs(standby)]);
+
+    await primary.query("INSERT INTO t_rows SELECT g, 'before the standby backups' FROM generate_series(20001, 23000) g");
+    await primary.query('CHECKPOINT');
+    await standby.waitUntilReplayed(primary);
+    const expected = await rows(primary);
+
+    // An instance of the standby whose archive nobody feeds: refused before anything is written.
+    await ok(['add-instance', '--instance', 'unfed', '-D', standby.pgdata, ...connectionArgs(standby)]);
+    const unfed = await pgkeep(['backup', '--instance', 'unfed', '-b', 'FULL']);
+    expect(unfed.code).toBe(2);
+    expect(unfed.stderr.split('\n').filter((l) => l.startsWith('ERROR: '))).toEqual([
+      "ERROR: a backup of a standby without --stream needs the WAL archive, but the standby does not archive (archive_mode is off) and instance unfed's archive holds no WAL",
+    ]);
+    expect(await pgkeep(['show', '--instance', 'unfed', '--format', 'json']).then((r) => (JSON.parse(r.stdout) as ShowInstance[])[0]!.backups)).toEqual([]);
+
+    // Nothing makes the primary switch: the standby's last segment never arrives.
+    const timedOut = await pgkeep(['backup', '--instance', 'main', '-b', 'FULL', '-j', '2', '--archive-timeout', '3']);
+    expect(timedOut.code).not.toBe(0);
+    const errors = timedOut.stderr.split('\n').filter((l) => l.startsWith('ERROR: '));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/^ERROR: WAL segment [0-9A-F]{24} \(needed by backup [0-9A-Z]+\) did not reach the archive within 3 s$/);
+    expect(timedOut.stderr).toMatch(/^HINT: run SELECT pg_switch_wal\(\) on the primary/m);
+    expect(timedOut.stdout + timedOut.stderr).toMatch(/from a standby, the last one \([0-9A-F]{24}\) once the primary finishes it/);
+    const failedId = /backup ([0-9A-Z]+)\)/.exec(errors[0]!)![1]!;
+    expect((await backups()).find((b) => b.id === failedId)?.status).toBe('ERROR');
+
+    // The primary switches WAL while the backup waits: it completes and validates.
+    let settled = false;
+    const running = pgkeep(['backup', '--instance', 'main', '-b', 'FULL', '-j', '2', '--archive-timeout', '120']).finally(() => {
+      settled = true;
+    });
+    while (!settled) {
+      await new Promise((r) => setTimeout(r, 1000));
+      if (!settled) await switchWal(primary);
+    }
+    const done = await running;
+    expect(done.code, done.stderr).toBe(0);
+    const standbyFull = backupIdOf(done);
+    const record = (await backups()).find((b) => b.id === standbyFull)!;
+    expect(record.status).toBe('OK');
+    expect(record.stream).toBe(false);
+    expect(record.recovery_time, 'the recovery point, read from the archived WAL').not.toBeNull();
+
+    // Restored with the archive as its only WAL source (restore_command: archive-get).
+    const dir = join(await makeTempDir(`sab-r${major}`, { owner: 'postgres' }), 'data');
+    await ok(['restore', '--instance', 'main', '-i', standbyFull, '-D', dir, '-j', '2']);
+    expect(await readFile(join(dir, 'backup_label'), 'utf8')).toMatch(/^BACKUP FROM: standby$/m);
+    const restored = await TestCluster.adopt(dir, { major, name: `sab-r${major}` });
+    others.push(restored);
+    expect(await rows(restored)).toBe(expected);
+    await restored.amcheck('postgres');
+  });
+});
