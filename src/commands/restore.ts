@@ -13,6 +13,7 @@ export default class Restore extends BaseCommand {
   static override examples = [
     '<%= config.bin %> restore -B /backups --instance main -D /restore',
     '<%= config.bin %> restore -B /backups --instance main -D /restore -i T4LG2Y -T /old/tblspc=/new/tblspc',
+    '<%= config.bin %> restore -B /backups --instance main -D /restore -X /wal/main',
     "<%= config.bin %> restore -B /backups --instance main -D /standby --as-standby --primary-conninfo 'host=primary user=replicator'",
   ];
   static override flags = {
@@ -24,6 +25,7 @@ export default class Restore extends BaseCommand {
     threads: threadsFlag,
     progress: progressFlag,
     'tablespace-mapping': Flags.string({ char: 'T', multiple: true, description: 'restore the tablespace at OLDDIR into NEWDIR', helpValue: 'OLDDIR=NEWDIR' }),
+    waldir: Flags.string({ char: 'X', description: 'put the WAL in DIR (empty or new, outside -D), with pg_wal a link to it, as initdb -X does', helpValue: 'DIR' }),
     ...recoveryTargetFlags,
     'recovery-target-action': Flags.string({ options: ['promote', 'pause', 'shutdown'], default: 'promote', description: 'what the server does at the target' }),
     'archive-mode': Flags.string({ options: ['preserve', 'off'], default: 'preserve', description: 'off: the restored cluster does not archive (a copy must not push into the original\'s archive)' }),
@@ -45,6 +47,7 @@ export default class Restore extends BaseCommand {
       dest: resolve(flags.pgdata),
       threads: flags.threads,
       tablespaceMapping: parseTablespaceMappings(flags['tablespace-mapping'] ?? []),
+      walDir: flags.waldir === undefined ? undefined : resolve(flags.waldir),
       recovery: {
         ...recoveryRequestFromFlags(flags),
         action: flags['recovery-target-action'] as 'promote' | 'pause' | 'shutdown',

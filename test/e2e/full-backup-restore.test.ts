@@ -1,7 +1,7 @@
 // FULL backup of a running cluster and restore, on every major under test: the restored server
 // starts, recovers, and holds the data (pgbench's invariant, identical table contents, amcheck,
-// data checksums), including tablespaces, remapped or not.
-import { readFile, readdir, readlink, stat } from 'node:fs/promises';
+// data checksums), including tablespaces, remapped or not, and pg_wal moved to another directory (-X).
+import { readFile, readdir, readlink, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster, type PgMajor } from '../helpers/cluster.js';
@@ -107,6 +107,37 @@ describe.each(MAJORS)('FULL backup and restore on PostgreSQL %i', (major) => {
     await c2.destroy();
     await source.query('DROP TABLE in_ts');
     await source.query(`DROP TABLESPACE ts${major}`);
+  });
+
+  it('puts the WAL in --waldir with pg_wal a link to it; refuses a WAL directory that is not empty or lies inside -D', async () => {
+    const id = backupIdOf(await fx.ok(['backup', '--instance', 'main', '-b', 'FULL', '--stream']));
+    const rows = (await source.query<{ n: string }>('SELECT count(*) AS n FROM pgbench_accounts'))[0]!.n;
+
+    const used = await makeTempDir('waldir-used');
+    await writeFile(join(used, 'something'), 'x');
+    const notEmptyDest = join(await makeTempDir('restore'), 'data');
+    const notEmpty = await fx.run(['restore', '--instance', 'main', '-D', notEmptyDest, '-i', id, '-X', used]);
+    expect(notEmpty.code).toBe(2);
+    expect(notEmpty.stderr.split('\n').filter((l) => l.startsWith('ERROR: '))).toEqual([`ERROR: WAL directory ${used} is not empty`]);
+    await expect(readdir(notEmptyDest)).rejects.toThrow(); // nothing was written
+    const insideDest = join(await makeTempDir('restore'), 'data');
+    const inside = await fx.run(['restore', '--instance', 'main', '-D', insideDest, '-i', id, '-X', join(insideDest, 'wal')]);
+    expect(inside.code).toBe(2);
+    expect(inside.stderr).toContain(`ERROR: --waldir ${join(insideDest, 'wal')} lies inside the restore target ${insideDest}`);
+    await expect(readdir(insideDest)).rejects.toThrow();
+
+    // Promoted at the end of the backup: the new timeline's history file and WAL go through the link.
+    const walDir = join(await makeTempDir('waldir'), 'wal');
+    const c = await restoreAndStart(['-i', id, '-X', walDir, '--recovery-target', 'immediate']);
+    expect(await readlink(join(c.pgdata, 'pg_wal'))).toBe(walDir);
+    const st = await stat(walDir);
+    expect(st.mode & 0o777).toBe(0o700);
+    expect(st.uid).toBe((await stat(join(source.pgdata, 'PG_VERSION'))).uid);
+    expect((await c.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r'))[0]!.r).toBe(false);
+    expect((await c.query<{ n: string }>('SELECT count(*) AS n FROM pgbench_accounts'))[0]!.n).toBe(rows);
+    const tli = Number((await c.query<{ t: number }>('SELECT timeline_id AS t FROM pg_control_checkpoint()'))[0]!.t);
+    expect(await readdir(walDir)).toContain(`${tli.toString(16).toUpperCase().padStart(8, '0')}.history`);
+    await c.stop();
   });
 
   it('restores with --recovery-target=immediate and promotes', async () => {

@@ -4,8 +4,9 @@
  *   1. select    the backup (-i, or the newest OK one that ends before the recovery target),
  *                refuse one that is not restorable; check that the archive holds the WAL from
  *                it to the target; resolve its chain down to the FULL backup and plan each file
- *   2. check     DEST and every tablespace target are empty (nothing is touched before this)
- *   3. layout    directories (excluded ones recreated empty), tablespace links (remapped by -T)
+ *   2. check     DEST, every tablespace target and --waldir are empty (nothing is touched before this)
+ *   3. layout    directories (excluded ones recreated empty), tablespace links (remapped by -T),
+ *                pg_wal as a link to --waldir
  *   4. files     stream every file into place in parallel (reconstructed block by block when the
  *                chain holds page deltas: each block from the newest backup that has it), fsync each
  *   5. recovery  backup_label and tablespace_map come from the backup; recovery settings if asked
@@ -15,7 +16,7 @@
  * Run as root, every path is given the owner it had in the source (or --owner).
  */
 import { chmod, lchown, mkdir, open, readdir, symlink, appendFile, unlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import type { BackupRecord, FileEntry } from '../../core/backup-types.js';
 import { recoveryConfigLines, recoverySignalFile, type RecoveryRequest } from '../../core/recovery-settings.js';
 import { assertMappingsUsed, mapLocation, remapTablespaceMap, type TablespaceMapping } from '../../core/tablespace-mapping.js';
@@ -41,6 +42,8 @@ export interface RestoreRequest {
   dest: string;
   threads: number;
   tablespaceMapping: TablespaceMapping;
+  /** --waldir: pg_wal is made a link to this directory (absolute; empty or new), as initdb -X makes it. */
+  walDir?: string | undefined;
   recovery: RecoveryRequest;
   owner?: { uid: number; gid: number } | undefined;
   /**
@@ -128,6 +131,10 @@ async function restoreLocked(ctx: RepoContext, req: RestoreRequest): Promise<Res
   assertMappingsUsed(req.tablespaceMapping, links.map((l) => l.linkTarget ?? ''));
   await assertEmptyOrMissing(req.dest, 'restore target');
   for (const l of links) await assertEmptyOrMissing(mapLocation(req.tablespaceMapping, l.linkTarget!), `tablespace target for ${l.path}`);
+  if (req.walDir !== undefined) {
+    assertWalDirOutside(req.walDir, req.dest);
+    await assertEmptyOrMissing(req.walDir, 'WAL directory');
+  }
 
   const asRoot = process.getuid?.() === 0;
   const ownerOf = (e: FileEntry) => req.owner ?? (e.uid !== undefined && e.gid !== undefined ? { uid: e.uid, gid: e.gid } : undefined);
@@ -141,9 +148,12 @@ async function restoreLocked(ctx: RepoContext, req: RestoreRequest): Promise<Res
   await mkdir(req.dest, { recursive: true, mode: 0o700 }).catch((e: unknown) => { throw fromIoError(e, 'create', req.dest); });
   await chmod(req.dest, 0o700);
   await setOwner(req.dest, undefined);
+  if (req.walDir !== undefined) await linkWalDir(req.walDir, join(req.dest, 'pg_wal'), files.find((f) => f.path === 'pg_wal'), setOwner);
   for (const e of files) {
     const path = join(req.dest, e.path);
-    if (e.kind === 'dir') {
+    if (e.kind === 'dir' && e.path === 'pg_wal' && req.walDir !== undefined) {
+      continue; // the link made above
+    } else if (e.kind === 'dir') {
       await mkdir(path, { recursive: true, mode: e.mode }).catch((err: unknown) => { throw fromIoError(err, 'create', path); });
       await chmod(path, e.mode);
       await setOwner(path, e);
@@ -306,6 +316,24 @@ async function assertEmptyOrMissing(dir: string, what: string): Promise<void> {
   if (names.length > 0) {
     throw new PgkeepError('RESTORE_TARGET_NOT_EMPTY', `${what} ${dir} is not empty`, 'restore into an empty or new directory (remove the old cluster first if you mean to replace it)');
   }
+}
+
+/** A WAL directory inside the data directory would be restored into twice, or link to itself. */
+function assertWalDirOutside(walDir: string, dest: string): void {
+  if (!isAbsolute(walDir)) throw new PgkeepError('INVALID_ARGUMENT', `--waldir ${walDir} is not an absolute path`, 'give the WAL directory as an absolute path, as initdb -X takes it');
+  const rel = relative(dest, walDir);
+  if (rel === '' || (!rel.startsWith('..') && !isAbsolute(rel))) {
+    throw new PgkeepError('INVALID_ARGUMENT', `--waldir ${walDir} lies inside the restore target ${dest}`, 'choose a WAL directory outside the data directory (on the volume meant for WAL)');
+  }
+}
+
+/** --waldir: the directory made (with pg_wal's mode and owner in the backup) and pg_wal linked to it. */
+async function linkWalDir(walDir: string, link: string, pgWal: FileEntry | undefined, setOwner: (p: string, e: FileEntry | undefined) => Promise<void>): Promise<void> {
+  await mkdir(walDir, { recursive: true, mode: 0o700 }).catch((err: unknown) => { throw fromIoError(err, 'create', walDir); });
+  await chmod(walDir, pgWal ? pgWal.mode & 0o777 : 0o700);
+  await setOwner(walDir, pgWal);
+  await symlink(walDir, link).catch((err: unknown) => { throw fromIoError(err, 'link', link); });
+  await setOwner(link, pgWal);
 }
 
 /** pg_wal's contents are not in a backup, but recovery needs its subdirectories. */
