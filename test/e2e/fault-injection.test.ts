@@ -9,7 +9,8 @@
 //   invariant (a restore and start costs seconds: not after every fault);
 // - server faults during a backup: its session killed with pg_terminate_backend, the server
 //   restarted; the backup fails with a clear error and the next one works;
-// - a full disk: the repository on a tmpfs that holds one FULL backup but not two.
+// - a full disk: the repository on a tmpfs that holds one FULL backup but not two (and a
+//   restore onto it that cannot fit).
 //
 // The suite prints its totals at the end; data lost must be 0.
 import { execFileSync } from 'node:child_process';
@@ -319,6 +320,15 @@ describe('fault injection on PostgreSQL 15', () => {
         console.log(`full disk: ${after} bytes free after deleting the failed backup ${failed.id}`);
       }
       expect(before - after, 'space released').toBeLessThanOrEqual(slack);
+      // A restore that fills the disk stops part-way, before pg_control, and says what to remove.
+      const partial = join(mnt, 'restored');
+      const filled = await pk(['restore', '--instance', 'main', '-i', first, '-D', partial, '-j', '2'], small);
+      totals.fault('disk full during a restore');
+      expect(filled.code, filled.stderr).toBe(1);
+      expect(filled.stderr).toMatch(/^ERROR: no space left while trying to write .+$/m);
+      expect(filled.stderr).toContain(`HINT: free space on that file system (or restore elsewhere), remove ${partial} (left part-written, without global/pg_control: it cannot start), and restore again`);
+      expect(await readdir(join(partial, 'global')), 'pg_control is written last').not.toContain('pg_control');
+      await rm(partial, { recursive: true, force: true });
       const v = await ok(['validate', '--instance', 'main', '-i', first], small);
       expect(v.stdout).toContain(`backup ${first} is valid`);
       totals.backupsValidated++;

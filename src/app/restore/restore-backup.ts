@@ -25,9 +25,9 @@ import type { FilePlan } from '../../core/file-plan.js';
 import { forEachParallel } from '../../core/parallel.js';
 import type { RecoveryRequest } from '../../core/recovery-settings.js';
 import { remapTablespaceMap, type TablespaceMapping } from '../../core/tablespace-mapping.js';
-import { PgkeepError } from '../../errors.js';
+import { isPgkeepError, PgkeepError } from '../../errors.js';
 import { assertSafeRelativePath } from '../../repository/layout.js';
-import { loadChain } from '../chain/load-chain.js';
+import { loadChain, type LoadedChain } from '../chain/load-chain.js';
 import { silentProgress, type OperationProgress } from '../progress.js';
 import { checkArchivedWal } from '../validate/validate-backup.js';
 import { checkArchiveForTarget } from './check-archive-for-target.js';
@@ -109,14 +109,48 @@ async function restoreLocked(ctx: RepoContext, req: RestoreRequest): Promise<Res
 
   // 2. check
   await checkRestoreTargets(req, files);
+  const control = files.find((f) => f.path === 'global/pg_control');
+  if (!control) throw new PgkeepError('BACKUP_CORRUPT', `backup ${backup.id} has no global/pg_control in its manifest`, 'validate the backup; restore another one');
 
+  // Nothing is written before this point; from here, a failure leaves DEST part-written.
+  try {
+    return await writeRestore(ctx, req, { backup, chain, files, plans, control, salvage });
+  } catch (e) {
+    throw partWritten(e, req, files.some((f) => f.kind === 'symlink' && f.path.startsWith('pg_tblspc/')));
+  }
+}
+
+/**
+ * A restore that fails once it has begun writing leaves DEST (and the tablespace and WAL
+ * directories it made) part-written. pg_control comes last, so that cannot be started by
+ * accident; the hint says so, and that the targets must be emptied before the next attempt.
+ */
+function partWritten(e: unknown, req: RestoreRequest, tablespaces: boolean): unknown {
+  if (!isPgkeepError(e)) return e;
+  const others = [...(tablespaces ? ['the tablespace directories'] : []), ...(req.walDir !== undefined ? [req.walDir] : [])];
+  const remove = `remove ${[req.dest, ...others].join(', ').replace(/, ([^,]*)$/, ' and $1')} (left part-written, without global/pg_control: it cannot start)`;
+  const hint = e.code === 'DISK_FULL'
+    ? `free space on that file system (or restore elsewhere), ${remove}, and restore again`
+    : `${e.hint ?? 'see the error above'}; then ${remove} before restoring again`;
+  return new PgkeepError(e.code, e.message, hint, { cause: e });
+}
+
+interface RestoreWork {
+  backup: BackupRecord;
+  chain: LoadedChain;
+  files: FileEntry[];
+  plans: ReadonlyMap<string, FilePlan>;
+  control: FileEntry;
+  salvage: Salvage;
+}
+
+/** Phases 3 to 7: the planned restore written. */
+async function writeRestore(ctx: RepoContext, req: RestoreRequest, { backup, chain, files, plans, control, salvage }: RestoreWork): Promise<RestoreResult> {
   // 3. layout
   const setOwner = ownerSetter(files, req.owner);
   await layOutRestore(req, files, backup, setOwner);
 
   // 4. files
-  const control = files.find((f) => f.path === 'global/pg_control');
-  if (!control) throw new PgkeepError('BACKUP_CORRUPT', `backup ${backup.id} has no global/pg_control in its manifest`, 'validate the backup; restore another one');
   const regular = files.filter((f) => (f.kind === 'data' || f.kind === 'file' || f.kind === 'wal') && f !== control);
   regular.sort((a, b) => b.size - a.size);
   let bytesWritten = 0;
