@@ -81,6 +81,11 @@ export function isPgkeepError(e: unknown): e is PgkeepError {
   return e instanceof PgkeepError;
 }
 
+/** The message of anything thrown: an Error's (a PgkeepError's too), or the value as text. */
+export function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
 /** Node's errno code of a system error, or undefined. */
 export function errnoCode(e: unknown): string | undefined {
   if (typeof e === 'object' && e !== null && 'code' in e && typeof (e as { code: unknown }).code === 'string') {
@@ -96,7 +101,7 @@ export function errnoCode(e: unknown): string | undefined {
 export function fromIoError(e: unknown, action: string, path: string): PgkeepError {
   if (isPgkeepError(e)) return e;
   const code = errnoCode(e);
-  const detail = e instanceof Error ? e.message : String(e);
+  const detail = errorMessage(e);
   switch (code) {
     case 'ENOSPC':
     case 'EDQUOT':

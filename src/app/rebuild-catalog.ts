@@ -12,6 +12,7 @@ import { openRepositoryRoot } from '../repository/format-file.js';
 import { CATALOG_FILE } from '../repository/layout.js';
 import { openRepo, type RepoContext } from './repo-context.js';
 import type { Reporter } from './reporter.js';
+import { errorMessage } from '../errors.js';
 
 export interface RebuildResult {
   instances: number;
@@ -39,7 +40,7 @@ export async function rebuildCatalog(ctx: RepoContext): Promise<RebuildResult> {
       try {
         records.push(await readBackupControl(ctx.store, cfg.name, id));
       } catch (e) {
-        skipped.push(`${cfg.name}/${id}: ${e instanceof Error ? e.message : String(e)}`);
+        skipped.push(`${cfg.name}/${id}: ${errorMessage(e)}`);
       }
     }
   }

@@ -19,7 +19,7 @@ import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parentPort, Worker } from 'node:worker_threads';
-import { errnoCode, isPgkeepError, PgkeepError, type ErrorCode } from '../errors.js';
+import { errnoCode, errorMessage, isPgkeepError, PgkeepError, type ErrorCode } from '../errors.js';
 import { initHashing } from '../repository/hash.js';
 
 interface SerializedError {
@@ -142,7 +142,7 @@ export function serveTasks<T, R>(handler: (task: T) => Promise<R>): void {
 }
 
 function serializeError(e: unknown): SerializedError {
-  const out: SerializedError = { message: e instanceof Error ? e.message : String(e) };
+  const out: SerializedError = { message: errorMessage(e) };
   if (e instanceof Error && e.stack) out.stack = e.stack;
   if (isPgkeepError(e)) {
     out.code = e.code;

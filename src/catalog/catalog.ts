@@ -15,7 +15,7 @@ import Database from 'better-sqlite3';
 import { chmodSync, closeSync, existsSync, openSync, renameSync, statSync } from 'node:fs';
 import type { BackupMode, BackupRecord, BackupStatus, CompressAlg } from '../core/backup-types.js';
 import type { Lsn } from '../core/lsn.js';
-import { PgkeepError, errnoCode } from '../errors.js';
+import { errnoCode, errorMessage, PgkeepError } from '../errors.js';
 import { BACKUP_COLUMNS, type BackupColumns, backupFromColumns, backupToColumns, sortableLsn } from './backup-row.js';
 import { type InstanceColumns, type InstanceRow, instanceFromColumns, instanceToColumns } from './instance-row.js';
 import { DEFAULT_MIGRATIONS_DIR, migrate, pendingMigrations, readMigrations } from './migrator.js';
@@ -130,7 +130,7 @@ function assertCurrentSchema(db: Database.Database, dir: string): void {
 function openError(e: unknown, path: string): unknown {
   if (e instanceof PgkeepError) return e;
   const code = errnoCode(e);
-  const detail = e instanceof Error ? e.message : String(e);
+  const detail = errorMessage(e);
   if (code === 'SQLITE_NOTADB' || code?.startsWith('SQLITE_CORRUPT')) {
     return new PgkeepError('CATALOG_CORRUPT', `catalog ${path} is damaged: ${detail}`, REBUILD_HINT, { cause: e });
   }

@@ -19,7 +19,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type Database from 'better-sqlite3';
-import { PgkeepError, fromIoError } from '../errors.js';
+import { errorMessage, fromIoError, PgkeepError } from '../errors.js';
 
 /** migrations/ next to dist/ and src/: both dist/catalog/ and src/catalog/ are two levels down. */
 export const DEFAULT_MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
@@ -165,7 +165,7 @@ export function migrate(db: Database.Database, opts: MigrateOptions = {}): Migra
     try {
       db.exec(next.sql);
     } catch (e) {
-      throw new PgkeepError('CATALOG_MIGRATION', `migration ${pad(next.version)}_${next.name} failed: ${e instanceof Error ? e.message : String(e)}`, 'the catalog is left at the previous version; recreate it with `pgkeep catalog rebuild` if this persists', { cause: e });
+      throw new PgkeepError('CATALOG_MIGRATION', `migration ${pad(next.version)}_${next.name} failed: ${errorMessage(e)}`, 'the catalog is left at the previous version; recreate it with `pgkeep catalog rebuild` if this persists', { cause: e });
     }
     db.prepare(`INSERT INTO schema_migrations (version, name, applied_at, checksum) VALUES (?, ?, ?, ?)`).run(next.version, next.name, now().toISOString(), next.checksum);
     applied.push(next.version);

@@ -12,7 +12,7 @@ import { formatLsn } from '../core/lsn.js';
 import { applyRetention } from '../app/retention/apply-retention.js';
 import { retentionLines } from '../app/retention/retention-lines.js';
 import { parseExpireTime, parseTtl, setBackupAttributes } from '../app/retention/pin-backup.js';
-import { isPgkeepError } from '../errors.js';
+import { errorMessage, isPgkeepError } from '../errors.js';
 import type { CommandIo } from './command-io.js';
 import { connectionFlags, progressFlag, repoFlag, threadsFlag, waitFlag } from './common-flags.js';
 import { figuresFromMetrics } from './progress-display.js';
@@ -81,6 +81,6 @@ export async function runBackup(flags: BackupFlags, io: CommandIo): Promise<void
       for (const line of retentionLines(await applyRetention(ctx, req), req)) io.log(line);
     }
   } catch (e) {
-    io.reporter.warn(`backup ${b.id} is ${b.status}, but what follows it failed: ${e instanceof Error ? e.message : String(e)}${isPgkeepError(e) && e.hint ? ` (${e.hint})` : ''}`);
+    io.reporter.warn(`backup ${b.id} is ${b.status}, but what follows it failed: ${errorMessage(e)}${isPgkeepError(e) && e.hint ? ` (${e.hint})` : ''}`);
   }
 }

@@ -8,7 +8,7 @@
  */
 import type pg from 'pg';
 import { parseLsn, type Lsn } from '../core/lsn.js';
-import { PgkeepError } from '../errors.js';
+import { errorMessage, PgkeepError } from '../errors.js';
 import { openClient, serverError, type ConnectionSettings } from './connection.js';
 import { traitsFor, type MajorTraits } from './server-versions.js';
 
@@ -116,7 +116,7 @@ export class BackupSession {
 
 /** The session was closed by the server (terminated, restarted, crashed) before `doing`. */
 function connectionLost(cause: unknown, doing: string): PgkeepError {
-  const msg = cause instanceof Error ? cause.message : String(cause);
+  const msg = errorMessage(cause);
   return new PgkeepError('SERVER_UNREACHABLE', `the server closed the backup's connection before ${doing} (${msg}); the backup was aborted`, 'the server closed the connection: check its log; take the backup again', { cause });
 }
 

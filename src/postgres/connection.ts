@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 // Before pg: see node-navigator.ts.
 import './node-navigator.js';
 import pg from 'pg';
-import { PgkeepError, errnoCode } from '../errors.js';
+import { errnoCode, errorMessage, PgkeepError } from '../errors.js';
 
 export interface ConnectionSettings {
   host?: string | undefined;
@@ -57,7 +57,7 @@ export async function openClient(settings: ConnectionSettings, applicationName =
 function connectionError(e: unknown, c: Required<ConnectionSettings>): PgkeepError {
   const where = describeConnection(c);
   const sqlState = typeof e === 'object' && e !== null && 'code' in e ? String((e as { code: unknown }).code) : '';
-  const msg = e instanceof Error ? e.message : String(e);
+  const msg = errorMessage(e);
   if (sqlState === '28P01' || sqlState === '28000' || /password/i.test(msg)) {
     return new PgkeepError('SERVER_AUTH', `authentication failed for ${where}: ${msg}`, 'check the user (-U), and the password in ~/.pgpass or PGPASSWORD', { cause: e });
   }
@@ -77,7 +77,7 @@ function connectionError(e: unknown, c: Required<ConnectionSettings>): PgkeepErr
 /** Wrap an error from a query in the backup session into a PgkeepError. */
 export function serverError(e: unknown, doing: string): PgkeepError {
   if (e instanceof PgkeepError) return e;
-  const msg = e instanceof Error ? e.message : String(e);
+  const msg = errorMessage(e);
   const sqlState = typeof e === 'object' && e !== null && 'code' in e ? String((e as { code: unknown }).code) : '';
   if (sqlState === '57P01' || sqlState === '57P02' || sqlState === '57P03' || /terminat|Connection terminated|ECONNRESET/i.test(msg)) {
     return new PgkeepError('SERVER_UNREACHABLE', `the server connection was lost while ${doing}: ${msg}`, 'the server closed the connection: check its log; take the backup again', { cause: e });

@@ -14,7 +14,7 @@
 import { createRequire } from 'node:module';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { CompressAlg } from '../core/backup-types.js';
-import { PgkeepError } from '../errors.js';
+import { errorMessage, PgkeepError } from '../errors.js';
 import { decodeLz4Block, encodeLz4Block, lz4BlockBound } from './lz4-block.js';
 
 interface ZstdCCtx {
@@ -108,7 +108,7 @@ export function chunkEncoderInto(alg: CompressAlg, level: number): ChunkEncoderI
     try {
       return cctx.compress(into, raw, level);
     } catch (e) {
-      const detail = e instanceof Error ? e.message : String(e);
+      const detail = errorMessage(e);
       throw new PgkeepError('INTERNAL', `zstd could not compress a chunk of ${raw.length} bytes (${detail})`, undefined, { cause: e });
     }
   };
@@ -149,7 +149,7 @@ export async function decompressChunk(alg: CompressAlg, stored: Uint8Array, rawL
     }
   } catch (e) {
     if (e instanceof PgkeepError) throw e; // the decoders' own BACKUP_CORRUPT
-    const detail = e instanceof Error ? e.message : String(e);
+    const detail = errorMessage(e);
     throw new PgkeepError('BACKUP_CORRUPT', `${alg} chunk does not decompress (${detail})`, undefined, { cause: e });
   }
   if (raw.length !== rawLength) {
@@ -183,7 +183,7 @@ export function chunkDecoderInto(alg: CompressAlg): ChunkDecoderInto | undefined
       // Bounded by the destination: a chunk that would decompress to more fails here.
       n = dctx.decompress(into.subarray(0, rawLength), stored);
     } catch (e) {
-      const detail = e instanceof Error ? e.message : String(e);
+      const detail = errorMessage(e);
       throw new PgkeepError('BACKUP_CORRUPT', `zstd chunk does not decompress (${detail})`, undefined, { cause: e });
     }
     if (n !== rawLength) throw new PgkeepError('BACKUP_CORRUPT', `zstd chunk decompresses to ${n} bytes, expected ${rawLength}`);
@@ -210,7 +210,7 @@ function lz4DecodeInto(stored: Uint8Array, rawLength: number, into: Buffer): voi
     if (prefix !== rawLength) throw new Error(`length prefix ${prefix} does not match the frame's ${rawLength}`);
     n = decodeLz4Block(stored, LZ4_PREFIX_BYTES, stored.length, into.subarray(0, rawLength));
   } catch (e) {
-    const detail = e instanceof Error ? e.message : String(e);
+    const detail = errorMessage(e);
     throw new PgkeepError('BACKUP_CORRUPT', `lz4 chunk does not decompress (${detail})`, undefined, { cause: e });
   }
   if (n !== rawLength) throw new PgkeepError('BACKUP_CORRUPT', `lz4 chunk decompresses to ${n} bytes, expected ${rawLength}`);
@@ -230,7 +230,7 @@ function gzipEncodeInto(raw: Uint8Array, into: Buffer, level: number): number {
     // One output chunk the size of the bound: node:zlib otherwise gathers 16 KiB pieces and joins them.
     out = gzipSync(raw, { level, chunkSize: Math.max(gzipBound(raw.length), ZLIB_MIN_CHUNK) });
   } catch (e) {
-    const detail = e instanceof Error ? e.message : String(e);
+    const detail = errorMessage(e);
     throw new PgkeepError('INTERNAL', `gzip could not compress a chunk of ${raw.length} bytes (${detail})`, undefined, { cause: e });
   }
   if (out.length > into.length) throw new PgkeepError('INTERNAL', `gzip compressed ${raw.length} bytes into ${out.length}, more than the ${into.length} allowed`);
@@ -244,7 +244,7 @@ function gzipDecodeInto(stored: Uint8Array, rawLength: number, into: Buffer): vo
     // The bound stops a corrupt (or hostile) chunk from inflating without limit.
     out = gunzipSync(stored, { maxOutputLength: Math.max(rawLength, 1), chunkSize: Math.max(rawLength, ZLIB_MIN_CHUNK) });
   } catch (e) {
-    const detail = e instanceof Error ? e.message : String(e);
+    const detail = errorMessage(e);
     throw new PgkeepError('BACKUP_CORRUPT', `gzip chunk does not decompress (${detail})`, undefined, { cause: e });
   }
   if (out.length !== rawLength) throw new PgkeepError('BACKUP_CORRUPT', `gzip chunk decompresses to ${out.length} bytes, expected ${rawLength}`);

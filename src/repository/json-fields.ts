@@ -4,7 +4,7 @@
  * damaged repository file is reported as such instead of failing later with a TypeError.
  */
 import { parseLsn, type Lsn } from '../core/lsn.js';
-import { isPgkeepError, PgkeepError } from '../errors.js';
+import { errorMessage, isPgkeepError, PgkeepError } from '../errors.js';
 
 export const CORRUPT_HINT = 'run `pgkeep validate` to check the repository';
 
@@ -18,7 +18,7 @@ export function parseJsonObject(text: string, source: string): Record<string, un
   try {
     v = JSON.parse(text);
   } catch (e) {
-    throw corruptFile(source, `not valid JSON (${e instanceof Error ? e.message : String(e)})`);
+    throw corruptFile(source, `not valid JSON (${errorMessage(e)})`);
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw corruptFile(source, 'not a JSON object');
   return v as Record<string, unknown>;

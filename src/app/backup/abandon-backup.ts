@@ -4,7 +4,7 @@
  * kind to resume; everything else of its data is removed, and without a journal, all of it.
  */
 import type { BackupRecord } from '../../core/backup-types.js';
-import { isPgkeepError } from '../../errors.js';
+import { errorMessage } from '../../errors.js';
 import type { BackupJournalWriter } from '../../repository/backup-journal.js';
 import { backupKey } from '../../repository/layout.js';
 import { saveBackup, type RepoContext } from '../repo-context.js';
@@ -12,7 +12,7 @@ import { keepJournalledFiles } from './resume-plan.js';
 
 /** Never throws: the backup's own failure is the one to report; a failure here is a warning. */
 export async function abandonBackup(ctx: RepoContext, record: BackupRecord, cause: unknown, journal: BackupJournalWriter | undefined): Promise<void> {
-  const message = isPgkeepError(cause) ? cause.message : cause instanceof Error ? cause.message : String(cause);
+  const message = errorMessage(cause);
   try {
     // Lines queued for files already committed reach the disk (a full disk may refuse: then
     // what is there counts).
@@ -28,6 +28,6 @@ export async function abandonBackup(ctx: RepoContext, record: BackupRecord, caus
       ctx.reporter.warn(`backup ${record.id} failed; the ${kept} files it stored are kept: the next ${record.mode} backup resumes it (or run backup --resume), or free the space with pgkeep delete --instance ${record.instance} -i ${record.id}`);
     }
   } catch (e) {
-    ctx.reporter.warn(`could not mark backup ${record.id} ERROR: ${e instanceof Error ? e.message : String(e)}`);
+    ctx.reporter.warn(`could not mark backup ${record.id} ERROR: ${errorMessage(e)}`);
   }
 }

@@ -31,7 +31,7 @@
  */
 import type { BackupRecord, FileEntry } from '../../core/backup-types.js';
 import { formatLsn, type Lsn } from '../../core/lsn.js';
-import { isPgkeepError } from '../../errors.js';
+import { errorMessage, isPgkeepError } from '../../errors.js';
 import { majorOf, traitsForMajor } from '../../postgres/server-versions.js';
 import { readWalRecords, type WalReadEnd } from '../../postgres/wal/wal-reader.js';
 import { parseXactCompletion, pgTimestampToUnixMicros } from '../../postgres/wal/record-kinds.js';
@@ -67,7 +67,7 @@ export async function recordRecoveryPoint(ctx: RepoContext, record: BackupRecord
     record.recoveryXid = p?.xid ?? null;
     if (!p) ctx.reporter.info(`backup ${record.id}: no commit found in the WAL before its stop LSN; recovery_time is unknown`);
   } catch (e) {
-    ctx.reporter.warn(`backup ${record.id}: could not read its recovery point from WAL (${isPgkeepError(e) || e instanceof Error ? e.message : String(e)}); recovery_time and recovery_xid stay unknown`);
+    ctx.reporter.warn(`backup ${record.id}: could not read its recovery point from WAL (${errorMessage(e)}); recovery_time and recovery_xid stay unknown`);
   }
 }
 

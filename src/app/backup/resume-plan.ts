@@ -14,7 +14,7 @@ import { stat } from 'node:fs/promises';
 import type { BackupRecord, FileEntry } from '../../core/backup-types.js';
 import { formatLsn } from '../../core/lsn.js';
 import { mayReuseStorage, pageUnchangedSince, resumeCandidates, resumeIncompatibility, type AttemptFacts, type ResumeAttempt } from '../../core/resume-rules.js';
-import { errnoCode, fromIoError, PgkeepError } from '../../errors.js';
+import { errnoCode, errorMessage, fromIoError, PgkeepError } from '../../errors.js';
 import { readPageLsn } from '../../postgres/page.js';
 import type { SourceEntry } from '../../postgres/pgdata-walker.js';
 import { isDataFileForBlockIncremental, parseRelationPath, RELSEG_BLOCKS } from '../../postgres/relation-file.js';
@@ -45,7 +45,7 @@ export async function chooseResume(ctx: RepoContext, instance: string, want: boo
     try {
       journal = await readBackupJournal(ctx.store, instance, b.id);
     } catch (e) {
-      ctx.reporter.warn(`backup ${b.id} cannot be resumed: ${e instanceof Error ? e.message : String(e)}`);
+      ctx.reporter.warn(`backup ${b.id} cannot be resumed: ${errorMessage(e)}`);
       continue;
     }
     if (journal && journal.entries.size > 0) {

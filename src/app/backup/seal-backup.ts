@@ -7,6 +7,7 @@
 import type { BackupRecord, FileEntry } from '../../core/backup-types.js';
 import { describeReuse } from '../../core/resume-rules.js';
 import { formatLsn } from '../../core/lsn.js';
+import { errorMessage } from '../../errors.js';
 import type { SourceEntry } from '../../postgres/pgdata-walker.js';
 import type { BackupJournalWriter } from '../../repository/backup-journal.js';
 import { backupJournalKey } from '../../repository/layout.js';
@@ -68,7 +69,7 @@ export async function sealBackup(ctx: RepoContext, record: BackupRecord, s: Seal
   ctx.reporter.info(`backup ${record.id} completed: ${entries.length} files, stop LSN ${formatLsn(record.stopLsn ?? 0n)}`);
 
   await s.journal.close().catch(() => undefined);
-  await ctx.store.remove(backupJournalKey(record.instance, record.id)).catch((e: unknown) => ctx.reporter.warn(`could not remove the journal of backup ${record.id}: ${errorText(e)}`));
+  await ctx.store.remove(backupJournalKey(record.instance, record.id)).catch((e: unknown) => ctx.reporter.warn(`could not remove the journal of backup ${record.id}: ${errorMessage(e)}`));
   if (s.resume) await retireResumed(ctx, record, s.resume);
 }
 
@@ -79,10 +80,6 @@ async function retireResumed(ctx: RepoContext, record: BackupRecord, { source, r
     const removed = await finishResume(ctx, source);
     if (removed.length > 0) ctx.reporter.info(`removed interrupted backup ${removed.join(', ')}, resumed by backup ${record.id}`);
   } catch (e) {
-    ctx.reporter.warn(`could not remove interrupted backup ${source.backup.id}: ${errorText(e)}; pgkeep delete --instance ${record.instance} -i ${source.backup.id} removes it`);
+    ctx.reporter.warn(`could not remove interrupted backup ${source.backup.id}: ${errorMessage(e)}; pgkeep delete --instance ${record.instance} -i ${source.backup.id} removes it`);
   }
-}
-
-function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

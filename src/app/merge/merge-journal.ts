@@ -4,7 +4,7 @@
  * generation in backup.json says whether it committed (then only clean-up is left) or not (then
  * it is rebuilt from the untouched chain).
  */
-import { PgkeepError } from '../../errors.js';
+import { errorMessage, PgkeepError } from '../../errors.js';
 import { backupKey } from '../../repository/layout.js';
 import type { ByteStore } from '../../storage/byte-store.js';
 import type { BackupStatus } from '../../core/backup-types.js';
@@ -35,7 +35,7 @@ export async function readMergeJournal(store: ByteStore, instance: string, id: s
     if (j.formatVersion !== 1 || j.target !== id || !Array.isArray(j.ancestors) || !Number.isInteger(j.newGeneration)) throw new Error('unexpected content');
     return j;
   } catch (e) {
-    throw new PgkeepError('MANIFEST_CORRUPT', `merge journal ${key} is damaged: ${e instanceof Error ? e.message : String(e)}`, 'inspect the backup directory; the chain it names is untouched unless backup.json shows the new generation');
+    throw new PgkeepError('MANIFEST_CORRUPT', `merge journal ${key} is damaged: ${errorMessage(e)}`, 'inspect the backup directory; the chain it names is untouched unless backup.json shows the new generation');
   }
 }
 

@@ -7,7 +7,7 @@ import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BackupRecord, FileEntry } from '../../core/backup-types.js';
 import { ChainPlanner } from '../../core/file-plan.js';
-import { isPgkeepError, PgkeepError } from '../../errors.js';
+import { errorMessage, isPgkeepError, PgkeepError } from '../../errors.js';
 import { readManifest } from '../../repository/manifest.js';
 import { chainOf, type LoadedChain } from '../chain/load-chain.js';
 import type { RepoContext } from '../repo-context.js';
@@ -56,7 +56,7 @@ export class Salvage {
   }
 
   private list(path: string, e: unknown): void {
-    this.missing.push({ path, problem: messageOf(e) });
+    this.missing.push({ path, problem: errorMessage(e) });
   }
 }
 
@@ -83,7 +83,7 @@ export async function loadSalvageChain(ctx: RepoContext, target: BackupRecord, m
       entries = (await readManifest(ctx.store, b.instance, b.id, b.generation)).files;
     } catch (e) {
       if (b === target) throw e;
-      missing.push({ path: `manifest of backup ${b.id}`, problem: messageOf(e) });
+      missing.push({ path: `manifest of backup ${b.id}`, problem: errorMessage(e) });
     }
     if (b === target) targetFiles = entries;
     planner.add(b, entries);
@@ -94,8 +94,4 @@ export async function loadSalvageChain(ctx: RepoContext, target: BackupRecord, m
     else if (planner.members.some((m) => m.id === parentId)) break;
   }
   return chainOf(planner, targetFiles);
-}
-
-function messageOf(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

@@ -9,7 +9,7 @@
  * checks, hashing and (with lent chunks) zstd decoding all run on the checking thread.
  */
 import type { BackupRecord, FileEntry } from '../../core/backup-types.js';
-import { isPgkeepError } from '../../errors.js';
+import { errorMessage } from '../../errors.js';
 import { readPageLsn, verifyPage } from '../../postgres/page.js';
 import { RELSEG_BLOCKS, parseRelationPath } from '../../postgres/relation-file.js';
 import { backupDataKey } from '../../repository/layout.js';
@@ -103,7 +103,7 @@ async function checkStoredBytes(store: ByteStore, record: BackupRecord, entry: F
       if (bad) return bad;
     }
   } catch (e) {
-    return isPgkeepError(e) ? e.message : e instanceof Error ? e.message : String(e);
+    return errorMessage(e);
   }
   if (size !== b.size) return `content is ${size} bytes, the manifest says ${b.size}`;
   if (b.checksum !== null && b.hasher.digestHex() !== b.checksum) return 'content checksum differs from the manifest';
@@ -142,7 +142,7 @@ async function checkDeltaEntry(store: ByteStore, record: BackupRecord, entry: Fi
     if (entry.blocks !== undefined && reader.fileBlocks !== entry.blocks) return `holds a block count of ${reader.fileBlocks}, the manifest says ${entry.blocks}`;
     if (entry.deltaBlocks !== undefined && reader.pageCount !== entry.deltaBlocks) return `holds ${reader.pageCount} pages, the manifest says ${entry.deltaBlocks}`;
   } catch (e) {
-    return isPgkeepError(e) ? e.message : e instanceof Error ? e.message : String(e);
+    return errorMessage(e);
   }
   return undefined;
 }

@@ -8,7 +8,7 @@
  * becomes CORRUPT and its descendants ORPHAN; one that passes becomes OK.
  */
 import type { BackupRecord, FileEntry, StoredPart } from '../../core/backup-types.js';
-import { isPgkeepError, PgkeepError } from '../../errors.js';
+import { errorMessage, isPgkeepError, PgkeepError } from '../../errors.js';
 import { walFileNamesBetween } from '../../core/lsn.js';
 import { readBackupControl } from '../../repository/backup-control.js';
 import { walArchiveKey } from '../../repository/layout.js';
@@ -109,7 +109,7 @@ export async function checkArchivedWal(ctx: RepoContext, record: BackupRecord, c
       if (size !== record.walSegSize) problems.push({ path, problem: `archived segment is ${size} bytes, not ${record.walSegSize}` });
       checked?.(info.storedSize);
     } catch (e) {
-      problems.push({ path, problem: isPgkeepError(e) ? e.message : e instanceof Error ? e.message : String(e) });
+      problems.push({ path, problem: errorMessage(e) });
     }
   }
   return problems;
