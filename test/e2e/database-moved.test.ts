@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster } from '../helpers/cluster.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { backupIdOf, connectionArgs, pgkeepArchiveCommand, postgresRunner } from './pgkeep-fixture.js';
+import { archiveRepoDir, backupIdOf, createArchivingInstance, postgresRunner } from './pgkeep-fixture.js';
 
 describe('a database moved to another tablespace and back, on PostgreSQL 17', () => {
   let repo: string;
@@ -18,10 +18,8 @@ describe('a database moved to another tablespace and back, on PostgreSQL 17', ()
   const { ok } = postgresRunner(() => repo);
 
   beforeAll(async () => {
-    repo = join(await makeTempDir('dbmoved-repo', { owner: 'postgres' }), 'repo');
-    source = await TestCluster.create({ major: 17, name: 'dbmoved', settings: { summarize_wal: 'on', archive_mode: 'on', archive_command: pgkeepArchiveCommand(repo) } });
-    await ok(['init']);
-    await ok(['add-instance', '--instance', 'main', '-D', source.pgdata, ...connectionArgs(source)]);
+    repo = await archiveRepoDir('dbmoved-repo');
+    source = await createArchivingInstance(ok, repo, { major: 17, name: 'dbmoved', settings: { summarize_wal: 'on' } });
   });
 
   afterAll(async () => {

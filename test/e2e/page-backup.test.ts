@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster, type PgMajor } from '../helpers/cluster.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { fileDigests } from '../helpers/file-digests.js';
-import { backupIdOf, connectionArgs, type ShowBackup, type ShowInstance, postgresRunner, pgkeepArchiveCommand } from './pgkeep-fixture.js';
+import { archiveRepoDir, backupIdOf, createArchivingInstance, postgresRunner, type ShowBackup, type ShowInstance } from './pgkeep-fixture.js';
 
 
 const count = async (c: TestCluster, table: string, db = 'postgres'): Promise<number> => Number((await c.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`, [], db))[0]!.n);
@@ -25,16 +25,9 @@ describe.each([15, 17] as PgMajor[])('PAGE backups on PostgreSQL %i', (major) =>
   const backups = async (): Promise<ShowBackup[]> => (JSON.parse((await ok(['show', '--format', 'json'])).stdout) as ShowInstance[])[0]!.backups;
 
   beforeAll(async () => {
-    repo = join(await makeTempDir('pagerepo', { owner: 'postgres' }), 'repo');
-    const archiveCommand = pgkeepArchiveCommand(repo);
+    repo = await archiveRepoDir('pagerepo');
     // No autovacuum: nothing may write between the DELTA and the PAGE backup.
-    source = await TestCluster.create({
-      major,
-      name: `page${major}`,
-      settings: { archive_mode: 'on', archive_command: archiveCommand, archive_timeout: 0, autovacuum: 'off', max_wal_size: '1GB' },
-    });
-    await ok(['init']);
-    await ok(['add-instance', '--instance', 'main', '-D', source.pgdata, ...connectionArgs(source)]);
+    source = await createArchivingInstance(ok, repo, { major, name: `page${major}`, settings: { archive_timeout: 0, autovacuum: 'off', max_wal_size: '1GB' } });
   });
 
   afterAll(async () => {

@@ -4,7 +4,7 @@ import { expect } from 'vitest';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PGKEEP_BIN, runPgkeep, type PgkeepResult, type PgkeepRunOptions } from '../helpers/cli.js';
-import type { TestCluster } from '../helpers/cluster.js';
+import { TestCluster, type ClusterOptions } from '../helpers/cluster.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 export interface RepoFixture {
@@ -81,6 +81,23 @@ export function backupIdOf(r: PgkeepResult): string {
   const m = /^backup ([0-9A-Z]+) /m.exec(r.stdout);
   if (!m) throw new Error(`no backup id in output:\n${r.stdout}\n${r.stderr}`);
   return m[1]!;
+}
+
+/** A repository path for a cluster that archives into it: in a temp dir owned by postgres, whose archive_command writes there. */
+export async function archiveRepoDir(tag: string): Promise<string> {
+  return join(await makeTempDir(tag, { owner: 'postgres' }), 'repo');
+}
+
+/**
+ * A cluster archiving into `repo` (archive_mode on, pgkeep archive-push as archive_command, then
+ * `opts.settings`), with the repository created and the cluster added as instance main, through
+ * `ok`: the postgresRunner's, on that same `repo`.
+ */
+export async function createArchivingInstance(ok: PostgresRunner['ok'], repo: string, opts: ClusterOptions): Promise<TestCluster> {
+  const cluster = await TestCluster.create({ ...opts, settings: { archive_mode: 'on', archive_command: pgkeepArchiveCommand(repo), ...opts.settings } });
+  await ok(['init']);
+  await ok(['add-instance', '--instance', 'main', '-D', cluster.pgdata, ...connectionArgs(cluster)]);
+  return cluster;
 }
 
 /** The archive_command that pushes a server's WAL into `repo` with pgkeep (quoted for its shell). */

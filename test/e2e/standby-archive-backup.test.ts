@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster, type PgMajor } from '../helpers/cluster.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { backupIdOf, connectionArgs, pgkeepArchiveCommand, postgresRunner, type ShowBackup, type ShowInstance } from './pgkeep-fixture.js';
+import { archiveRepoDir, backupIdOf, connectionArgs, createArchivingInstance, postgresRunner, type ShowBackup, type ShowInstance } from './pgkeep-fixture.js';
 
 describe.each([13, 17] as PgMajor[])('a standby backed up from the archive on PostgreSQL %i', (major) => {
   let repo: string;
@@ -24,10 +24,8 @@ describe.each([13, 17] as PgMajor[])('a standby backed up from the archive on Po
   const rows = async (c: TestCluster): Promise<number> => Number((await c.query<{ n: string }>('SELECT count(*) AS n FROM t_rows'))[0]!.n);
 
   beforeAll(async () => {
-    repo = join(await makeTempDir(`sabrepo${major}`, { owner: 'postgres' }), 'repo');
-    primary = await TestCluster.create({ major, name: `sab-primary${major}`, settings: { archive_mode: 'on', archive_command: pgkeepArchiveCommand(repo), hot_standby: 'on' } });
-    await ok(['init']);
-    await ok(['add-instance', '--instance', 'main', '-D', primary.pgdata, ...connectionArgs(primary)]);
+    repo = await archiveRepoDir(`sabrepo${major}`);
+    primary = await createArchivingInstance(ok, repo, { major, name: `sab-primary${major}`, settings: { hot_standby: 'on' } });
   });
 
   afterAll(async () => {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster, type PgMajor } from '../helpers/cluster.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { backupIdOf, connectionArgs, pgkeepArchiveCommand, postgresRunner, type ShowBackup, type ShowInstance } from './pgkeep-fixture.js';
+import { archiveRepoDir, backupIdOf, connectionArgs, createArchivingInstance, postgresRunner, type ShowBackup, type ShowInstance } from './pgkeep-fixture.js';
 
 describe.each([13, 14, 15, 16, 17, 18] as PgMajor[])('backups from a standby on PostgreSQL %i', (major) => {
   let repo: string;
@@ -30,10 +30,8 @@ describe.each([13, 14, 15, 16, 17, 18] as PgMajor[])('backups from a standby on 
   };
 
   beforeAll(async () => {
-    repo = join(await makeTempDir(`stbrepo${major}`, { owner: 'postgres' }), 'repo');
-    primary = await TestCluster.create({ major, name: `stb-primary${major}`, settings: { archive_mode: 'on', archive_command: pgkeepArchiveCommand(repo), hot_standby: 'on' } });
-    await ok(['init']);
-    await ok(['add-instance', '--instance', 'main', '-D', primary.pgdata, ...connectionArgs(primary)]);
+    repo = await archiveRepoDir(`stbrepo${major}`);
+    primary = await createArchivingInstance(ok, repo, { major, name: `stb-primary${major}`, settings: { hot_standby: 'on' } });
   });
 
   afterAll(async () => {

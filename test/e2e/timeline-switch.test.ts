@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster, type PgMajor } from '../helpers/cluster.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { relationDigests } from '../helpers/file-digests.js';
-import { backupIdOf, connectionArgs, pgkeepArchiveCommand, postgresRunner, type ShowBackup, type ShowInstance } from './pgkeep-fixture.js';
+import { archiveRepoDir, backupIdOf, connectionArgs, createArchivingInstance, postgresRunner, type ShowBackup, type ShowInstance } from './pgkeep-fixture.js';
 
 const count = async (c: TestCluster, table: string, db = 'postgres'): Promise<number> => Number((await c.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`, [], db))[0]!.n);
 
@@ -36,16 +36,14 @@ describe.each([15, 17] as PgMajor[])('incremental backups across a timeline swit
   };
 
   beforeAll(async () => {
-    repo = join(await makeTempDir('tlirepo', { owner: 'postgres' }), 'repo');
+    repo = await archiveRepoDir('tlirepo');
     // A long checkpoint_timeout: the checkpoint PostgreSQL asks for after a promotion is spread
     // over it, so pg_control keeps naming timeline 1 while the first backup on timeline 2 runs.
-    primary = await TestCluster.create({
+    primary = await createArchivingInstance(ok, repo, {
       major,
       name: `tli-primary${major}`,
-      settings: { archive_mode: 'on', archive_command: pgkeepArchiveCommand(repo), autovacuum: 'off', checkpoint_timeout: '1h', max_wal_size: '1GB', hot_standby: 'on' },
+      settings: { autovacuum: 'off', checkpoint_timeout: '1h', max_wal_size: '1GB', hot_standby: 'on' },
     });
-    await ok(['init']);
-    await ok(['add-instance', '--instance', 'main', '-D', primary.pgdata, ...connectionArgs(primary)]);
   });
 
   afterAll(async () => {
