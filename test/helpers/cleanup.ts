@@ -40,6 +40,16 @@ export function registerTempDir(path: string): () => void {
   return () => tempDirs.delete(path);
 }
 
+/**
+ * Stops the servers and removes the temp dirs this process still holds, as the exit hook does.
+ * test/setup.ts runs it after each test file's own afterAll hooks: vitest ends a fork with
+ * SIGTERM and SIGKILLs it a second later, too soon to remove a repository and a few restored
+ * data directories, which were then left behind.
+ */
+export function releaseAll(): void {
+  cleanupSync();
+}
+
 function cleanupSync(): void {
   // Servers first: removing a live data directory under a running postmaster makes it
   // PANIC noisily instead of stopping.
