@@ -13,9 +13,12 @@
 // (pgkeep uses ptrack only when the connected database has it) and in a non-public schema (pgkeep
 // must call the extension's own schema).
 //
+// On a standby (17): the extension, created on the primary, answers there from the standby's own
+// summaries; a PTRACK backup of the standby from it restores the same relation files as DELTA.
+//
 // Refusals: no change map at all (PostgreSQL 15, or 17 with summarize_wal off); a parent older
 // than the WAL summaries; a parent older than ptrack_init_lsn(). Each leaves no usable backup.
-import { copyFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,7 +26,7 @@ import { TestCluster, binDir } from '../helpers/cluster.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { relationDigests } from '../helpers/file-digests.js';
 import { parseLsn } from '../../src/core/lsn.js';
-import { backupIdOf, newRepo, type RepoFixture, type ShowBackup } from './pgkeep-fixture.js';
+import { backupIdOf, connectionArgs, newRepo, type RepoFixture, type ShowBackup } from './pgkeep-fixture.js';
 
 const FIXTURE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures-sql', 'ptrack');
 const FIXTURE_FILES = ['ptrack.control', 'ptrack--2.4.sql'];
@@ -193,6 +196,87 @@ describe('PTRACK backups on PostgreSQL 17', () => {
     expect(await started.tableDigest(PTRACK_DB)).toEqual(await source.tableDigest(PTRACK_DB));
     await started.amcheck();
     console.log(`start, data checks and amcheck: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  });
+});
+
+describe('PTRACK from ptrack on a standby of PostgreSQL 17', () => {
+  let primary: TestCluster;
+  let standby: TestCluster | undefined;
+  let fx: RepoFixture;
+  const others: TestCluster[] = [];
+
+  beforeAll(async () => {
+    primary = await TestCluster.create({ major: 17, name: 'ptrack17-primary', settings: { autovacuum: 'off', hot_standby: 'on' } });
+    fx = await newRepo(primary);
+  });
+
+  afterAll(async () => {
+    for (const c of others) await c.destroy();
+    await standby?.destroy();
+    await primary?.destroy();
+  });
+
+  // ptrack keeps its map on a standby too (it marks the pages replay writes), and pg_probackup
+  // takes PTRACK backups from standbys. The extension, created on the primary, reaches the
+  // standby with the catalog; there it answers from the standby's own WAL summaries.
+  it('backs up the standby from its ptrack map, restoring the same relation files as DELTA', async () => {
+    const q = (sql: string, db = 'postgres') => primary.query(sql, [], db);
+    await q(`CREATE DATABASE ${PTRACK_DB}`);
+    await createPtrack(primary, PTRACK_DB);
+    await q('CREATE TABLE t_upd AS SELECT g AS id, md5(g::text) AS val FROM generate_series(1, 60000) g');
+    await q("CREATE TABLE t_cold AS SELECT g AS id, repeat('c', 200) AS pad FROM generate_series(1, 100000) g");
+    await q('CREATE TABLE in_tracked AS SELECT g AS id, md5(g::text) AS val FROM generate_series(1, 20000) g', PTRACK_DB);
+    for (const db of ['postgres', PTRACK_DB]) await q('VACUUM', db); // hint bits and the visibility map, before the backups
+    const primaryFull = backupIdOf(await fx.ok(['backup', '--instance', 'main', '-b', 'FULL', '--stream', '-j', '2']));
+
+    const k = primary.connection;
+    const standbyDir = join(await makeTempDir('ptrack-standby'), 'data');
+    await fx.ok(['restore', '--instance', 'main', '-i', primaryFull, '-D', standbyDir, '--as-standby', '--primary-conninfo', `host=${k.host} port=${k.port} user=${k.user}`]);
+    standby = await TestCluster.adopt(standbyDir, { major: 17, name: 'ptrack17-standby', waitForRecovery: false });
+    await fx.ok(['set-config', '--instance', 'main', '-D', standby.pgdata, ...connectionArgs(standby)]);
+    // A checkpoint on the primary, replayed: the standby's backup starts at a restartpoint made from it.
+    const caughtUp = async (): Promise<void> => {
+      await q('CHECKPOINT');
+      await standby!.waitUntilReplayed(primary);
+    };
+    await caughtUp();
+    const standbyFull = backupIdOf(await fx.ok(['backup', '--instance', 'main', '-b', 'FULL', '--stream', '-j', '2']));
+
+    await q('UPDATE t_upd SET val = upper(val) WHERE id % 40 = 0');
+    await q('DELETE FROM t_upd WHERE id % 91 = 0');
+    await q("UPDATE t_cold SET pad = 'warm' WHERE id = 1"); // one page of ~3,000
+    await q('CREATE TABLE t_new AS SELECT g AS id FROM generate_series(1, 5000) g');
+    await q('UPDATE in_tracked SET val = upper(val) WHERE id % 100 = 0', PTRACK_DB);
+    await caughtUp();
+    const expected = await primary.tableDigest();
+
+    const delta = backupIdOf(await fx.ok(['backup', '--instance', 'main', '-b', 'DELTA', '--parent', standbyFull, '--stream', '-j', '2']));
+    const fromPtrack = backupIdOf(await fx.ok(['backup', '--instance', 'main', '-b', 'PTRACK', '--parent', standbyFull, '--stream', '-j', '2', '-d', PTRACK_DB]));
+    const [inst] = await fx.showJson();
+    const d = backupOf(inst!.backups, delta);
+    const pt = backupOf(inst!.backups, fromPtrack);
+    expect([d.status, pt.status]).toEqual(['OK', 'OK']);
+    expect(pt.change_source).toBe('ptrack');
+    console.log(`pages read on the standby: DELTA ${pagesRead(d)}, PTRACK (ptrack) ${pagesRead(pt)}`);
+    expect(pagesRead(pt)).toBeLessThan(pagesRead(d) / 4);
+
+    const dests = new Map<string, string>();
+    for (const id of [delta, fromPtrack]) {
+      const dest = join(await makeTempDir(`ptrack-stb-${id}`), 'data');
+      await fx.ok(['restore', '--instance', 'main', '-i', id, '-D', dest, '-j', '2', '--archive-mode', 'off']);
+      dests.set(id, dest);
+    }
+    expect(await readFile(join(dests.get(fromPtrack)!, 'backup_label'), 'utf8')).toMatch(/^BACKUP FROM: standby$/m);
+    const reference = await relationDigests(dests.get(delta)!);
+    const restored = await relationDigests(dests.get(fromPtrack)!);
+    expect([...restored.keys()].sort()).toEqual([...reference.keys()].sort());
+    expect([...restored.keys()].filter((f) => restored.get(f) !== reference.get(f))).toEqual([]);
+
+    const started = await TestCluster.adopt(dests.get(fromPtrack)!, { major: 17, name: 'ptrack-stb-restored' });
+    others.push(started);
+    expect(await started.tableDigest()).toEqual(expected);
+    expect(await started.tableDigest(PTRACK_DB)).toEqual(await primary.tableDigest(PTRACK_DB));
+    await started.amcheck();
   });
 });
 
