@@ -8,6 +8,10 @@
 //   line naming the segment and a hint that names the primary, and is left ERROR;
 // - with the primary switching WAL while it waits, the backup completes and validates; restored
 //   with the archive as its WAL source, it starts and holds the rows the standby had replayed.
+//
+// And a standby that archives too (archive_mode = always) into the archive its primary fills:
+// each segment is pushed twice, the second time finding it there, byte-identical; neither
+// server's archive_command may fail.
 import { appendFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,7 +23,7 @@ describe.each([13, 17] as PgMajor[])('a standby backed up from the archive on Po
   let repo: string;
   let primary: TestCluster;
   const others: TestCluster[] = [];
-  const { pgkeep, ok, switchWal } = postgresRunner(() => repo);
+  const { pgkeep, ok, switchWal, archived } = postgresRunner(() => repo);
   const backups = async (): Promise<ShowBackup[]> => (JSON.parse((await ok(['show', '--format', 'json'])).stdout) as ShowInstance[])[0]!.backups;
   const rows = async (c: TestCluster): Promise<number> => Number((await c.query<{ n: string }>('SELECT count(*) AS n FROM t_rows'))[0]!.n);
 
@@ -96,5 +100,42 @@ describe.each([13, 17] as PgMajor[])('a standby backed up from the archive on Po
     others.push(restored);
     expect(await rows(restored)).toBe(expected);
     await restored.amcheck('postgres');
+  });
+
+  // archive_mode = always: the standby archives what it receives, into the archive the primary
+  // also fills, as PostgreSQL's documentation describes. The second push of each segment finds
+  // it there, byte-identical, and must succeed (ARCHIVE_CONFLICT is for different bytes).
+  it('archive_mode = always on the standby: both servers push the same segments, with no conflict', async () => {
+    await primary.query('CREATE TABLE t_both (id int)');
+    const full = backupIdOf(await ok(['backup', '--instance', 'main', '-b', 'FULL', '--stream', '-j', '2']));
+    const dest = join(await makeTempDir(`sab-always${major}`, { owner: 'postgres' }), 'data');
+    const k = primary.connection;
+    await ok(['restore', '--instance', 'main', '-i', full, '-D', dest, '--as-standby', '--primary-conninfo', `host=${k.host} port=${k.port} user=${k.user}`]);
+    await appendFile(join(dest, 'postgresql.auto.conf'), 'archive_mode = always\n');
+    const standby = await TestCluster.adopt(dest, { major, name: `sab-always${major}`, waitForRecovery: false });
+    others.push(standby);
+
+    // Each switch waits until the primary has archived the segment: the standby's push comes second.
+    const names: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      await primary.query('INSERT INTO t_both SELECT generate_series(1, 1000)');
+      names.push(await switchWal(primary));
+    }
+    await standby.waitUntilReplayed(primary);
+    interface Archiver { archived_count: string; failed_count: string; last_archived_wal: string | null; last_failed_wal: string | null }
+    const archiver = async (c: TestCluster): Promise<Archiver> =>
+      (await c.query<Archiver>('SELECT archived_count::text, failed_count::text, last_archived_wal, last_failed_wal FROM pg_stat_archiver'))[0]!;
+    const last = names[names.length - 1]!;
+    let seen = await archiver(standby);
+    for (let i = 0; i < 600 && (seen.last_archived_wal ?? '') < last && seen.failed_count === '0'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      seen = await archiver(standby);
+    }
+    const log = await standby.logTail(20);
+    expect(seen.failed_count, `the standby's archive_command failed (last on ${seen.last_failed_wal}):\n${log}`).toBe('0');
+    expect(seen.last_archived_wal, log).toBe(last);
+    expect(Number(seen.archived_count)).toBeGreaterThanOrEqual(names.length);
+    expect((await archiver(primary)).failed_count).toBe('0');
+    expect(await archived()).toEqual(expect.arrayContaining(names));
   });
 });
