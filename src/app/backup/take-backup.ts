@@ -58,7 +58,7 @@ export interface BackupRequest {
   parentId?: string | undefined;
   skipBlockValidation: boolean;
   validate: boolean;
-  /** Without --stream: how long to wait for the backup's WAL to reach the archive. */
+  /** Without --stream: how long to wait for the backup's WAL to reach the archive (and PAGE for its map); default 300 s. */
   archiveTimeoutSeconds?: number | undefined;
   /** --skip-space-check: do not compare the estimated size with the repository's free space. */
   skipSpaceCheck?: boolean | undefined;
@@ -69,6 +69,13 @@ export interface BackupRequest {
   connection: ConnectionSettings;
   /** Told each file as it is copied (and the validation's), for --progress. */
   progress?: OperationProgress | undefined;
+}
+
+/** Seconds to wait for archived WAL (PAGE's map, and the WAL of a backup without --stream). */
+const DEFAULT_ARCHIVE_TIMEOUT_SECONDS = 300;
+
+function archiveTimeoutSeconds(req: BackupRequest): number {
+  return req.archiveTimeoutSeconds ?? DEFAULT_ARCHIVE_TIMEOUT_SECONDS;
 }
 
 export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<BackupRecord> {
@@ -125,7 +132,7 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
     // that wait if saving the record had failed.
     const mapping = serverMap ?? (req.mode === 'PAGE' && parent && history ? walChangeMap(ctx, {
       instance: instance.name, parent, startLsn: record.startLsn, path: history, walSegSize: id.walSegSize,
-      serverVersionNum: id.serverVersionNum, systemIdentifier: id.systemIdentifier, archiveTimeoutSeconds: req.archiveTimeoutSeconds ?? 300,
+      serverVersionNum: id.serverVersionNum, systemIdentifier: id.systemIdentifier, archiveTimeoutSeconds: archiveTimeoutSeconds(req),
       session,
     }) : undefined);
     mapping?.catch(() => undefined); // awaited below
@@ -173,7 +180,7 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
     // Ending the session (and with it the slot that held the WAL) takes the server a few
     // milliseconds; neither the archive nor the manifest needs anything of it.
     const closing = session.close();
-    if (!req.stream) await awaitBackupWal(ctx, record, { pgdata: instance.pgdata, entries, timeoutSeconds: req.archiveTimeoutSeconds ?? 300, fromStandby: id.inRecovery });
+    if (!req.stream) await awaitBackupWal(ctx, record, { pgdata: instance.pgdata, entries, timeoutSeconds: archiveTimeoutSeconds(req), fromStandby: id.inRecovery });
 
     // 7. seal
     await sealBackup(ctx, record, { entries, sources, counters, meter, journal, closing, resume: resume && reuse ? { source: resume, reuse } : undefined });
