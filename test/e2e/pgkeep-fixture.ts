@@ -1,7 +1,7 @@
 // A repository with one registered instance, and a runner bound to it: the common start of
 // every end-to-end test.
 import { expect } from 'vitest';
-import { readdir, readFile } from 'node:fs/promises';
+import { appendFile, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PGKEEP_BIN, runPgkeep, type PgkeepResult, type PgkeepRunOptions } from '../helpers/cli.js';
 import { TestCluster, type ClusterOptions } from '../helpers/cluster.js';
@@ -98,6 +98,21 @@ export async function createArchivingInstance(ok: PostgresRunner['ok'], repo: st
   await ok(['init']);
   await ok(['add-instance', '--instance', 'main', '-D', cluster.pgdata, ...connectionArgs(cluster)]);
   return cluster;
+}
+
+/**
+ * A streaming standby of `primary`, made as an operator makes one: backup `id` of instance main
+ * restored with `--as-standby` and a primary_conninfo naming `primary`, `conf` appended to its
+ * postgresql.auto.conf, then started without waiting for recovery to end (a standby never ends
+ * it). `ok` runs pgkeep on the repository (as root or as postgres: the directory is postgres's,
+ * which root may write too, and adopting gives every file to postgres).
+ */
+export async function restoreStandby(ok: (args: string[]) => Promise<PgkeepResult>, primary: TestCluster, id: string, opts: { name: string; conf?: string }): Promise<TestCluster> {
+  const dest = join(await makeTempDir(opts.name, { owner: 'postgres' }), 'data');
+  const k = primary.connection;
+  await ok(['restore', '--instance', 'main', '-i', id, '-D', dest, '--as-standby', '--primary-conninfo', `host=${k.host} port=${k.port} user=${k.user}`]);
+  if (opts.conf !== undefined) await appendFile(join(dest, 'postgresql.auto.conf'), opts.conf);
+  return TestCluster.adopt(dest, { major: primary.major, name: opts.name, waitForRecovery: false });
 }
 
 /** The archive_command that pushes a server's WAL into `repo` with pgkeep (quoted for its shell). */

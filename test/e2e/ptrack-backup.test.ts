@@ -26,7 +26,7 @@ import { TestCluster, binDir } from '../helpers/cluster.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { relationDigests } from '../helpers/file-digests.js';
 import { parseLsn } from '../../src/core/lsn.js';
-import { backupIdOf, connectionArgs, newRepo, type RepoFixture, type ShowBackup } from './pgkeep-fixture.js';
+import { backupIdOf, connectionArgs, newRepo, restoreStandby, type RepoFixture, type ShowBackup } from './pgkeep-fixture.js';
 
 const FIXTURE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures-sql', 'ptrack');
 const FIXTURE_FILES = ['ptrack.control', 'ptrack--2.4.sql'];
@@ -229,10 +229,7 @@ describe('PTRACK from ptrack on a standby of PostgreSQL 17', () => {
     for (const db of ['postgres', PTRACK_DB]) await q('VACUUM', db); // hint bits and the visibility map, before the backups
     const primaryFull = backupIdOf(await fx.ok(['backup', '--instance', 'main', '-b', 'FULL', '--stream', '-j', '2']));
 
-    const k = primary.connection;
-    const standbyDir = join(await makeTempDir('ptrack-standby'), 'data');
-    await fx.ok(['restore', '--instance', 'main', '-i', primaryFull, '-D', standbyDir, '--as-standby', '--primary-conninfo', `host=${k.host} port=${k.port} user=${k.user}`]);
-    standby = await TestCluster.adopt(standbyDir, { major: 17, name: 'ptrack17-standby', waitForRecovery: false });
+    standby = await restoreStandby(fx.ok, primary, primaryFull, { name: 'ptrack17-standby' });
     await fx.ok(['set-config', '--instance', 'main', '-D', standby.pgdata, ...connectionArgs(standby)]);
     // A checkpoint on the primary, replayed: the standby's backup starts at a restartpoint made from it.
     const caughtUp = async (): Promise<void> => {

@@ -12,12 +12,12 @@
 // And a standby that archives too (archive_mode = always) into the archive its primary fills:
 // each segment is pushed twice, the second time finding it there, byte-identical; neither
 // server's archive_command may fail.
-import { appendFile, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster, type PgMajor } from '../helpers/cluster.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { archiveRepoDir, backupIdOf, connectionArgs, createArchivingInstance, postgresRunner, type ShowBackup, type ShowInstance } from './pgkeep-fixture.js';
+import { archiveRepoDir, backupIdOf, connectionArgs, createArchivingInstance, postgresRunner, restoreStandby, type ShowBackup, type ShowInstance } from './pgkeep-fixture.js';
 
 describe.each([13, 17] as PgMajor[])('a standby backed up from the archive on PostgreSQL %i', (major) => {
   let repo: string;
@@ -41,11 +41,7 @@ describe.each([13, 17] as PgMajor[])('a standby backed up from the archive on Po
     await primary.query('CREATE TABLE t_rows AS SELECT g AS id, md5(g::text) AS val FROM generate_series(1, 20000) g');
     const primaryFull = backupIdOf(await ok(['backup', '--instance', 'main', '-b', 'FULL', '--stream', '-j', '2']));
 
-    const dest = join(await makeTempDir(`sab-standby${major}`, { owner: 'postgres' }), 'data');
-    const k = primary.connection;
-    await ok(['restore', '--instance', 'main', '-i', primaryFull, '-D', dest, '--as-standby', '--primary-conninfo', `host=${k.host} port=${k.port} user=${k.user}`]);
-    await appendFile(join(dest, 'postgresql.auto.conf'), 'archive_mode = off\n');
-    const standby = await TestCluster.adopt(dest, { major, name: `sab-standby${major}`, waitForRecovery: false });
+    const standby = await restoreStandby(ok, primary, primaryFull, { name: `sab-standby${major}`, conf: 'archive_mode = off\n' });
     others.push(standby);
     expect((await standby.query<{ m: string }>("SELECT current_setting('archive_mode') AS m"))[0]!.m).toBe('off');
     await ok(['set-config', '--instance', 'main', '-D', standby.pgdata, ...connectionArgs(standby)]);
@@ -108,11 +104,7 @@ describe.each([13, 17] as PgMajor[])('a standby backed up from the archive on Po
   it('archive_mode = always on the standby: both servers push the same segments, with no conflict', async () => {
     await primary.query('CREATE TABLE t_both (id int)');
     const full = backupIdOf(await ok(['backup', '--instance', 'main', '-b', 'FULL', '--stream', '-j', '2']));
-    const dest = join(await makeTempDir(`sab-always${major}`, { owner: 'postgres' }), 'data');
-    const k = primary.connection;
-    await ok(['restore', '--instance', 'main', '-i', full, '-D', dest, '--as-standby', '--primary-conninfo', `host=${k.host} port=${k.port} user=${k.user}`]);
-    await appendFile(join(dest, 'postgresql.auto.conf'), 'archive_mode = always\n');
-    const standby = await TestCluster.adopt(dest, { major, name: `sab-always${major}`, waitForRecovery: false });
+    const standby = await restoreStandby(ok, primary, full, { name: `sab-always${major}`, conf: 'archive_mode = always\n' });
     others.push(standby);
 
     // Each switch waits until the primary has archived the segment: the standby's push comes second.

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster, type PgMajor } from '../helpers/cluster.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { archiveRepoDir, backupIdOf, connectionArgs, createArchivingInstance, postgresRunner, type ShowBackup, type ShowInstance } from './pgkeep-fixture.js';
+import { archiveRepoDir, backupIdOf, connectionArgs, createArchivingInstance, postgresRunner, restoreStandby, type ShowBackup, type ShowInstance } from './pgkeep-fixture.js';
 
 describe.each([13, 14, 15, 16, 17, 18] as PgMajor[])('backups from a standby on PostgreSQL %i', (major) => {
   let repo: string;
@@ -46,10 +46,7 @@ describe.each([13, 14, 15, 16, 17, 18] as PgMajor[])('backups from a standby on 
     await q("CREATE TABLE t_cold AS SELECT g AS id, repeat('c', 200) AS pad FROM generate_series(1, 30000) g");
     const primaryFull = await backup('FULL');
 
-    const dest = join(await makeTempDir(`stb-standby${major}`, { owner: 'postgres' }), 'data');
-    const k = primary.connection;
-    await ok(['restore', '--instance', 'main', '-i', primaryFull, '-D', dest, '--as-standby', '--primary-conninfo', `host=${k.host} port=${k.port} user=${k.user}`]);
-    standby = await TestCluster.adopt(dest, { major, name: `stb-standby${major}`, waitForRecovery: false });
+    standby = await restoreStandby(ok, primary, primaryFull, { name: `stb-standby${major}` });
     await ok(['set-config', '--instance', 'main', '-D', standby.pgdata, ...connectionArgs(standby)]);
 
     await q("INSERT INTO t_upd SELECT g, 'before the standby FULL' FROM generate_series(40001, 41000) g");
