@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster, type PgMajor } from '../helpers/cluster.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { backupIdOf, connectionArgs, type ShowInstance, postgresRunner, pgkeepArchiveCommand } from './pgkeep-fixture.js';
+import { archiveRepoDir, backupIdOf, createArchivingInstance, type ShowInstance, postgresRunner } from './pgkeep-fixture.js';
 
 interface ArchiveJson {
   instance: string;
@@ -39,11 +39,8 @@ describe.each([15, 17] as PgMajor[])('point-in-time restore on PostgreSQL %i', (
   let rows: { at: Date; segment: string }[];
 
   beforeAll(async () => {
-    repo = join(await makeTempDir('pitrrepo', { owner: 'postgres' }), 'repo');
-    const archiveCommand = pgkeepArchiveCommand(repo);
-    source = await TestCluster.create({ major, name: `pitr${major}`, settings: { archive_mode: 'on', archive_command: archiveCommand, archive_timeout: 0 } });
-    await ok(['init']);
-    await ok(['add-instance', '--instance', 'main', '-D', source.pgdata, ...connectionArgs(source)]);
+    repo = await archiveRepoDir('pitrrepo');
+    source = await createArchivingInstance(ok, repo, { major, name: `pitr${major}`, settings: { archive_timeout: 0 } });
     await ok(['set-config', '--instance', 'main', '--compress-algorithm', 'zstd']);
     await source.query('CREATE TABLE stamps (id int PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())');
     // A: before the rows, its WAL in the archive. B: after them, carrying its WAL (--stream).

@@ -8,8 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseLsn } from '../../src/core/lsn.js';
 import { TestCluster } from '../helpers/cluster.js';
-import { makeTempDir } from '../helpers/tmp.js';
-import { backupIdOf, connectionArgs, postgresRunner, pgkeepArchiveCommand, type ShowBackup, type ShowInstance } from './pgkeep-fixture.js';
+import { archiveRepoDir, backupIdOf, createArchivingInstance, postgresRunner, type ShowBackup, type ShowInstance } from './pgkeep-fixture.js';
 
 describe('recovery point of a backup: from its own range, or from the WAL before it when nothing commits in it', () => {
   let repo: string;
@@ -26,11 +25,9 @@ describe('recovery point of a backup: from its own range, or from the WAL before
   };
 
   beforeAll(async () => {
-    repo = join(await makeTempDir('rprepo', { owner: 'postgres' }), 'repo');
+    repo = await archiveRepoDir('rprepo');
     // No autovacuum: its transactions would be commits the test does not expect.
-    source = await TestCluster.create({ major: 15, name: 'recpoint', settings: { archive_mode: 'on', archive_command: pgkeepArchiveCommand(repo), archive_timeout: 0, autovacuum: 'off' } });
-    await ok(['init']);
-    await ok(['add-instance', '--instance', 'main', '-D', source.pgdata, ...connectionArgs(source)]);
+    source = await createArchivingInstance(ok, repo, { major: 15, name: 'recpoint', settings: { archive_timeout: 0, autovacuum: 'off' } });
     await source.query('CREATE TABLE t (id int)');
   });
 

@@ -11,7 +11,7 @@ import { TestCluster } from '../helpers/cluster.js';
 import { runPgkeep } from '../helpers/cli.js';
 import { postgresUser } from '../helpers/run-as-postgres.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { backupIdOf, connectionArgs, pgkeepArchiveCommand, postgresRunner } from './pgkeep-fixture.js';
+import { archiveRepoDir, backupIdOf, connectionArgs, createArchivingInstance, postgresRunner } from './pgkeep-fixture.js';
 
 /** Every path under `dir` (itself included) whose owner is not `uid`, relative to `dir`. */
 async function notOwnedBy(dir: string, uid: number): Promise<string[]> {
@@ -38,10 +38,8 @@ describe('pgkeep as root in a repository that belongs to postgres', () => {
   };
 
   beforeAll(async () => {
-    repo = join(await makeTempDir('ownedrepo', { owner: 'postgres' }), 'repo');
-    source = await TestCluster.create({ major: 15, name: 'owned', settings: { archive_mode: 'on', archive_command: pgkeepArchiveCommand(repo) } });
-    await postgres.ok(['init']);
-    await postgres.ok(['add-instance', '--instance', 'main', '-D', source.pgdata, ...connectionArgs(source)]);
+    repo = await archiveRepoDir('ownedrepo');
+    source = await createArchivingInstance(postgres.ok, repo, { major: 15, name: 'owned' });
   });
 
   afterAll(async () => {

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseLsn, segmentNumber, walFileName } from '../../src/core/lsn.js';
 import { TestCluster } from '../helpers/cluster.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { backupIdOf, connectionArgs, type ShowBackup, type ShowInstance, postgresRunner, pgkeepArchiveCommand } from './pgkeep-fixture.js';
+import { archiveRepoDir, backupIdOf, createArchivingInstance, type ShowBackup, type ShowInstance, postgresRunner } from './pgkeep-fixture.js';
 
 const SEG = 16 * 1024 * 1024;
 
@@ -27,11 +27,8 @@ describe('retention: delete-expired, delete-wal, pinning, merge-expired (Postgre
   const backup = async (mode: string, ...extra: string[]) => backupIdOf(await ok(['backup', '--instance', 'main', '-b', mode, ...extra]));
 
   beforeAll(async () => {
-    repo = join(await makeTempDir('retrepo', { owner: 'postgres' }), 'repo');
-    const archiveCommand = pgkeepArchiveCommand(repo);
-    source = await TestCluster.create({ major: 15, name: 'retention15', settings: { archive_mode: 'on', archive_command: archiveCommand, archive_timeout: 0 } });
-    await ok(['init']);
-    await ok(['add-instance', '--instance', 'main', '-D', source.pgdata, ...connectionArgs(source)]);
+    repo = await archiveRepoDir('retrepo');
+    source = await createArchivingInstance(ok, repo, { major: 15, name: 'retention15', settings: { archive_timeout: 0 } });
     await source.query('CREATE TABLE t (id int PRIMARY KEY)');
     await write(1);
     ids.F1 = await backup('FULL');

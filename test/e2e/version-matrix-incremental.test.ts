@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster, majorsUnderTest, type PgMajor } from '../helpers/cluster.js';
 import { relationDigests } from '../helpers/file-digests.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { backupIdOf, connectionArgs, type ShowBackup, type ShowInstance, postgresRunner, pgkeepArchiveCommand } from './pgkeep-fixture.js';
+import { archiveRepoDir, backupIdOf, createArchivingInstance, type ShowBackup, type ShowInstance, postgresRunner } from './pgkeep-fixture.js';
 
 const MAJORS = majorsUnderTest();
 const durations = new Map<PgMajor, string>();
@@ -39,21 +39,12 @@ describe.each(MAJORS)('PAGE (and PTRACK on 17+) against DELTA on PostgreSQL %i',
 
   beforeAll(async () => {
     started = Date.now();
-    repo = join(await makeTempDir(`imatrixrepo${major}`, { owner: 'postgres' }), 'repo');
-    const archiveCommand = pgkeepArchiveCommand(repo);
-    source = await TestCluster.create({
+    repo = await archiveRepoDir(`imatrixrepo${major}`);
+    source = await createArchivingInstance(ok, repo, {
       major,
       name: `imatrix${major}`,
-      settings: {
-        archive_mode: 'on',
-        archive_command: archiveCommand,
-        archive_timeout: 0,
-        autovacuum: 'off',
-        ...(withPtrack ? { summarize_wal: 'on' } : {}),
-      },
+      settings: { archive_timeout: 0, autovacuum: 'off', ...(withPtrack ? { summarize_wal: 'on' } : {}) },
     });
-    await ok(['init']);
-    await ok(['add-instance', '--instance', 'main', '-D', source.pgdata, ...connectionArgs(source)]);
     await source.pgbenchInit(1);
     lap('setup', started);
   });

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PGKEEP_BIN, spawnPgkeep } from '../helpers/cli.js';
 import { TestCluster, type PgMajor } from '../helpers/cluster.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { backupIdOf, connectionArgs, postgresRunner, pgkeepArchiveCommand } from './pgkeep-fixture.js';
+import { archiveRepoDir, backupIdOf, createArchivingInstance, postgresRunner } from './pgkeep-fixture.js';
 
 describe.each([15, 17] as PgMajor[])('WAL archive and point-in-time restore on PostgreSQL %i', (major) => {
   let repo: string;
@@ -20,11 +20,8 @@ describe.each([15, 17] as PgMajor[])('WAL archive and point-in-time restore on P
   const switchWal = () => runner.switchWal(source);
 
   beforeAll(async () => {
-    repo = join(await makeTempDir('walrepo', { owner: 'postgres' }), 'repo');
-    const archiveCommand = pgkeepArchiveCommand(repo);
-    source = await TestCluster.create({ major, name: `wal${major}`, settings: { archive_mode: 'on', archive_command: archiveCommand, archive_timeout: 0 } });
-    await ok(['init']);
-    await ok(['add-instance', '--instance', 'main', '-D', source.pgdata, ...connectionArgs(source)]);
+    repo = await archiveRepoDir('walrepo');
+    source = await createArchivingInstance(ok, repo, { major, name: `wal${major}`, settings: { archive_timeout: 0 } });
     await ok(['set-config', '--instance', 'main', '--compress-algorithm', 'zstd']);
     await source.query('CREATE TABLE stamps (id int PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())');
   });
