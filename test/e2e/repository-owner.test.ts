@@ -76,6 +76,26 @@ describe('pgkeep as root in a repository that belongs to postgres', () => {
     await restored.stop();
   });
 
+  // A restore target this user cannot write is refused before anything is written: it used to
+  // fail at its first mkdir, with a hint to remove a part-written directory that did not exist.
+  it('refuses a restore by postgres into directories it cannot write, writing nothing', async () => {
+    const full = backupIdOf(await postgres.ok(['backup', '--instance', 'main', '-b', 'FULL', '--stream']));
+    const rootDir = await makeTempDir('root-owned'); // root's, mode 0755
+    const ownDir = await makeTempDir('pg-owned', { owner: 'postgres' });
+    const refused = async (args: string[]): Promise<string[]> => {
+      const r = await postgres.pgkeep(['restore', '--instance', 'main', '-i', full, ...args]);
+      expect(r.code, r.stdout + r.stderr).not.toBe(0);
+      return r.stderr.split('\n').filter((l) => l.startsWith('ERROR: ') || l.startsWith('HINT: '));
+    };
+    const hint = 'HINT: run pgkeep as a user that can write there, or fix the directory permissions';
+    // A new directory in root's, an empty one of root's, and --waldir in root's with DEST of postgres's.
+    expect(await refused(['-D', join(rootDir, 'new', 'data')])).toEqual([`ERROR: permission denied while trying to create ${join(rootDir, 'new', 'data')}`, hint]);
+    expect(await refused(['-D', rootDir])).toEqual([`ERROR: permission denied while trying to create ${rootDir}`, hint]);
+    expect(await refused(['-D', join(ownDir, 'data'), '-X', join(rootDir, 'wal')])).toEqual([`ERROR: permission denied while trying to create ${join(rootDir, 'wal')}`, hint]);
+    expect(await readdir(rootDir)).toEqual([]);
+    expect(await readdir(ownDir)).toEqual([]);
+  });
+
   it('gives postgres a repository root initialises in an empty directory of postgres', async () => {
     const { uid } = postgresUser();
     const empty = await makeTempDir('owned-init', { owner: 'postgres' });

@@ -18,6 +18,7 @@
  * Run as root, every path is given the owner it had in the source (or --owner). With --force, a
  * failure that costs a file lists it instead of stopping the restore (salvage.ts).
  */
+import { existsSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BackupRecord, FileEntry } from '../../core/backup-types.js';
@@ -126,7 +127,8 @@ async function restoreLocked(ctx: RepoContext, req: RestoreRequest): Promise<Res
  * accident; the hint says so, and that the targets must be emptied before the next attempt.
  */
 function partWritten(e: unknown, req: RestoreRequest, tablespaces: boolean): unknown {
-  if (!isPgkeepError(e)) return e;
+  // DEST is made first: without it nothing was written (its mkdir failed), nothing to remove.
+  if (!isPgkeepError(e) || !existsSync(req.dest)) return e;
   const others = [...(tablespaces ? ['the tablespace directories'] : []), ...(req.walDir !== undefined ? [req.walDir] : [])];
   const remove = `remove ${[req.dest, ...others].join(', ').replace(/, ([^,]*)$/, ' and $1')} (left part-written, without global/pg_control: it cannot start)`;
   const hint = e.code === 'DISK_FULL'

@@ -3,8 +3,9 @@
  * is written (phase 2), the directories, tablespace links and pg_wal made before the files
  * (phase 3), their owners when run as root, and their fsync at the end (phase 7).
  */
-import { chmod, lchown, mkdir, open, readdir, symlink } from 'node:fs/promises';
-import { isAbsolute, join, relative } from 'node:path';
+import { constants } from 'node:fs';
+import { access, chmod, lchown, lstat, mkdir, open, readdir, symlink } from 'node:fs/promises';
+import { dirname, isAbsolute, join, relative } from 'node:path';
 import type { BackupRecord, FileEntry } from '../../core/backup-types.js';
 import { assertMappingsUsed, mapLocation, type TablespaceMapping } from '../../core/tablespace-mapping.js';
 import { errnoCode, fromIoError, PgkeepError } from '../../errors.js';
@@ -30,7 +31,7 @@ export function ownerSetter(files: readonly FileEntry[], owner: { uid: number; g
   };
 }
 
-/** Phase 2: every -T mapping names a tablespace of the backup; DEST, each tablespace target and --waldir are empty or missing. */
+/** Phase 2: every -T mapping names a tablespace of the backup; DEST, each tablespace target and --waldir are empty or missing, and writable. */
 export async function checkRestoreTargets(t: RestoreTargets, files: readonly FileEntry[]): Promise<void> {
   const links = tablespaceLinks(files);
   assertMappingsUsed(t.tablespaceMapping, links.map((l) => l.linkTarget ?? ''));
@@ -86,18 +87,36 @@ function tablespaceLinks(files: readonly FileEntry[]): FileEntry[] {
   return files.filter((f) => f.kind === 'symlink' && f.path.startsWith('pg_tblspc/'));
 }
 
+/**
+ * `dir` is an empty directory, or missing, and this user can make or fill it: checked before
+ * anything is written, so that a target in someone else's directory is refused with nothing to
+ * clean up, rather than failing at its first mkdir.
+ */
 async function assertEmptyOrMissing(dir: string, what: string): Promise<void> {
-  let names: string[];
+  let names: string[] | undefined;
   try {
     names = await readdir(dir);
   } catch (e) {
-    if (errnoCode(e) === 'ENOENT') return;
-    if (errnoCode(e) === 'ENOTDIR') throw new PgkeepError('RESTORE_TARGET_NOT_EMPTY', `${what} ${dir} exists and is not a directory`, 'choose an empty or new directory');
-    throw fromIoError(e, 'read', dir);
+    if (errnoCode(e) === 'ENOTDIR') {
+      const itself = await lstat(dir).then(() => true, () => false);
+      throw new PgkeepError('RESTORE_TARGET_NOT_EMPTY', itself ? `${what} ${dir} exists and is not a directory` : `${what} ${dir} lies under a file, not a directory`, 'choose an empty or new directory');
+    }
+    if (errnoCode(e) !== 'ENOENT') throw fromIoError(e, 'read', dir);
   }
-  if (names.length > 0) {
+  if (names !== undefined && names.length > 0) {
     throw new PgkeepError('RESTORE_TARGET_NOT_EMPTY', `${what} ${dir} is not empty`, 'restore into an empty or new directory (remove the old cluster first if you mean to replace it)');
   }
+  // An empty directory is filled; a missing one is made, with its missing parents, in the
+  // nearest directory that exists.
+  const where = names !== undefined ? dir : await nearestExistingAncestor(dir);
+  await access(where, constants.W_OK | constants.X_OK).catch((e: unknown) => { throw fromIoError(e, 'create', dir); });
+}
+
+/** The closest ancestor of the missing `path` that exists (at worst the root). */
+async function nearestExistingAncestor(path: string): Promise<string> {
+  let p = dirname(path);
+  while (dirname(p) !== p && !(await lstat(p).then(() => true, () => false))) p = dirname(p);
+  return p;
 }
 
 /** A WAL directory inside the data directory would be restored into twice, or link to itself. */
