@@ -13,7 +13,9 @@ import { TestCluster, type PgMajor } from '../helpers/cluster.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { archiveRepoDir, backupIdOf, connectionArgs, createArchivingInstance, postgresRunner, restoreStandby, type ShowBackup, type ShowInstance } from './pgkeep-fixture.js';
 
-describe.each([13, 14, 15, 16, 17, 18] as PgMajor[])('backups from a standby on PostgreSQL %i', (major) => {
+// One major of each kind: 13 (pg_start_backup, as 14), 15 (pg_backup_start, as 16), 17 and 18
+// (WAL summaries: PTRACK on the standby).
+describe.each([13, 15, 17, 18] as PgMajor[])('backups from a standby on PostgreSQL %i', (major) => {
   let repo: string;
   let primary: TestCluster;
   let standby: TestCluster;
