@@ -1,10 +1,11 @@
 /**
  * archive_command: store one WAL file in the archive, durably, compressed with the instance's
- * setting. The same content pushed twice succeeds (PostgreSQL retries after a crash between our
- * rename and its own bookkeeping; a standby with archive_mode = always pushes the segments its
- * primary pushed, test/e2e/standby-archive-backup.test.ts); different content under an existing name is refused unless
- * --overwrite, since it usually means two clusters share one archive. A segment's long page
- * header carries the system identifier: a segment of another cluster is refused.
+ * setting. The same content pushed twice succeeds: PostgreSQL retries after a crash between our
+ * rename and its own bookkeeping, and a standby with archive_mode = always pushes the segments
+ * its primary pushed (test/e2e/standby-archive-backup.test.ts). Different content under an
+ * existing name is refused unless --overwrite, since it usually means two clusters share one
+ * archive. A segment's long page header carries the system identifier: a segment of another
+ * cluster is refused.
  */
 import { open } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
