@@ -98,7 +98,7 @@ async function assertEmptyOrMissing(dir: string, what: string): Promise<void> {
     names = await readdir(dir);
   } catch (e) {
     if (errnoCode(e) === 'ENOTDIR') {
-      const itself = await lstat(dir).then(() => true, () => false);
+      const itself = await pathExists(dir);
       throw new PgkeepError('RESTORE_TARGET_NOT_EMPTY', itself ? `${what} ${dir} exists and is not a directory` : `${what} ${dir} lies under a file, not a directory`, 'choose an empty or new directory');
     }
     if (errnoCode(e) !== 'ENOENT') throw fromIoError(e, 'read', dir);
@@ -115,8 +115,13 @@ async function assertEmptyOrMissing(dir: string, what: string): Promise<void> {
 /** The closest ancestor of the missing `path` that exists (at worst the root). */
 async function nearestExistingAncestor(path: string): Promise<string> {
   let p = dirname(path);
-  while (dirname(p) !== p && !(await lstat(p).then(() => true, () => false))) p = dirname(p);
+  while (dirname(p) !== p && !(await pathExists(p))) p = dirname(p);
   return p;
+}
+
+/** `path` itself exists, whatever it is (a symbolic link is not followed). */
+async function pathExists(path: string): Promise<boolean> {
+  return lstat(path).then(() => true, () => false);
 }
 
 /** A WAL directory inside the data directory would be restored into twice, or link to itself. */
