@@ -9,7 +9,7 @@
 // taken one after the other must restore identical relation files.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestCluster } from '../helpers/cluster.js';
+import { TestCluster, invariantText } from '../helpers/cluster.js';
 import { relationDigests } from '../helpers/file-digests.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { backupIdOf, newRepo, type RepoFixture } from './pgkeep-fixture.js';
@@ -58,7 +58,7 @@ describe('DELTA over a parent taken under writes (PostgreSQL 15)', () => {
     try {
       const inv = await restored.pgbenchInvariant();
       expect(inv.delta).not.toBe(0n); // pgbench really ran
-      expect(inv.ok, JSON.stringify(inv, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))).toBe(true);
+      expect(inv.ok, invariantText(inv)).toBe(true);
     } finally {
       await restored.destroy();
     }

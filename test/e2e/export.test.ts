@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnPgkeep } from '../helpers/cli.js';
-import { TestCluster, type PgMajor } from '../helpers/cluster.js';
+import { TestCluster, invariantText, type PgMajor } from '../helpers/cluster.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { backupIdOf, newRepo, type RepoFixture } from './pgkeep-fixture.js';
 
@@ -129,7 +129,7 @@ describe.each(MAJORS)('export on PostgreSQL %i', (major) => {
     adopted.push(c);
     expect(await c.tableDigest()).toEqual(before);
     const inv = await c.pgbenchInvariant();
-    expect(inv.ok, JSON.stringify(inv, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))).toBe(true);
+    expect(inv.ok, invariantText(inv)).toBe(true);
     expect(inv.delta).not.toBe(0n); // pgbench did write before the DELTA
     const [loc] = await c.query<{ l: string }>(`SELECT pg_tablespace_location(oid) AS l FROM pg_tablespace WHERE spcname = '${spc}'`);
     expect(loc!.l).toBe(`pg_tblspc/${oid}`);

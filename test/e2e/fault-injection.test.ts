@@ -19,7 +19,7 @@ import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runPgkeep, spawnPgkeep, type PgkeepResult } from '../helpers/cli.js';
-import { TestCluster } from '../helpers/cluster.js';
+import { TestCluster, invariantText } from '../helpers/cluster.js';
 import { FaultTotals, findTemporaries, freeBytes, killPgkeepAfter, mountTmpfs, prng, seedFrom, sleep, unmount, unownedReported } from '../helpers/faults.js';
 import { postgresUser } from '../helpers/run-as-postgres.js';
 import { makeTempDir, removeTempDir } from '../helpers/tmp.js';
@@ -68,7 +68,7 @@ describe('fault injection on PostgreSQL 15', () => {
       try {
         const inv = await c.pgbenchInvariant();
         if (!inv.ok) totals.lost(`${label}: pgbench invariant broken in ${target}`);
-        expect(inv.ok, `${label}: pgbench invariant of ${target}: ${JSON.stringify(inv, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}`).toBe(true);
+        expect(inv.ok, `${label}: pgbench invariant of ${target}: ${invariantText(inv)}`).toBe(true);
         totals.restoresVerified++;
       } finally {
         await c.destroy();

@@ -4,7 +4,7 @@
 import { readFile, readdir, readlink, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestCluster, type PgMajor } from '../helpers/cluster.js';
+import { TestCluster, invariantText, type PgMajor } from '../helpers/cluster.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { backupIdOf, newRepo, type RepoFixture } from './pgkeep-fixture.js';
 
@@ -60,7 +60,7 @@ describe.each(MAJORS)('FULL backup and restore on PostgreSQL %i', (major) => {
 
     const c = await restoreAndStart(['-i', id]);
     const inv = await c.pgbenchInvariant();
-    expect(inv.ok, JSON.stringify(inv, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))).toBe(true);
+    expect(inv.ok, invariantText(inv)).toBe(true);
     expect(inv.delta).not.toBe(0n); // pgbench did write before the backup's end
     await c.amcheck();
     await c.stop();

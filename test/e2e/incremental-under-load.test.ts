@@ -13,12 +13,10 @@
 // extended under the backups too.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestCluster, type PgMajor, type PgbenchRun } from '../helpers/cluster.js';
+import { TestCluster, invariantText, type PgMajor, type PgbenchRun } from '../helpers/cluster.js';
+import { sleep } from '../helpers/faults.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { archiveRepoDir, backupIdOf, createArchivingInstance, postgresRunner, type ShowBackup, type ShowInstance } from './pgkeep-fixture.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const json = (v: unknown) => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x));
 
 describe.each([13, 17] as PgMajor[])('incremental backups under pgbench load on PostgreSQL %i', (major) => {
   let repo: string;
@@ -68,7 +66,7 @@ describe.each([13, 17] as PgMajor[])('incremental backups under pgbench load on 
       const c = await TestCluster.adopt(dir, { major, name: `load${major}-${id}` });
       others.push(c);
       const inv = await c.pgbenchInvariant();
-      expect(inv.ok, `${id}: ${json(inv)}`).toBe(true);
+      expect(inv.ok, `${id}: ${invariantText(inv)}`).toBe(true);
       expect(inv.delta, id).not.toBe(0n);
       await c.amcheck();
       await c.stop();

@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runPgkeep, spawnPgkeep, type PgkeepResult } from '../helpers/cli.js';
 import { TestCluster, type PgMajor } from '../helpers/cluster.js';
+import { sleep } from '../helpers/faults.js';
 import { makeTempDir, removeTempDir } from '../helpers/tmp.js';
 import { backupIdOf, newRepo, type RepoFixture, type ShowInstance } from './pgkeep-fixture.js';
 import { prng } from '../helpers/random.js';
@@ -24,7 +25,6 @@ const execFileAsync = promisify(execFile);
 /** PosixStore's temporary names: `<name>.tmp.<pid>.<random hex>`. */
 const TEMPORARY = /\.tmp\.\d+\.[0-9a-f]+$/;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Case {
   major: PgMajor;

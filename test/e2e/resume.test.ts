@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnPgkeep } from '../helpers/cli.js';
 import { TestCluster } from '../helpers/cluster.js';
+import { sleep } from '../helpers/faults.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { backupIdOf, newRepo, type RepoFixture } from './pgkeep-fixture.js';
 
@@ -239,8 +240,4 @@ async function listFiles(root: string, rel = ''): Promise<string[]> {
     else out.push(path);
   }
   return out;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

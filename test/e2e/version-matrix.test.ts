@@ -7,15 +7,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SUPPORTED_MAJORS } from '../../src/postgres/server-versions.js';
-import { TestCluster, availableMajors, binDir, majorsUnderTest, type PgMajor } from '../helpers/cluster.js';
+import { TestCluster, availableMajors, binDir, invariantText, majorsUnderTest, type PgMajor } from '../helpers/cluster.js';
+import { sleep } from '../helpers/faults.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { backupIdOf, newRepo, type RepoFixture, type ShowBackup } from './pgkeep-fixture.js';
 
 const MAJORS = majorsUnderTest();
 const durations = new Map<PgMajor, number>();
 const storedBytes = new Map<PgMajor, string>();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const json = (v: unknown) => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x));
 
 afterAll(() => {
   const lines = [...durations].map(([major, ms]) => `  PostgreSQL ${major}: ${(ms / 1000).toFixed(1)} s (${storedBytes.get(major) ?? 'no backups'})`);
@@ -132,7 +131,7 @@ describe.each(MAJORS)('FULL and DELTA backup, chain restore on PostgreSQL %i', (
     const c = await TestCluster.adopt(dest, { major, name: `matrix${major}-restored` });
     restored.push(c);
     const inv = await c.pgbenchInvariant();
-    expect(inv.ok, json(inv)).toBe(true);
+    expect(inv.ok, invariantText(inv)).toBe(true);
     expect(inv.delta).not.toBe(0n);
     expect(await c.tableDigest()).toEqual(digestBeforeDelta);
     await c.amcheck();

@@ -41,16 +41,12 @@ export function registerTempDir(path: string): () => void {
 }
 
 /**
- * Stops the servers and removes the temp dirs this process still holds, as the exit hook does.
- * test/setup.ts runs it after each test file's own afterAll hooks: vitest ends a fork with
- * SIGTERM and SIGKILLs it a second later, too soon to remove a repository and a few restored
- * data directories, which were then left behind.
+ * Stops the servers and removes the temp dirs this process still holds: the exit hook's work,
+ * which test/setup.ts also runs after each test file's own afterAll hooks. vitest ends a fork
+ * with SIGTERM and SIGKILLs it a second later, too soon to remove a repository and a few
+ * restored data directories, which were then left behind.
  */
 export function releaseAll(): void {
-  cleanupSync();
-}
-
-function cleanupSync(): void {
   // Servers first: removing a live data directory under a running postmaster makes it
   // PANIC noisily instead of stopping.
   for (const cluster of runningClusters) {
@@ -70,10 +66,10 @@ function cleanupSync(): void {
 function installExitHook(): void {
   if (hookInstalled) return;
   hookInstalled = true;
-  process.on('exit', cleanupSync);
+  process.on('exit', releaseAll);
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     const onSignal = (): void => {
-      cleanupSync();
+      releaseAll();
       process.removeListener(signal, onSignal);
       // Only re-raise when nobody else handles it: a runner with its own handler decides.
       if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);

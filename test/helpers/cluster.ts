@@ -29,6 +29,7 @@ export { availableMajors, binDir, majorsUnderTest } from './pg-versions.js';
 export { runAsPostgres } from './run-as-postgres.js';
 export { registerClusterCleanup } from './cleanup.js';
 export type { PgbenchInvariant } from './sql-checks.js';
+export { invariantText } from './sql-checks.js';
 export type { PgbenchRun } from './pgbench.js';
 
 const execFileAsync = promisify(execFile);

@@ -32,6 +32,11 @@ export async function pgbenchInvariant(query: QueryFn, database: string): Promis
   return { abalance, tbalance, bbalance, delta, ok: abalance === tbalance && tbalance === bbalance && bbalance === delta };
 }
 
+/** The four sums as text, for an assertion's message (JSON.stringify cannot write a bigint). */
+export function invariantText(inv: PgbenchInvariant): string {
+  return JSON.stringify(inv, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+}
+
 export const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 
 /**
