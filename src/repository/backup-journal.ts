@@ -8,7 +8,8 @@
  * Every line is self-checking: 16 hex digits of xxh64 over the JSON text that follows the
  * space. Lines are appended in batches, each batch written and fdatasync'ed at once (at most
  * FLUSH_INTERVAL_MS after its first line, or when FLUSH_LINES lines are waiting); a line is only
- * ever appended after its stored file was committed (fsync'ed and renamed into place), so every
+ * ever appended after its stored file was committed (renamed into place) and made durable (by
+ * the creator's `beforeBatch`, which fsyncs the batch's files and their directories), so every
  * line that reads back names a complete file. A kill or a full disk can leave a torn last line:
  * reading stops at the first line that is cut short or fails its checksum, and keeps what came
  * before.
@@ -48,9 +49,17 @@ export interface BackupJournal {
   torn: boolean;
 }
 
+/**
+ * Run before a batch of lines is written, with their entries: a backup's copy makes those stored
+ * files durable here (ByteStore.syncObjects), so that no line can outlive its file.
+ */
+export type BeforeBatch = (entries: readonly FileEntry[]) => Promise<void>;
+
 /** Appends finished entries to a new journal. Safe to call `add` from parallel workers. */
 export class BackupJournalWriter {
   private pending: string[] = [];
+  /** The entries of `pending`, for `beforeBatch`. */
+  private pendingEntries: FileEntry[] = [];
   private timer: NodeJS.Timeout | undefined;
   private chain: Promise<void> = Promise.resolve();
   private failure: { error: unknown } | undefined;
@@ -62,10 +71,11 @@ export class BackupJournalWriter {
   private constructor(
     private readonly fh: FileHandle,
     private readonly path: string,
+    private readonly beforeBatch: BeforeBatch,
   ) {}
 
   /** Creates the journal of `attempt`'s backup with its header, durably (file and directory). */
-  static async create(repoRoot: string, attempt: ResumeAttempt): Promise<BackupJournalWriter> {
+  static async create(repoRoot: string, attempt: ResumeAttempt, beforeBatch: BeforeBatch): Promise<BackupJournalWriter> {
     const path = join(repoRoot, ...backupJournalKey(attempt.instance, attempt.backupId).split('/'));
     let fh: FileHandle;
     try {
@@ -73,7 +83,7 @@ export class BackupJournalWriter {
     } catch (e) {
       throw fromIoError(e, 'create', path);
     }
-    const w = new BackupJournalWriter(fh, path);
+    const w = new BackupJournalWriter(fh, path, beforeBatch);
     try {
       await giveFile(ownerForNewPaths(repoRoot), fh, path);
       const header = Buffer.from(journalLine({ formatVersion: FILE_FORMAT_VERSION, kind: JOURNAL_KIND, attempt: attemptToJson(attempt) }), 'utf8');
@@ -103,6 +113,7 @@ export class BackupJournalWriter {
     if (this.failure) throw this.failure.error;
     if (this.closed) return;
     this.pending.push(journalLine(fileEntryToJson(entry)));
+    this.pendingEntries.push(entry);
     if (this.pending.length >= FLUSH_LINES) {
       await this.flush();
     } else if (this.timer === undefined) {
@@ -123,8 +134,11 @@ export class BackupJournalWriter {
       if (this.failure) throw this.failure.error;
       if (this.pending.length === 0) return;
       const lines = this.pending;
+      const entries = this.pendingEntries;
       this.pending = [];
+      this.pendingEntries = [];
       try {
+        await this.beforeBatch(entries);
         const bytes = Buffer.from(lines.join(''), 'utf8');
         await writeFully(this.fh, bytes, this.fileBytes);
         this.fileBytes += bytes.length;

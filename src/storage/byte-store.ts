@@ -26,7 +26,11 @@ export interface ObjectWriter {
    * read back they are zeros all the same, and they cost neither a write nor disk space.
    */
   writeZeros(length: number): Promise<void>;
-  /** fsync, rename into place, fsync dir: after it resolves the object is durable and visible. */
+  /**
+   * fsync, rename into place, fsync dir: after it resolves the object is durable and visible. A
+   * store made by `deferringSync()` leaves out both fsyncs: the object is visible at once (to
+   * this host, and after a kill), but it survives a power loss only once `syncObjects` covers it.
+   */
   commit(): Promise<void>;
   /** Remove the temporary; safe to call after a failed write (and a no-op after commit). */
   abort(): Promise<void>;
@@ -107,6 +111,20 @@ export interface ByteStore {
    * between writing and renaming). Temporaries of live writers stay. Returns the keys removed.
    */
   cleanupTemporaries(prefix: string): Promise<string[]>;
+  /**
+   * The same objects, written by writers whose `commit` does not wait for any fsync: for a
+   * writer of many objects (a backup's copy), whose copiers then never wait on the disk, and
+   * whose objects are made durable many at a time. Whoever uses it calls `syncObjects` before
+   * anything is made to rely on those objects surviving a power loss (a journal line, a manifest).
+   */
+  deferringSync(): ByteStore;
+  /** True for a store made by `deferringSync()`. */
+  readonly defersSync: boolean;
+  /**
+   * Makes the committed objects at `keys` survive a power loss, content and name: an fsync of
+   * each, then one of each distinct parent directory. Cheap for objects already durable.
+   */
+  syncObjects(keys: Iterable<string>): Promise<void>;
 }
 
 /** True for the error a store raises when reading a key that does not exist. */

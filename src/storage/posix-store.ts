@@ -6,7 +6,9 @@
  * is atomic, so readers see the old object or the new one, never a mix; the two fsyncs make the
  * bytes and then the name survive a power loss. New directories are created 0700 and their
  * parents fsynced, otherwise a committed object could vanish with the directory entry that
- * leads to it.
+ * leads to it. A store made by `deferringSync()` leaves both fsyncs out of each commit; its user
+ * makes many objects durable at once (`syncObjects`) before relying on them (docs/repository-format.md,
+ * "Durability of a backup's stored files").
  *
  * The pid in temporary names lets `cleanupTemporaries` tell a dead writer's leftovers (kill -9,
  * crash) from a live writer's work in progress. That test only holds on one host; for a
@@ -25,15 +27,38 @@ import { writeFully } from './write-fully.js';
 export const READ_CHUNK_SIZE = 1024 * 1024;
 const DIR_MODE = 0o700;
 const FILE_MODE = 0o600;
+/** syncObjects: fsyncs in flight at once (libuv runs 4 at a time; the rest wait their turn there). */
+const SYNCS_AT_ONCE = 8;
 
 export class PosixStore implements ByteStore {
   readonly root: string;
   /** Run as root in another user's repository: that user, given everything created (repository-owner.ts). */
   private readonly owner: PathOwner | undefined;
 
-  constructor(root: string) {
+  constructor(
+    root: string,
+    /** See ByteStore.deferringSync. */
+    readonly defersSync = false,
+  ) {
     this.root = resolve(root);
     this.owner = ownerForNewPaths(this.root);
+  }
+
+  deferringSync(): PosixStore {
+    return this.defersSync ? this : new PosixStore(this.root, true);
+  }
+
+  async syncObjects(keys: Iterable<string>): Promise<void> {
+    const files = new Set<string>();
+    for (const key of keys) {
+      assertValidKey(key);
+      files.add(this.pathOf(key));
+    }
+    // Each file through a new descriptor, as initdb --sync-only and pg_basebackup do: Linux
+    // reports a write-back error to the next fsync of the file whoever opened it (4.16 and later).
+    // Several in flight, so that the file system can commit them together.
+    await eachAtMost([...files], SYNCS_AT_ONCE, fsyncFile);
+    await eachAtMost([...new Set([...files].map((f) => dirname(f)))], SYNCS_AT_ONCE, fsyncDir);
   }
 
   /** The file-system path of a key (validated, so it cannot leave the root). */
@@ -62,7 +87,7 @@ export class PosixStore implements ByteStore {
       await unlink(temp).catch(() => undefined);
       throw e;
     }
-    return new PosixObjectWriter(fh, temp, target);
+    return new PosixObjectWriter(fh, temp, target, !this.defersSync);
   }
 
   async writeAtomic(key: string, data: Uint8Array | string): Promise<void> {
@@ -298,6 +323,8 @@ class PosixObjectWriter implements ObjectWriter {
     private readonly fh: FileHandle,
     private readonly temp: string,
     private readonly target: string,
+    /** false: the file's and the directory's fsyncs are left to ByteStore.syncObjects. */
+    private readonly sync: boolean,
   ) {}
 
   get bytesWritten(): number {
@@ -328,7 +355,7 @@ class PosixObjectWriter implements ObjectWriter {
     this.assertOpen('commit');
     try {
       if (this.endsInHole) await this.fh.truncate(this.written);
-      await this.fh.sync();
+      if (this.sync) await this.fh.sync();
       await this.fh.close();
     } catch (e) {
       this.state = 'failed';
@@ -341,7 +368,7 @@ class PosixObjectWriter implements ObjectWriter {
       throw fromIoError(e, 'rename', this.target);
     }
     this.state = 'committed';
-    await fsyncDir(dirname(this.target));
+    if (this.sync) await fsyncDir(dirname(this.target));
   }
 
   async abort(): Promise<void> {
@@ -375,6 +402,36 @@ async function ensureDirDurable(dir: string, owner: PathOwner | undefined): Prom
   for (const d of createdDirs(first, dir)) {
     await givePath(owner, d);
     await fsyncDir(dirname(d));
+  }
+}
+
+/** Runs `work` over `items`, at most `n` at a time; the first failure is thrown once all have settled. */
+async function eachAtMost<T>(items: readonly T[], n: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const errors: unknown[] = [];
+  const lane = async () => {
+    while (next < items.length && errors.length === 0) {
+      try {
+        await work(items[next++] as T);
+      } catch (e) {
+        errors.push(e);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, lane));
+  if (errors.length > 0) throw errors[0];
+}
+
+/** fsync of the file at `path` through a new descriptor; errors name the file. */
+export async function fsyncFile(path: string): Promise<void> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(path, 'r');
+    await fh.sync();
+  } catch (e) {
+    throw fromIoError(e, 'sync', path);
+  } finally {
+    await fh?.close();
   }
 }
 

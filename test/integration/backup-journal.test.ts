@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FileEntry } from '../../src/core/backup-types.js';
 import type { ResumeAttempt } from '../../src/core/resume-rules.js';
+import { PgkeepError } from '../../src/errors.js';
 import { BackupJournalWriter, FLUSH_LINES, readBackupJournal } from '../../src/repository/backup-journal.js';
 import { backupJournalKey } from '../../src/repository/layout.js';
 import { PosixStore } from '../../src/storage/posix-store.js';
@@ -14,6 +15,9 @@ const attempt: ResumeAttempt = {
   backupId: 'T1ABCD', instance: 'main', mode: 'DELTA', parentId: 'T0AAAA', startLsn: 0x1_2345_6789_abcdn, timeline: 3,
   systemIdentifier: '7301234567890123456', compressAlg: 'zstd', compressLevel: 3, blockSize: 8192, resumedFrom: null,
 };
+
+/** The entries of these tests name no stored file: nothing to make durable before a batch. */
+const nothingToSync = () => Promise.resolve();
 
 function entry(i: number): FileEntry {
   return {
@@ -38,7 +42,7 @@ describe('backup journal', () => {
   });
 
   it('reads back the header and every entry added, flushed by count and on close', async () => {
-    const w = await BackupJournalWriter.create(dir, attempt);
+    const w = await BackupJournalWriter.create(dir, attempt, nothingToSync);
     const n = FLUSH_LINES + 5;
     for (let i = 0; i < n; i++) await w.add(entry(i));
     expect(w.entriesWritten).toBe(FLUSH_LINES);
@@ -51,8 +55,39 @@ describe('backup journal', () => {
     expect(j?.entries.get('base/5/16390')).toEqual(entry(6));
   });
 
+  it('runs beforeBatch with the entries of each batch before its lines reach the file', async () => {
+    const seen: { paths: string[]; onDisk: number }[] = [];
+    const w = await BackupJournalWriter.create(dir, attempt, async (entries) => {
+      seen.push({ paths: entries.map((e) => e.path), onDisk: (await readBackupJournal(store, 'main', 'T1ABCD'))?.entries.size ?? -1 });
+    });
+    const n = FLUSH_LINES + 2;
+    for (let i = 0; i < n; i++) await w.add(entry(i));
+    await w.close();
+    expect(seen.map((s) => s.paths.length)).toEqual([FLUSH_LINES, 2]);
+    expect(seen[1]!.paths).toEqual([entry(FLUSH_LINES).path, entry(FLUSH_LINES + 1).path]);
+    // Each batch's lines were not in the file yet when its files were made durable.
+    expect(seen.map((s) => s.onDisk)).toEqual([0, FLUSH_LINES]);
+    expect((await readBackupJournal(store, 'main', 'T1ABCD'))?.entries.size).toBe(n);
+  });
+
+  it('writes no line of a batch whose beforeBatch fails, and fails every later add', async () => {
+    // As syncObjects fails: a PgkeepError, which reaches the caller as it is.
+    const failure = new PgkeepError('DISK_FULL', 'no space left while trying to sync base/5/16385', 'free space');
+    let calls = 0;
+    const w = await BackupJournalWriter.create(dir, attempt, async () => {
+      if (++calls === 2) throw failure;
+    });
+    await w.add(entry(0));
+    await w.flush();
+    await w.add(entry(1));
+    await expect(w.flush()).rejects.toBe(failure);
+    await expect(w.add(entry(2))).rejects.toBe(failure);
+    await w.close().catch(() => undefined);
+    expect([...(await readBackupJournal(store, 'main', 'T1ABCD'))!.entries.keys()]).toEqual([entry(0).path]);
+  });
+
   it('flushes a batch within a second without more adds', async () => {
-    const w = await BackupJournalWriter.create(dir, attempt);
+    const w = await BackupJournalWriter.create(dir, attempt, nothingToSync);
     await w.add(entry(0));
     expect((await readBackupJournal(store, 'main', 'T1ABCD'))?.entries.size).toBe(0);
     await new Promise((r) => setTimeout(r, 1300));
@@ -61,7 +96,7 @@ describe('backup journal', () => {
   });
 
   it('ignores a torn last line and stops at a damaged one', async () => {
-    const w = await BackupJournalWriter.create(dir, attempt);
+    const w = await BackupJournalWriter.create(dir, attempt, nothingToSync);
     for (let i = 0; i < 3; i++) await w.add(entry(i));
     await w.close();
     const full = await readFile(path);
@@ -84,7 +119,7 @@ describe('backup journal', () => {
     await writeFile(path, '0000000000000000 {"formatVersion":1}\n');
     await expect(readBackupJournal(store, 'main', 'T1ABCD')).rejects.toMatchObject({ code: 'MANIFEST_CORRUPT', message: expect.stringContaining('resume.jsonl') });
     await rm(path);
-    const w = await BackupJournalWriter.create(dir, { ...attempt, backupId: 'T1ABCD' });
+    const w = await BackupJournalWriter.create(dir, { ...attempt, backupId: 'T1ABCD' }, nothingToSync);
     await w.close();
     const otherPath = join(dir, backupJournalKey('main', 'T2XYZ'));
     await mkdir(dirname(otherPath), { recursive: true });

@@ -11,6 +11,13 @@ describeByteStoreContract('posix', async () => {
   return { store: new PosixStore(dir), cleanup: () => rm(dir, { recursive: true, force: true }) };
 });
 
+// A backup's copy writes through this view: the same contract, with the fsyncs left to syncObjects
+// (whose order against renames test/e2e/durability-order.test.ts watches with strace).
+describeByteStoreContract('posix, deferring sync', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'pgkeep-store-'));
+  return { store: new PosixStore(dir).deferringSync(), cleanup: () => rm(dir, { recursive: true, force: true }) };
+});
+
 /** A pid that certainly belonged to a process that has exited. */
 function deadPid(): number {
   const r = spawnSync(process.execPath, ['-e', '']);
@@ -27,6 +34,24 @@ describe('PosixStore on disk', () => {
   });
   afterEach(async () => {
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it('syncs committed objects of a deferring view, and names a missing one', async () => {
+    const deferring = store.deferringSync();
+    expect(deferring.defersSync).toBe(true);
+    expect(store.defersSync).toBe(false);
+    expect(deferring.deferringSync()).toBe(deferring);
+    const w = await deferring.openWrite('d/e/f');
+    await w.write(Buffer.from('bytes'));
+    await w.commit();
+    // Visible at once, before any sync, to the store it came from and to a plain one.
+    expect((await store.read('d/e/f')).toString()).toBe('bytes');
+    expect(await readdir(join(dir, 'd', 'e'))).toEqual(['f']);
+    await deferring.syncObjects(['d/e/f', 'd/e/f']);
+    await store.writeAtomic('d/g', 'more');
+    await deferring.syncObjects(['d/g', 'd/e/f']);
+    await expect(deferring.syncObjects(['d/e/missing'])).rejects.toMatchObject({ code: 'IO_ERROR', message: expect.stringContaining(join(dir, 'd', 'e', 'missing')) });
+    await expect(deferring.syncObjects(['../outside'])).rejects.toThrow();
   });
 
   it('leaves no temporary after a successful atomic write', async () => {

@@ -77,6 +77,8 @@ export function runPartJob(job: PartJob, t: CopyTarget, buffer: Buffer, counters
 /** What a worker thread (copy-worker.ts) is started with: it opens its own store over `root`. */
 export interface CopyWorkerData {
   root: string;
+  /** The main thread's store defers its fsyncs (ByteStore.deferringSync): the worker's does too. */
+  defersSync: boolean;
   settings: CopySettings;
 }
 

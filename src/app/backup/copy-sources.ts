@@ -287,7 +287,7 @@ function openCopyRunner(target: CopyTarget, threads: number, taskCount: number, 
   }
   // The main thread is one of the `threads` copiers (slot 0): one isolate fewer, in memory and start-up.
   const { store, ...settings } = target;
-  const pool = WorkerPool.start<CopyJob | PartJob, CopyJobResult>(entry, Math.min(threads, taskCount) - 1, { root: store.root, settings } satisfies CopyWorkerData);
+  const pool = WorkerPool.start<CopyJob | PartJob, CopyJobResult>(entry, Math.min(threads, taskCount) - 1, { root: store.root, defersSync: store.defersSync, settings } satisfies CopyWorkerData);
   const remote = async (job: CopyJob | PartJob, counters: PageCheckCounters) => {
     const r = await pool.run(job);
     counters.pagesRead += r.counters.pagesRead;

@@ -10,7 +10,7 @@ import { runCopyJob, runPartJob, type CopyJob, type PartJob, type CopyJobResult,
 import { READ_BUFFER_BYTES, type PageCheckCounters } from './read-data-file.js';
 
 const data = workerData as CopyWorkerData;
-const target = { ...data.settings, store: new PosixStore(data.root) };
+const target = { ...data.settings, store: new PosixStore(data.root, data.defersSync) };
 const buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
 
 serveTasks<CopyJob | PartJob, CopyJobResult>(async (job) => {

@@ -15,6 +15,7 @@ import { writeManifest } from '../../repository/manifest.js';
 import { figuresToMetrics, type Meter } from '../progress.js';
 import { saveBackup, type RepoContext } from '../repo-context.js';
 import type { PageCheckCounters } from './read-data-file.js';
+import { storedDataKeys } from './stored-data-keys.js';
 import { finishResume, type FileReuse, type ResumeSource } from './resume-plan.js';
 
 export interface SealInput {
@@ -63,6 +64,9 @@ export async function sealBackup(ctx: RepoContext, record: BackupRecord, s: Seal
       ...(reuse ? { filesReused: reuse.filesReused, bytesReused: reuse.bytesReused } : {}),
     },
   } satisfies Partial<BackupRecord>);
+  // The copy did not wait for its stored files to reach the disk (take-backup.ts): the manifest
+  // names only files that survive a power loss, content and name.
+  await ctx.store.syncObjects(storedDataKeys(record.instance, record.id, entries));
   await writeManifest(ctx.store, record, entries);
   await s.closing;
   await saveBackup(ctx, record);

@@ -20,7 +20,7 @@
  * journalled (resume.jsonl); a failed backup keeps the files its journal names, so that the next
  * backup of the same kind can resume it (resume-plan.ts, docs/resume.md), and removes the rest.
  */
-import type { BackupMode, BackupRecord, CompressAlg } from '../../core/backup-types.js';
+import type { BackupMode, BackupRecord, CompressAlg, FileEntry } from '../../core/backup-types.js';
 import { formatLsn } from '../../core/lsn.js';
 import { BackupSession } from '../../postgres/backup-session.js';
 import type { ConnectionSettings } from '../../postgres/connection.js';
@@ -45,6 +45,7 @@ import type { PageCheckCounters } from './read-data-file.js';
 import { chooseResume, describeResumeStart, FileReuse } from './resume-plan.js';
 import { sealBackup } from './seal-backup.js';
 import { stopBackup } from './stop-backup.js';
+import { storedDataKeys } from './stored-data-keys.js';
 
 export interface BackupRequest {
   instance: string;
@@ -124,10 +125,16 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
     // Recorded RUNNING before anything that takes a while or may fail (reading a change map,
     // copying): a failure then leaves the backup ERROR, which needs its record to exist.
     await saveBackup(ctx, record);
+    // The copy commits stored files without waiting for the disk; they are made durable many at
+    // a time, before the journal lines naming them and before the manifest (sealBackup):
+    // docs/repository-format.md, "Durability of a backup's stored files".
+    const dataStore = ctx.store.deferringSync();
+    const backupId = record.id;
+    const syncStored = (done: readonly FileEntry[]) => dataStore.syncObjects(storedDataKeys(instance.name, backupId, done));
     journal = await BackupJournalWriter.create(ctx.root, {
       backupId: record.id, instance: instance.name, mode: req.mode, parentId: record.parentId, startLsn: record.startLsn, timeline: record.timeline,
       systemIdentifier: id.systemIdentifier, compressAlg: compression.alg, compressLevel: compression.level, blockSize: id.blockSize, resumedFrom: resume?.backup.id ?? null,
-    });
+    }, syncStored);
     // PAGE reads the archived WAL, waiting for it if need be: only now, since nothing would stop
     // that wait if saving the record had failed.
     const mapping = serverMap ?? (req.mode === 'PAGE' && parent && history ? walChangeMap(ctx, {
@@ -150,7 +157,7 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
 
     // 4. copy
     const target: CopyTarget = {
-      store: ctx.store,
+      store: dataStore,
       instance: instance.name,
       backupId: record.id,
       compressAlg: compression.alg,

@@ -1,0 +1,98 @@
+// The order of a backup's durability steps, watched with strace (a power loss cannot be staged in
+// a test; the system calls that make one harmless can be watched). A backup's copy commits its
+// stored files without waiting for the disk, and makes them durable many at a time
+// (docs/repository-format.md, "Durability of a backup's stored files"). Checked on a FULL backup
+// with files in parts (-j 2: the worker thread's files too) and a DELTA backup over it:
+// - no stored file of the backup is fsynced under its temporary name (the copy does not wait);
+// - before manifest.jsonl is renamed into place, every stored file it names has been fsynced,
+//   and the directory holding it fsynced after the file got its name (rename or link).
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PGKEEP_BIN } from '../helpers/cli.js';
+import { TestCluster } from '../helpers/cluster.js';
+import { traceCalls, type TracedCall } from '../helpers/syscall-trace.js';
+import { newRepo, readManifestFile, type RepoFixture } from './pgkeep-fixture.js';
+
+/** Parts of 4 MiB cut pgbench_accounts of scale 2 (26 MB) into 7 stored files. */
+const PART = 4 * 1024 * 1024;
+
+describe('durability order of a backup (strace), PostgreSQL 15', () => {
+  let source: TestCluster;
+  let fx: RepoFixture;
+
+  beforeAll(async () => {
+    source = await TestCluster.create({ major: 15, name: 'durability', settings: { autovacuum: 'off' } });
+    await source.pgbenchInit(2);
+    fx = await newRepo(source);
+  });
+
+  afterAll(async () => {
+    await source?.destroy();
+  });
+
+  /** Takes a backup under strace; returns its id and the traced calls. */
+  async function tracedBackup(mode: string): Promise<{ id: string; calls: TracedCall[] }> {
+    const before = new Set((await fx.showJson())[0]?.backups.map((b) => b.id) ?? []);
+    const env = { ...process.env, NO_COLOR: '1', PGKEEP_REPO: fx.repo, PGKEEP_PART_BYTES: String(PART) };
+    const calls = await traceCalls([process.execPath, PGKEEP_BIN, 'backup', '--instance', 'main', '-b', mode, '--stream', '-j', '2', '--no-validate'], env);
+    const added = (await fx.showJson())[0]!.backups.filter((b) => !before.has(b.id));
+    expect(added.map((b) => b.status)).toEqual(['DONE']);
+    return { id: added[0]!.id, calls };
+  }
+
+  /** The absolute paths of the stored files the manifest names (parts one by one). */
+  async function storedPaths(id: string): Promise<string[]> {
+    const data = join(fx.repo, 'instances', 'main', 'backups', id, 'data');
+    const out: string[] = [];
+    for (const e of (await readManifestFile(fx.repo, id)).files.values()) {
+      if (e.parts) out.push(...e.parts.map((_p, i) => `${join(data, e.path)}.part${i}`));
+      else if (e.storedChecksum !== null) out.push(join(data, e.path));
+    }
+    return out;
+  }
+
+  function checkOrder(id: string, calls: TracedCall[], stored: string[]): void {
+    const backupDir = join(fx.repo, 'instances', 'main', 'backups', id);
+    const manifestRename = calls.find((c) => c.call === 'rename' && c.paths[1] === join(backupDir, 'manifest.jsonl'));
+    expect(manifestRename, 'manifest.jsonl renamed into place').toBeDefined();
+    const manifestAt = manifestRename!.start;
+
+    const tempSyncs = calls.filter((c) => c.call === 'fsync' && c.paths[0]!.startsWith(join(backupDir, 'data') + '/') && c.paths[0]!.includes('.tmp.'));
+    expect(tempSyncs.map((c) => c.paths[0]), 'stored files fsynced before their rename').toEqual([]);
+
+    const named = new Map<string, TracedCall>();
+    for (const c of calls) if ((c.call === 'rename' || c.call === 'link') && c.paths[1]) named.set(c.paths[1], c);
+    const late: string[] = [];
+    for (const path of stored) {
+      const gotName = named.get(path);
+      if (!gotName) {
+        late.push(`${path}: never renamed or linked into place`);
+        continue;
+      }
+      const fileSynced = calls.some((c) => c.call === 'fsync' && c.paths[0] === path && c.start > gotName.end && c.end < manifestAt);
+      const dirSynced = calls.some((c) => c.call === 'fsync' && c.paths[0] === dirname(path) && c.start > gotName.end && c.end < manifestAt);
+      if (!fileSynced) late.push(`${path}: not fsynced before the manifest`);
+      if (!dirSynced) late.push(`${dirname(path)}: not fsynced after ${path} got its name and before the manifest`);
+    }
+    expect(late).toEqual([]);
+  }
+
+  it('FULL with parts: every stored file and its directory are fsynced before the manifest, none under its temporary name', async () => {
+    const { id, calls } = await tracedBackup('FULL');
+    const stored = await storedPaths(id);
+    expect(stored.filter((p) => /\.part\d+$/.test(p)).length).toBeGreaterThanOrEqual(7);
+    expect(stored.some((p) => p.includes('/pg_wal/'))).toBe(true);
+    checkOrder(id, calls, stored);
+  });
+
+  it('DELTA after a change: the page deltas too', async () => {
+    await source.query('UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid % 50 = 0');
+    await source.query('CHECKPOINT');
+    const { id, calls } = await tracedBackup('DELTA');
+    const stored = await storedPaths(id);
+    const deltas = [...(await readManifestFile(fx.repo, id)).files.values()].filter((e) => e.storage === 'delta');
+    expect(deltas.length).toBeGreaterThan(0);
+    checkOrder(id, calls, stored);
+  });
+
+});
