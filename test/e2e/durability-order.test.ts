@@ -6,11 +6,16 @@
 // - no stored file of the backup is fsynced under its temporary name (the copy does not wait);
 // - before manifest.jsonl is renamed into place, every stored file it names has been fsynced,
 //   and the directory holding it fsynced after the file got its name (rename or link).
+// And a restore of the DELTA: its files are fsynced all together once written (not one by one as
+// each is written), with the recovery settings, before pg_control is created; then pg_control,
+// then every directory.
+import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PGKEEP_BIN } from '../helpers/cli.js';
 import { TestCluster } from '../helpers/cluster.js';
 import { traceCalls, type TracedCall } from '../helpers/syscall-trace.js';
+import { makeTempDir } from '../helpers/tmp.js';
 import { newRepo, readManifestFile, type RepoFixture } from './pgkeep-fixture.js';
 
 /** Parts of 4 MiB cut pgbench_accounts of scale 2 (26 MB) into 7 stored files. */
@@ -85,14 +90,50 @@ describe('durability order of a backup (strace), PostgreSQL 15', () => {
     checkOrder(id, calls, stored);
   });
 
+  let delta = '';
+
   it('DELTA after a change: the page deltas too', async () => {
     await source.query('UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid % 50 = 0');
     await source.query('CHECKPOINT');
     const { id, calls } = await tracedBackup('DELTA');
+    delta = id;
     const stored = await storedPaths(id);
     const deltas = [...(await readManifestFile(fx.repo, id)).files.values()].filter((e) => e.storage === 'delta');
     expect(deltas.length).toBeGreaterThan(0);
     checkOrder(id, calls, stored);
   });
 
+  it('restore: the files are synced together once written, before pg_control is created; pg_control, the recovery settings and the directories too', async () => {
+    expect(delta).not.toBe('');
+    const dest = join(await makeTempDir('restore'), 'data');
+    const env = { ...process.env, NO_COLOR: '1', PGKEEP_REPO: fx.repo };
+    const calls = await traceCalls([process.execPath, PGKEEP_BIN, 'restore', '--instance', 'main', '-i', delta, '-D', dest, '-j', '2', '--as-standby', '--archive-mode', 'off'], env);
+    const manifestText = await readFile(join(fx.repo, 'instances', 'main', 'backups', delta, 'manifest.jsonl'), 'utf8');
+    const entries = manifestText.split('\n').filter((l) => l.startsWith('{"path"')).map((l) => JSON.parse(l) as { path: string; kind: string });
+    const control = join(dest, 'global', 'pg_control');
+    const files = entries.filter((e) => ['data', 'file', 'wal'].includes(e.kind)).map((e) => join(dest, e.path)).filter((p) => p !== control);
+    const recoveryFiles = [join(dest, 'postgresql.auto.conf'), join(dest, 'standby.signal')];
+    const dirs = [dest, ...entries.filter((e) => e.kind === 'dir').map((e) => join(dest, e.path))];
+    const created = (path: string) => calls.find((c) => c.call === 'create' && c.paths[0] === path);
+    const syncs = (path: string) => calls.filter((c) => c.call === 'fsync' && c.paths[0] === path);
+
+    const controlCreated = created(control);
+    expect(controlCreated, 'pg_control created').toBeDefined();
+    const controlSynced = syncs(control).find((c) => c.start > controlCreated!.end);
+    expect(controlSynced, 'pg_control fsynced').toBeDefined();
+    const late: string[] = [];
+    for (const path of files) if (!syncs(path).some((c) => c.end < controlCreated!.start)) late.push(`${path}: not fsynced before pg_control was created`);
+    // The settings are appended to postgresql.auto.conf (a file of the backup) just before the
+    // signal file is created: both fsynced after that, before pg_control.
+    const signalCreated = created(recoveryFiles[1]!);
+    expect(signalCreated, 'standby.signal created').toBeDefined();
+    for (const path of recoveryFiles) if (!syncs(path).some((c) => c.start > signalCreated!.end && c.end < controlCreated!.start)) late.push(`${path}: not fsynced after the recovery settings were written and before pg_control was created`);
+    for (const dir of dirs) if (!syncs(dir).some((c) => c.start > controlSynced!.end)) late.push(`${dir}: not fsynced after pg_control`);
+    expect(late).toEqual([]);
+    // Together once written: no file of the data directory is fsynced before the last one is created.
+    const lastCreate = Math.max(...files.map((p) => created(p)?.start ?? -1));
+    expect(files.every((p) => created(p) !== undefined), 'every file created').toBe(true);
+    const early = files.filter((p) => syncs(p).some((c) => c.start < lastCreate));
+    expect(early).toEqual([]);
+  });
 });

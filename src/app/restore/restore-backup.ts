@@ -9,10 +9,11 @@
  *   3. layout    directories (excluded ones recreated empty), tablespace links (remapped by -T),
  *                pg_wal as a link to --waldir (restore-layout.ts)
  *   4. files     stream every file into place in parallel (reconstructed block by block when the
- *                chain holds page deltas: each block from the newest backup that has it), fsync each
+ *                chain holds page deltas: each block from the newest backup that has it)
  *   5. recovery  backup_label and tablespace_map come from the backup; recovery settings if asked
- *                (recovery-files.ts)
- *   6. control   global/pg_control last: a half-restored directory cannot be started by accident
+ *                (recovery-files.ts); then every file written so far fsynced, many at a time
+ *   6. control   global/pg_control last, fsynced: a half-restored directory cannot be started by
+ *                accident, nor be left by a power loss with pg_control and without the rest
  *   7. sync      fsync the directories (restore-layout.ts)
  *
  * Run as root, every path is given the owner it had in the source (or --owner). With --force, a
@@ -36,7 +37,7 @@ import { writeRecoveryFiles } from './recovery-files.js';
 import { checkRestoreTargets, layOutRestore, ownerSetter, syncRestoredDirectories } from './restore-layout.js';
 import { loadSalvageChain, Salvage, salvageTarget, type MissingFile } from './salvage.js';
 import { selectBackupForTarget } from './select-backup-for-target.js';
-import { openRestoreWriter, restorablePartCount, syncRestoredFile, writeRestoredFile } from './write-restored-file.js';
+import { openRestoreWriter, restorablePartCount, syncRestoredFiles, writeRestoredFile } from './write-restored-file.js';
 import { withInstanceLock } from '../instance-locking.js';
 import type { RepoContext } from '../repo-context.js';
 
@@ -180,21 +181,20 @@ async function writeRestore(ctx: RepoContext, req: RestoreRequest, { backup, cha
     partsLeft.set(e.path, left);
     progress.advance(left === 0 ? 1 : 0, written ?? 0);
     if (written !== undefined) bytesWritten += written;
-    if (left === 0 && !salvage.isMissing(e.path)) {
-      await syncRestoredFile(join(req.dest, e.path));
-      await setOwner(join(req.dest, e.path), e);
-    }
+    if (left === 0 && !salvage.isMissing(e.path)) await setOwner(join(req.dest, e.path), e);
   });
   await writer.close();
   // --force: a part written after another part of its file failed may have created it again.
   for (const m of salvage.missing) if (tasks.some((t) => t.part !== undefined && t.e.path === m.path)) await unlink(join(req.dest, m.path)).catch(() => undefined);
 
   // 5. recovery
-  await writeRecoveryFiles(req.dest, req.recovery, { fromArchive: !backup.stream, archiveMode: req.archiveMode, setOwner });
+  const recoveryFiles = await writeRecoveryFiles(req.dest, req.recovery, { fromArchive: !backup.stream, archiveMode: req.archiveMode, setOwner });
+  // Synced all at once, not one by one as written: the writers never waited for the disk.
+  await syncRestoredFiles([...regular.filter((e) => !salvage.isMissing(e.path)).map((e) => join(req.dest, e.path)), ...recoveryFiles]);
 
   // 6. control
   const controlPlan = plans.get(control.path);
-  const controlBytes = controlPlan ? await salvage.write(control.path, () => writeRestoredFile(ctx.store, backup.instance, backup.blockSize, controlPlan, req.dest)) : undefined;
+  const controlBytes = controlPlan ? await salvage.write(control.path, () => writeRestoredFile(ctx.store, backup.instance, backup.blockSize, controlPlan, req.dest, undefined, true)) : undefined;
   bytesWritten += controlBytes ?? 0;
   progress.advance(1, controlBytes ?? 0);
   progress.finish();
