@@ -102,8 +102,9 @@ export interface ByteStore {
   removeTree(prefix: string): Promise<void>;
   /**
    * Make the object at `from` also available at `to` without rewriting its bytes (a hard link
-   * here; a server-side copy on an object store), durably. `to` must not exist. Merges use it so
-   * that files no increment changed are never rewritten.
+   * here; a server-side copy on an object store), durably (with `deferringSync()`, the new name
+   * once `syncObjects` covers it). `to` must not exist. Merges use it so that files no increment
+   * changed are never rewritten.
    */
   link(from: string, to: string): Promise<void>;
   /**

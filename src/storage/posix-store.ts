@@ -214,7 +214,7 @@ export class PosixStore implements ByteStore {
         throw fromIoError(copyError, 'copy', dst);
       }
     }
-    await fsyncDir(dirname(dst));
+    if (!this.defersSync) await fsyncDir(dirname(dst));
   }
 
   async removeTree(prefix: string): Promise<void> {

@@ -6,7 +6,8 @@
 // - no stored file of the backup is fsynced under its temporary name (the copy does not wait);
 // - before manifest.jsonl is renamed into place, every stored file it names has been fsynced,
 //   and the directory holding it fsynced after the file got its name (rename or link).
-// And a restore of the DELTA: its files are fsynced all together once written (not one by one as
+// A merge of the DELTA: its linked and rebuilt files and their directories, before the new
+// generation's manifest. And a restore of the DELTA: its files are fsynced all together once written (not one by one as
 // each is written), with the recovery settings, before pg_control is created; then pg_control,
 // then every directory.
 import { readFile } from 'node:fs/promises';
@@ -16,7 +17,7 @@ import { PGKEEP_BIN } from '../helpers/cli.js';
 import { TestCluster } from '../helpers/cluster.js';
 import { traceCalls, type TracedCall } from '../helpers/syscall-trace.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { newRepo, readManifestFile, type RepoFixture } from './pgkeep-fixture.js';
+import { newRepo, readManifestFile, type ManifestLine, type RepoFixture } from './pgkeep-fixture.js';
 
 /** Parts of 4 MiB cut pgbench_accounts of scale 2 (26 MB) into 7 stored files. */
 const PART = 4 * 1024 * 1024;
@@ -45,19 +46,23 @@ describe('durability order of a backup (strace), PostgreSQL 15', () => {
     return { id: added[0]!.id, calls };
   }
 
-  /** The absolute paths of the stored files the manifest names (parts one by one). */
-  async function storedPaths(id: string): Promise<string[]> {
-    const data = join(fx.repo, 'instances', 'main', 'backups', id, 'data');
+  /** Where generation `g` of a backup keeps its manifest and data (docs/repository-format.md). */
+  const generationDir = (id: string, g: number) => join(fx.repo, 'instances', 'main', 'backups', id, ...(g === 0 ? [] : [`g${g}`]));
+
+  /** The absolute paths of the stored files the manifest of generation `g` names (parts one by one). */
+  async function storedPaths(id: string, g = 0): Promise<string[]> {
+    const dir = generationDir(id, g);
+    const lines = (await readFile(join(dir, 'manifest.jsonl'), 'utf8')).split('\n').filter((l) => l.startsWith('{"path"'));
     const out: string[] = [];
-    for (const e of (await readManifestFile(fx.repo, id)).files.values()) {
-      if (e.parts) out.push(...e.parts.map((_p, i) => `${join(data, e.path)}.part${i}`));
-      else if (e.storedChecksum !== null) out.push(join(data, e.path));
+    for (const e of lines.map((l) => JSON.parse(l) as ManifestLine)) {
+      if (e.parts) out.push(...e.parts.map((_p, i) => `${join(dir, 'data', e.path)}.part${i}`));
+      else if (e.storedChecksum !== null) out.push(join(dir, 'data', e.path));
     }
     return out;
   }
 
-  function checkOrder(id: string, calls: TracedCall[], stored: string[]): void {
-    const backupDir = join(fx.repo, 'instances', 'main', 'backups', id);
+  function checkOrder(id: string, calls: TracedCall[], stored: string[], g = 0): void {
+    const backupDir = generationDir(id, g);
     const manifestRename = calls.find((c) => c.call === 'rename' && c.paths[1] === join(backupDir, 'manifest.jsonl'));
     expect(manifestRename, 'manifest.jsonl renamed into place').toBeDefined();
     const manifestAt = manifestRename!.start;
@@ -135,5 +140,17 @@ describe('durability order of a backup (strace), PostgreSQL 15', () => {
     expect(files.every((p) => created(p) !== undefined), 'every file created').toBe(true);
     const early = files.filter((p) => syncs(p).some((c) => c.start < lastCreate));
     expect(early).toEqual([]);
+  });
+
+  it('merge of the DELTA: every linked and rebuilt file and its directory fsynced before the new generation\'s manifest, none under its temporary name', async () => {
+    expect(delta).not.toBe('');
+    const env = { ...process.env, NO_COLOR: '1', PGKEEP_REPO: fx.repo };
+    const calls = await traceCalls([process.execPath, PGKEEP_BIN, 'merge', '--instance', 'main', '-i', delta, '-j', '2'], env);
+    const stored = await storedPaths(delta, 1);
+    const linked = calls.filter((c) => c.call === 'link' && stored.includes(c.paths[1]!));
+    const renamed = calls.filter((c) => c.call === 'rename' && stored.includes(c.paths[1]!));
+    expect(linked.length, 'files linked from the chain').toBeGreaterThan(0);
+    expect(renamed.length, 'files rebuilt').toBeGreaterThan(0);
+    checkOrder(delta, calls, stored, 1);
   });
 });

@@ -15,7 +15,7 @@ import { writeManifest } from '../../repository/manifest.js';
 import { figuresToMetrics, type Meter } from '../progress.js';
 import { saveBackup, type RepoContext } from '../repo-context.js';
 import type { PageCheckCounters } from './read-data-file.js';
-import { storedDataKeys } from './stored-data-keys.js';
+import { storedDataKeys } from '../stored-data-keys.js';
 import { finishResume, type FileReuse, type ResumeSource } from './resume-plan.js';
 
 export interface SealInput {

@@ -45,7 +45,7 @@ import type { PageCheckCounters } from './read-data-file.js';
 import { chooseResume, describeResumeStart, FileReuse } from './resume-plan.js';
 import { sealBackup } from './seal-backup.js';
 import { stopBackup } from './stop-backup.js';
-import { storedDataKeys } from './stored-data-keys.js';
+import { storedDataKeys } from '../stored-data-keys.js';
 
 export interface BackupRequest {
   instance: string;

@@ -5,7 +5,8 @@
  *   1. journal   write merge.json (the chain, the new generation); mark the target MERGING
  *   2. build     write generation N+1 of the target beside generation N: files no increment
  *                changed are hard-linked from where they are stored (never rewritten); files
- *                with page deltas are rebuilt block by block and stored whole
+ *                with page deltas are rebuilt block by block and stored whole; none of it waits
+ *                for the disk: all of it is made durable at once before its manifest is written
  *   3. commit    rewrite backup.json: FULL, no parent, generation N+1 (one atomic rename)
  *   4. clean     remove generation N, then each chain member no other backup depends on
  *   5. done      remove merge.json
@@ -31,6 +32,7 @@ import { lockInstance } from '../instance-locking.js';
 import { forEachParallel } from '../../core/parallel.js';
 import { silentProgress, type OperationProgress } from '../progress.js';
 import { saveBackup, type RepoContext } from '../repo-context.js';
+import { storedDataKeys } from '../stored-data-keys.js';
 import { readMergeJournal, removeMergeJournal, writeMergeJournal, type MergeJournal } from './merge-journal.js';
 
 export interface MergeResult {
@@ -121,6 +123,9 @@ async function buildGeneration(ctx: RepoContext, target: BackupRecord, journal: 
   const scratchDir = ctx.store instanceof PosixStore ? ctx.store.pathOf(generationKey(target.instance, target.id, g)) : undefined;
   let scratches = 0;
   const scratch = scratchDir === undefined ? undefined : () => join(scratchDir, temporaryName('rebuild', process.pid, (scratches++).toString(16)));
+  // Links and rebuilt files are not synced one by one (each would wait for the disk): all are
+  // made durable together before the manifest names them (docs/repository-format.md).
+  const data = ctx.store.deferringSync();
   const withData = chain.targetFiles.filter((e) => e.storage !== 'none');
   progress.start(withData.length, withData.reduce((n, e) => n + e.size, 0), 'merge');
   await forEachParallel(chain.targetFiles, threads, async (entry) => {
@@ -135,7 +140,7 @@ async function buildGeneration(ctx: RepoContext, target: BackupRecord, journal: 
       // The stored file, or each of its parts, is linked as it is.
       const to = storedFileKeys(dest, src.entry);
       const from = storedFileKeys(sourceKey(target.instance, src), src.entry);
-      for (let i = 0; i < from.length; i++) await ctx.store.link(from[i]!, to[i]!);
+      for (let i = 0; i < from.length; i++) await data.link(from[i]!, to[i]!);
       // The content checksum, with the part size that says how to check it: the stored parts'
       // own when linked in parts, else the target's (or the source's when the target has none).
       const sum = src.entry.parts || entry.checksum === null ? src.entry : entry;
@@ -154,7 +159,7 @@ async function buildGeneration(ctx: RepoContext, target: BackupRecord, journal: 
       progress.advance(1, entry.size);
       return;
     }
-    const writer = await StoredFileWriter.open(ctx.store, dest, target.compressAlg, target.compressLevel);
+    const writer = await StoredFileWriter.open(data, dest, target.compressAlg, target.compressLevel);
     try {
       for await (const chunk of fileContent(ctx.store, target.instance, plan, target.blockSize, scratch)) await writer.write(chunk);
       const r = await writer.finish();
@@ -178,6 +183,7 @@ async function buildGeneration(ctx: RepoContext, target: BackupRecord, journal: 
     storedBytes: entries.reduce((n, e) => n + e.storedSize, 0),
     metrics: { ...(target.metrics ?? {}), mergedBackups: journal.ancestors.length, filesLinked: linked, filesRebuilt: rebuilt, mergeBytesRead: read, mergeBytesWritten: written },
   };
+  await data.syncObjects(storedDataKeys(target.instance, target.id, entries, g));
   await writeManifest(ctx.store, merged, entries);
   // backup.json is the commit point; write it here, with the merged record, still MERGING.
   await writeBackupControl(ctx.store, merged);
