@@ -11,7 +11,7 @@ import { storedFileKeys } from '../repository/stored-parts.js';
 export function storedDataKeys(instance: string, backupId: string, entries: readonly FileEntry[], generation = 0): string[] {
   const keys: string[] = [];
   for (const e of entries) {
-    if (e.storedChecksum === null && e.parts === undefined) continue;
+    if (e.storage !== 'full' && e.storage !== 'delta') continue;
     keys.push(...storedFileKeys(backupDataKey(instance, backupId, e.path, generation), e));
   }
   return keys;

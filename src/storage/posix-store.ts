@@ -27,7 +27,7 @@ import { writeFully } from './write-fully.js';
 export const READ_CHUNK_SIZE = 1024 * 1024;
 const DIR_MODE = 0o700;
 const FILE_MODE = 0o600;
-/** syncObjects: fsyncs in flight at once (libuv runs 4 at a time; the rest wait their turn there). */
+/** syncObjects, fsyncFiles: fsyncs in flight at once (libuv runs 4 at a time; the rest wait their turn there). */
 const SYNCS_AT_ONCE = 8;
 
 export class PosixStore implements ByteStore {
@@ -54,10 +54,7 @@ export class PosixStore implements ByteStore {
       assertValidKey(key);
       files.add(this.pathOf(key));
     }
-    // Each file through a new descriptor, as initdb --sync-only and pg_basebackup do: Linux
-    // reports a write-back error to the next fsync of the file whoever opened it (4.16 and later).
-    // Several in flight, so that the file system can commit them together.
-    await eachAtMost([...files], SYNCS_AT_ONCE, fsyncFile);
+    await fsyncFiles([...files]);
     await eachAtMost([...new Set([...files].map((f) => dirname(f)))], SYNCS_AT_ONCE, fsyncDir);
   }
 
@@ -422,8 +419,18 @@ async function eachAtMost<T>(items: readonly T[], n: number, work: (item: T) => 
   if (errors.length > 0) throw errors[0];
 }
 
+/**
+ * fsync of every file at `paths`, each through a new descriptor, as initdb --sync-only and
+ * pg_basebackup do: Linux reports a write-back error to the next fsync of the file, whoever
+ * opened it (4.16 and later). Several in flight, so that the file system can commit them
+ * together. Errors name the file.
+ */
+export async function fsyncFiles(paths: readonly string[]): Promise<void> {
+  await eachAtMost(paths, SYNCS_AT_ONCE, fsyncFile);
+}
+
 /** fsync of the file at `path` through a new descriptor; errors name the file. */
-export async function fsyncFile(path: string): Promise<void> {
+async function fsyncFile(path: string): Promise<void> {
   let fh: FileHandle | undefined;
   try {
     fh = await open(path, 'r');

@@ -37,7 +37,8 @@ import { writeRecoveryFiles } from './recovery-files.js';
 import { checkRestoreTargets, layOutRestore, ownerSetter, syncRestoredDirectories } from './restore-layout.js';
 import { loadSalvageChain, Salvage, salvageTarget, type MissingFile } from './salvage.js';
 import { selectBackupForTarget } from './select-backup-for-target.js';
-import { openRestoreWriter, restorablePartCount, syncRestoredFiles, writeRestoredFile } from './write-restored-file.js';
+import { openRestoreWriter, restorablePartCount, writeRestoredFile } from './write-restored-file.js';
+import { fsyncFiles } from '../../storage/posix-store.js';
 import { withInstanceLock } from '../instance-locking.js';
 import type { RepoContext } from '../repo-context.js';
 
@@ -190,7 +191,7 @@ async function writeRestore(ctx: RepoContext, req: RestoreRequest, { backup, cha
   // 5. recovery
   const recoveryFiles = await writeRecoveryFiles(req.dest, req.recovery, { fromArchive: !backup.stream, archiveMode: req.archiveMode, setOwner });
   // Synced all at once, not one by one as written: the writers never waited for the disk.
-  await syncRestoredFiles([...regular.filter((e) => !salvage.isMissing(e.path)).map((e) => join(req.dest, e.path)), ...recoveryFiles]);
+  await fsyncFiles([...regular.filter((e) => !salvage.isMissing(e.path)).map((e) => join(req.dest, e.path)), ...recoveryFiles]);
 
   // 6. control
   const controlPlan = plans.get(control.path);

@@ -2,7 +2,7 @@
  * Writes one file of a restore: its content rebuilt from the chain (app/chain/file-content.ts)
  * into a new file under the target directory, with its mode. Files are not fsynced one by one,
  * which made every writer wait for the disk after each file: the restore syncs them all at once
- * when they are written (syncRestoredFiles), as initdb --sync-only would. A file with more page
+ * when they are written (restore-backup.ts, with storage's fsyncFiles), as initdb --sync-only would. A file with more page
  * deltas than are read at once is rebuilt in the new file itself (app/chain/rebuild-in-place.ts)
  * and read back for its checksum, so that a long chain costs no more memory than a short one.
  *
@@ -19,13 +19,12 @@ import type { FileEntry } from '../../core/backup-types.js';
 import { needsReconstruction, type FilePlan } from '../../core/file-plan.js';
 import { fromIoError, PgkeepError } from '../../errors.js';
 import type { ByteStore } from '../../storage/byte-store.js';
-import { fsyncFile, PosixStore } from '../../storage/posix-store.js';
+import { PosixStore } from '../../storage/posix-store.js';
 import { writeFully } from '../../storage/write-fully.js';
 import { checkedContent, fileContent, partedSource, rebuildsInPlace, reconstructPlan } from '../chain/file-content.js';
 import { readBack, rebuildInPlace } from '../chain/rebuild-in-place.js';
 import { partRanges, readStoredPart } from '../../repository/stored-parts.js';
 import { workerEntry, WorkerPool } from '../worker-pool.js';
-import { forEachParallel } from '../../core/parallel.js';
 
 /** What a restore worker needs besides the job: where the repository is and how to read its files. */
 export interface RestoreWorkerData {
@@ -98,17 +97,6 @@ export async function writeRestoredPart(store: ByteStore, instance: string, plan
   if (!parted || !range) throw new PgkeepError('INTERNAL', `${e.path} has no stored part ${index}`);
   // Every part opens the file without truncating it; the first to get there creates it.
   return writeTargetFile(join(dest, e.path), constants.O_WRONLY | constants.O_CREAT, e.mode, range.offset, readStoredPart(store, parted, index));
-}
-
-/** fsyncs in flight at once: libuv runs 4, the rest wait their turn; the disk sees them together. */
-const SYNCS_AT_ONCE = 8;
-
-/**
- * fsync of every file at `paths`, each through a new descriptor (Linux 4.16 and later report a
- * write-back error to the next fsync of the file, whoever opened it), several at a time.
- */
-export async function syncRestoredFiles(paths: readonly string[]): Promise<void> {
-  await forEachParallel(paths, SYNCS_AT_ONCE, fsyncFile);
 }
 
 /** Writes one file whole; fsyncs it only with `sync` (pg_control, written last, on its own). */
