@@ -6,10 +6,10 @@
 // - no stored file of the backup is fsynced under its temporary name (the copy does not wait);
 // - before manifest.jsonl is renamed into place, every stored file it names has been fsynced,
 //   and the directory holding it fsynced after the file got its name (rename or link).
-// A merge of the DELTA: its linked and rebuilt files and their directories, before the new
-// generation's manifest. And a restore of the DELTA: its files are fsynced all together once written (not one by one as
+// A restore of the DELTA: its files are fsynced all together once written (not one by one as
 // each is written), with the recovery settings, before pg_control is created; then pg_control,
-// then every directory.
+// then every directory. A merge of the DELTA: its linked and rebuilt files and their
+// directories, before the new generation's manifest.
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
