@@ -1,5 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { pageChecksum } from '../../src/postgres/checksum.js';
+import { PAGE_CHECKSUM_IN_WASM, pageChecksum as pageChecksumAsUsed, pageChecksumInJs } from '../../src/postgres/checksum.js';
 import { readPageChecksum, verifyPage } from '../../src/postgres/page.js';
 import { FIXTURE_BLOCK_SIZE as BS, FIXTURE_PAGES } from './fixture-pages.js';
 
@@ -10,11 +11,18 @@ function placed(page: Uint8Array, at: number, total = at + page.length + 5): Uin
   return buf;
 }
 
-describe('pageChecksum on real PostgreSQL 15 pages', () => {
-  it('has six fixture pages, one of them past the first segment', () => {
-    expect(FIXTURE_PAGES).toHaveLength(6);
-    expect(FIXTURE_PAGES.some((p) => p.absBlockNo > 131072)).toBe(true);
-  });
+it('has six fixture pages, one of them past the first segment', () => {
+  expect(FIXTURE_PAGES).toHaveLength(6);
+  expect(FIXTURE_PAGES.some((p) => p.absBlockNo > 131072)).toBe(true);
+});
+
+it('runs the checksum in WebAssembly on this machine, so that the suite below checks both', () => {
+  expect(PAGE_CHECKSUM_IN_WASM).toBe(true);
+});
+
+// The same checks for the WebAssembly module (what pageChecksum and verifyPage use here) and for
+// the JavaScript version (where WebAssembly has no SIMD).
+for (const [implementation, pageChecksum] of [['WebAssembly', pageChecksumAsUsed], ['JavaScript', pageChecksumInJs]] as const) describe(`pageChecksum in ${implementation} on real PostgreSQL 15 pages`, () => {
 
   for (const p of FIXTURE_PAGES) {
     describe(`${p.kind} (${p.relPath} block ${p.blockInSegment})`, () => {
@@ -97,5 +105,29 @@ describe('pageChecksum on real PostgreSQL 15 pages', () => {
     const p = FIXTURE_PAGES[0]!;
     expect(() => pageChecksum(p.bytes, 1, BS, 0)).toThrow(/runs past/);
     expect(() => pageChecksum(p.bytes, 0, 100, 0)).toThrow(/block size/);
+  });
+});
+
+describe('the WebAssembly checksum against the JavaScript one', () => {
+  it('agrees on random pages of every block size PostgreSQL builds with, at any block number', () => {
+    for (const bs of [1024, 2048, 4096, 8192, 16384, 32768]) {
+      // Two pages side by side, the second at an odd offset: the module copies whatever it is given.
+      const buf = randomBytes(2 * bs + 1);
+      for (let i = 0; i < 64; i++) {
+        buf.set(randomBytes(2 * bs + 1));
+        const blk = i < 4 ? [0, 0x7fffffff, 0x80000000, 0xfffffffe][i]! : buf.readUInt32LE(0);
+        expect(pageChecksumAsUsed(buf, 0, bs, blk)).toBe(pageChecksumInJs(buf, 0, bs, blk));
+        expect(pageChecksumAsUsed(buf, bs + 1, bs, blk)).toBe(pageChecksumInJs(buf, bs + 1, bs, blk));
+      }
+    }
+  });
+
+  it('leaves nothing of a larger page behind for a smaller one', () => {
+    const big = randomBytes(32768);
+    const small = randomBytes(8192);
+    const before = pageChecksumAsUsed(small, 0, 8192, 7);
+    pageChecksumAsUsed(big, 0, 32768, 7);
+    expect(pageChecksumAsUsed(small, 0, 8192, 7)).toBe(before);
+    expect(before).toBe(pageChecksumInJs(small, 0, 8192, 7));
   });
 });
