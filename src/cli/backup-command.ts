@@ -12,7 +12,7 @@ import { formatLsn } from '../core/lsn.js';
 import { applyRetention } from '../app/retention/apply-retention.js';
 import { retentionLines } from '../app/retention/retention-lines.js';
 import { parseExpireTime, parseTtl, setBackupAttributes } from '../app/retention/pin-backup.js';
-import { errorMessage, isPgkeepError } from '../errors.js';
+import { errorMessage, isPgkeepError, PgkeepError } from '../errors.js';
 import type { CommandIo } from './command-io.js';
 import { connectionFlags, progressFlag, repoFlag, threadsFlag, waitFlag } from './common-flags.js';
 import { figuresFromMetrics } from './progress-display.js';
@@ -28,7 +28,7 @@ export const backupFlags = {
   'compress-algorithm': Flags.string({ options: [...COMPRESS_ALGS], description: 'compression of stored files (default: the instance setting, else zstd)' }),
   'compress-level': Flags.integer({ description: 'compression level' }),
   note: Flags.string({ description: 'free text kept with the backup' }),
-  'skip-block-validation': Flags.boolean({ default: false, description: 'do not verify page headers and checksums while reading' }),
+  'skip-block-validation': Flags.boolean({ default: false, description: 'do not verify page headers and checksums while reading, nor in the validation after' }),
   'skip-space-check': Flags.boolean({ default: false, description: 'start even if the repository seems to lack room for the estimated size' }),
   validate: Flags.boolean({ default: true, allowNo: true, description: 'validate the backup when it is written (--no-validate skips)' }),
   'archive-timeout': Flags.integer({ default: 300, min: 1, description: 'without --stream: seconds to wait for the backup\'s WAL to be archived' }),
@@ -70,6 +70,11 @@ export async function runBackup(flags: BackupFlags, io: CommandIo): Promise<void
   const figures = figuresFromMetrics(b.metrics);
   if (figures) io.reportFigures(figures);
   io.log(`backup ${b.id} ${b.status}: ${b.mode}, ${b.dataBytes} bytes of data, ${b.storedBytes} stored, LSN ${formatLsn(b.startLsn)} - ${b.stopLsn === null ? '?' : formatLsn(b.stopLsn)}`);
+  // What the repository holds differs from what was copied: a failure, and no pinning or
+  // retention on the strength of it.
+  if (b.status === 'CORRUPT') {
+    throw new PgkeepError('BACKUP_CORRUPT', `backup ${b.id} was written, but its validation found it corrupt: ${b.error ?? 'no detail'}`, 'check the repository\'s disk, then delete the backup (`pgkeep delete -i ID`) and take another');
+  }
   // Pinning and retention come after a successful backup; if they fail, the backup stays as it is.
   try {
     if (pin.ttlSeconds !== undefined || pin.expireTime !== undefined) {

@@ -16,6 +16,7 @@ export default class Validate extends BaseCommand {
     threads: threadsFlag,
     progress: progressFlag,
     wait: waitFlag,
+    'skip-block-validation': Flags.boolean({ default: false, description: 'check stored files and their checksums, but judge no page (for a backup taken with --skip-block-validation)' }),
     // With a target, validate checks instead that a restore could reach it.
     ...recoveryTargetFlags,
   };
@@ -38,7 +39,7 @@ export default class Validate extends BaseCommand {
       return;
     }
     const meter = this.openMeter(flags.progress);
-    const results = await validateBackups(ctx, { instance: flags.instance, backupId: flags['backup-id'], threads: flags.threads, waitSeconds: flags.wait, progress: meter });
+    const results = await validateBackups(ctx, { instance: flags.instance, backupId: flags['backup-id'], threads: flags.threads, waitSeconds: flags.wait, progress: meter, skipBlockValidation: flags['skip-block-validation'] });
     const checked = results.reduce((n, r) => n + r.bytesChecked, 0);
     meter.count({ read: checked, stored: checked });
     this.reportFigures(meter.figures());

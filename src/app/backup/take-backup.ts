@@ -194,7 +194,9 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
 
     // 8. validate
     if (req.validate) {
-      await validateBackup(ctx, record, req.threads, req.progress);
+      // With --skip-block-validation, pages the copy did not judge are not judged here either:
+      // a page taken as it is would otherwise make the backup CORRUPT.
+      await validateBackup(ctx, record, req.threads, { progress: req.progress, checkPages: !req.skipBlockValidation });
       record = ctx.catalog.requireBackup(instance.name, record.id);
     }
     return record;

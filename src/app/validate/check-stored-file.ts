@@ -2,7 +2,8 @@
  * One stored file of a backup, checked without PostgreSQL (validate-backup.ts): its stored size
  * and checksum, its content checksum after decompression, and, for relation files, every page's
  * header and data checksum (pages at or past the backup's start LSN may be torn copies that WAL
- * replay rewrites, so they may fail). Returns the problem, or undefined when the file is sound.
+ * replay rewrites, so they may fail; with --skip-block-validation, pages are not judged). Returns
+ * the problem, or undefined when the file is sound.
  *
  * Kept apart from validate-backup.ts so that it needs nothing but the store: with -j 2 or more,
  * files are checked by the main thread and N - 1 worker threads (validate-worker.ts), since page
@@ -24,6 +25,8 @@ export interface CheckFileJob {
   record: BackupRecord;
   entry: FileEntry;
   part?: number;
+  /** false with --skip-block-validation: stored and content checksums only, no page judged. */
+  checkPages: boolean;
 }
 
 /** What a validate worker is started with. */
@@ -31,16 +34,16 @@ export interface ValidateWorkerData {
   root: string;
 }
 
-export async function checkStoredEntry(store: ByteStore, record: BackupRecord, entry: FileEntry): Promise<string | undefined> {
-  if (entry.storage === 'delta') return checkDeltaEntry(store, record, entry);
+export async function checkStoredEntry(store: ByteStore, record: BackupRecord, entry: FileEntry, checkPages: boolean): Promise<string | undefined> {
+  if (entry.storage === 'delta') return checkDeltaEntry(store, record, entry, checkPages);
   if (entry.parts !== undefined) {
     for (let i = 0; i < entry.parts.length; i++) {
-      const bad = await checkStoredPart(store, record, entry, i);
+      const bad = await checkStoredPart(store, record, entry, i, checkPages);
       if (bad) return bad;
     }
     return undefined;
   }
-  return checkStoredBytes(store, record, entry, {
+  return checkStoredBytes(store, record, entry, checkPages, {
     key: backupDataKey(record.instance, record.id, entry.path, record.generation),
     storedSize: entry.storedSize,
     storedChecksum: entry.storedChecksum,
@@ -57,11 +60,11 @@ export async function checkStoredEntry(store: ByteStore, record: BackupRecord, e
  * stored file: stored size and checksum, content length and checksum, every page. That the
  * entry's checksums are the tree of its parts' was checked when the manifest was read.
  */
-export async function checkStoredPart(store: ByteStore, record: BackupRecord, entry: FileEntry, index: number): Promise<string | undefined> {
+export async function checkStoredPart(store: ByteStore, record: BackupRecord, entry: FileEntry, index: number, checkPages: boolean): Promise<string | undefined> {
   const part = entry.parts?.[index];
   const range = entry.partSize !== undefined ? partRanges(entry.size, entry.partSize)[index] : undefined;
   if (!part || !range) return `has no part ${index}`;
-  const problem = await checkStoredBytes(store, record, entry, {
+  const problem = await checkStoredBytes(store, record, entry, checkPages, {
     key: partKey(backupDataKey(record.instance, record.id, entry.path, record.generation), index),
     storedSize: part.storedSize,
     storedChecksum: part.storedChecksum,
@@ -88,8 +91,8 @@ interface StoredBytes {
 }
 
 /** Stored size and checksum, content length and checksum, and every page of a relation file. */
-async function checkStoredBytes(store: ByteStore, record: BackupRecord, entry: FileEntry, b: StoredBytes): Promise<string | undefined> {
-  const rel = entry.kind === 'data' ? parseRelationPath(entry.path) : undefined;
+async function checkStoredBytes(store: ByteStore, record: BackupRecord, entry: FileEntry, checkPages: boolean, b: StoredBytes): Promise<string | undefined> {
+  const rel = checkPages && entry.kind === 'data' ? parseRelationPath(entry.path) : undefined;
   const pages = rel ? new PageChecker(record, (rel.segNo ?? 0) * RELSEG_BLOCKS + b.firstBlockInFile) : undefined;
   let size = 0;
   try {
@@ -112,7 +115,7 @@ async function checkStoredBytes(store: ByteStore, record: BackupRecord, entry: F
 
 /** One check of a validate job (validate-backup.ts, in-process or on a worker thread). */
 export function checkFileJob(store: ByteStore, job: CheckFileJob): Promise<string | undefined> {
-  return job.part === undefined ? checkStoredEntry(store, job.record, job.entry) : checkStoredPart(store, job.record, job.entry, job.part);
+  return job.part === undefined ? checkStoredEntry(store, job.record, job.entry, job.checkPages) : checkStoredPart(store, job.record, job.entry, job.part, job.checkPages);
 }
 
 /**
@@ -120,7 +123,7 @@ export function checkFileJob(store: ByteStore, job: CheckFileJob): Promise<strin
  * trailer against the manifest (block count at backup time, number of pages). The content
  * checksum of the whole file can only be checked when the chain is rebuilt (restore does).
  */
-async function checkDeltaEntry(store: ByteStore, record: BackupRecord, entry: FileEntry): Promise<string | undefined> {
+async function checkDeltaEntry(store: ByteStore, record: BackupRecord, entry: FileEntry, checkPages: boolean): Promise<string | undefined> {
   const key = backupDataKey(record.instance, record.id, entry.path, record.generation);
   const rel = parseRelationPath(entry.path);
   const firstBlock = (rel?.segNo ?? 0) * RELSEG_BLOCKS;
@@ -131,7 +134,7 @@ async function checkDeltaEntry(store: ByteStore, record: BackupRecord, entry: Fi
     if (stat.size !== entry.storedSize) return `stored size ${stat.size} differs from the manifest's ${entry.storedSize}`;
     const reader = new PageDeltaReader(store, key, entry.compressAlg, { blockSize: bs, verifyStoredChecksum: entry.storedChecksum ?? undefined });
     for await (const run of reader.runs()) {
-      for (let i = 0; i < run.count; i++) {
+      for (let i = 0; checkPages && i < run.count; i++) {
         const block = run.start + i;
         const v = verifyPage(run.pages, i * bs, bs, firstBlock + block, record.checksumsEnabled);
         if (v === 'valid' || v === 'zero' || v === 'new') continue;

@@ -37,7 +37,16 @@ export interface ValidationResult {
 
 const VALIDATABLE = new Set(['DONE', 'OK', 'CORRUPT', 'ORPHAN']);
 
-export async function validateBackup(ctx: RepoContext, record: BackupRecord, threads: number, progress: OperationProgress = silentProgress): Promise<ValidationResult> {
+export interface ValidateOptions {
+  /** false with --skip-block-validation: no page is judged (stored and content checksums still are). */
+  checkPages?: boolean | undefined;
+  /** Told each file as it is checked (--progress). */
+  progress?: OperationProgress | undefined;
+}
+
+export async function validateBackup(ctx: RepoContext, record: BackupRecord, threads: number, opts: ValidateOptions = {}): Promise<ValidationResult> {
+  const progress = opts.progress ?? silentProgress;
+  const checkPages = opts.checkPages ?? true;
   if (!VALIDATABLE.has(record.status)) {
     throw new PgkeepError('BACKUP_NOT_RESTORABLE', `backup ${record.id} is ${record.status} and cannot be validated`, record.status === 'RUNNING' ? 'wait for it to finish' : 'delete it with `pgkeep delete -i ID`');
   }
@@ -64,7 +73,7 @@ export async function validateBackup(ctx: RepoContext, record: BackupRecord, thr
   const checker = openFileChecker(ctx.store, threads, tasks.length, stored.reduce((n, e) => n + content(e), 0));
   try {
     await forEachParallel(tasks, threads, async ({ entry, index, part }, _i, slot) => {
-      const problem = await checker.check({ record, entry, ...(part ? { part: index } : {}) }, slot);
+      const problem = await checker.check({ record, entry, checkPages, ...(part ? { part: index } : {}) }, slot);
       const last = !part || index === (entry.parts?.length ?? 0) - 1;
       if (last) result.filesChecked++;
       result.bytesChecked += part ? part.storedSize : entry.storedSize;

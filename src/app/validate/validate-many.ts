@@ -12,6 +12,8 @@ export interface ValidateRequest {
   waitSeconds?: number | undefined;
   /** Told each file as it is checked, backup by backup (--progress). */
   progress?: OperationProgress | undefined;
+  /** --skip-block-validation: judge no page (stored and content checksums still are checked). */
+  skipBlockValidation?: boolean | undefined;
 }
 
 const SKIPPED = new Set(['RUNNING', 'ERROR', 'DELETING', 'MERGING']);
@@ -35,7 +37,7 @@ export async function validateBackups(ctx: RepoContext, req: ValidateRequest): P
       for (const t of backups) {
         // Listed before the lock: a backup deleted meanwhile is skipped, unless it was asked for by id.
         const current = req.backupId ? ctx.catalog.requireBackup(t.instance, t.id) : ctx.catalog.getBackup(t.instance, t.id);
-        if (current) results.push(await validateBackup(ctx, current, req.threads, req.progress));
+        if (current) results.push(await validateBackup(ctx, current, req.threads, { progress: req.progress, checkPages: !req.skipBlockValidation }));
       }
     });
   }

@@ -1,0 +1,131 @@
+// A damaged page in the cluster being backed up. Every page a backup reads is checked as
+// PostgreSQL checks it (header, then data checksum). A page that fails twice and predates the
+// backup stops it: one error naming the file and the block, exit status 6, the backup recorded
+// ERROR, nothing else changed. --skip-block-validation takes the page as it is (and the backup's
+// validation then judges no page either). A failing page whose LSN is past the backup's start is
+// taken as torn, since replay rewrites it.
+//
+// The table is frozen and checkpointed before its file is damaged on disk, and not read after,
+// so the server holds no dirty copy of it that a checkpoint would write over the damage.
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { TestCluster } from '../helpers/cluster.js';
+import { makeTempDir } from '../helpers/tmp.js';
+import { backupIdOf, newRepo, type RepoFixture } from './pgkeep-fixture.js';
+
+const BS = 8192;
+const DAMAGED_BLOCK = 3;
+
+describe('a damaged page in the source cluster (PostgreSQL 15, data checksums)', () => {
+  let cluster: TestCluster;
+  let fx: RepoFixture;
+  let relPath: string;
+  let relFile: string;
+  let original: Buffer;
+  let fullId: string;
+
+  beforeAll(async () => {
+    cluster = await TestCluster.create({ major: 15, name: 'srcpage' });
+    await cluster.query("CREATE TABLE t AS SELECT g AS id, repeat('x', 200) AS pad FROM generate_series(1, 3000) g");
+    await cluster.query('VACUUM (FREEZE) t');
+    await cluster.query('CHECKPOINT');
+    const [row] = await cluster.query<{ path: string; pages: number }>("SELECT pg_relation_filepath('t') AS path, (pg_relation_size('t') / 8192)::int AS pages");
+    relPath = row!.path;
+    expect(row!.pages).toBeGreaterThan(DAMAGED_BLOCK + 1);
+    relFile = join(cluster.pgdata, relPath);
+    original = Buffer.from((await readFile(relFile)).subarray(DAMAGED_BLOCK * BS, (DAMAGED_BLOCK + 1) * BS));
+    fx = await newRepo(cluster);
+    fullId = backupIdOf(await fx.ok(['backup', '--instance', 'main', '-b', 'FULL', '--stream']));
+  });
+
+  afterEach(async () => {
+    await writePage(original);
+  });
+
+  afterAll(async () => {
+    await cluster?.destroy();
+  });
+
+  /** Writes `page` as block DAMAGED_BLOCK of the table's file, in place. */
+  async function writePage(page: Buffer): Promise<void> {
+    const file = await readFile(relFile);
+    page.copy(file, DAMAGED_BLOCK * BS);
+    await writeFile(relFile, file);
+  }
+
+  /** The original page with `change` applied to a copy. */
+  async function damage(change: (page: Buffer) => void): Promise<void> {
+    const page = Buffer.from(original);
+    change(page);
+    await writePage(page);
+  }
+
+  const flipTupleByte = (page: Buffer) => {
+    page[BS - 1000] = (page[BS - 1000] ?? 0) ^ 0x20;
+  };
+
+  async function expectRefused(args: string[], reason: string): Promise<void> {
+    const before = await fx.showJson();
+    const r = await fx.run(args);
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(6);
+    const lines = r.stderr.trim().split('\n').filter((l) => !l.startsWith('INFO:') && !l.startsWith('WARNING:'));
+    expect(lines[0]).toBe(`ERROR: corrupt page in ${relPath}, block ${DAMAGED_BLOCK} (${reason})`);
+    expect(lines).toContain('HINT: check the cluster with pg_checksums or amcheck; --skip-block-validation backs up the page as it is');
+    // One backup more, recorded ERROR; the others as they were.
+    const after = await fx.showJson();
+    const old = new Set(before[0]!.backups.map((b) => b.id));
+    const added = after[0]!.backups.filter((b) => !old.has(b.id));
+    expect(added.map((b) => b.status)).toEqual(['ERROR']);
+    expect(after[0]!.backups.filter((b) => old.has(b.id))).toEqual(before[0]!.backups);
+  }
+
+  it('refuses a FULL backup of a page whose checksum does not match, with one copier or two', async () => {
+    await damage(flipTupleByte);
+    await expectRefused(['backup', '--instance', 'main', '-b', 'FULL', '--stream'], 'checksum mismatch');
+    await expectRefused(['backup', '--instance', 'main', '-b', 'FULL', '--stream', '-j', '2'], 'checksum mismatch');
+  });
+
+  it('refuses a DELTA backup, which reads every page, of the same page', async () => {
+    await damage(flipTupleByte);
+    await expectRefused(['backup', '--instance', 'main', '-b', 'DELTA', '--stream', '--parent', fullId], 'checksum mismatch');
+  });
+
+  it('refuses a page whose header is impossible (pd_special past the page)', async () => {
+    await damage((page) => page.writeUInt16LE(BS + 8, 16));
+    await expectRefused(['backup', '--instance', 'main', '-b', 'FULL', '--stream'], 'invalid page header');
+  });
+
+  it('backs the page up as it is with --skip-block-validation, and validates it the same way', async () => {
+    await damage(flipTupleByte);
+    const damaged = await readFile(relFile);
+    // The backup's own validation judges no page either, so the backup ends OK.
+    const id = backupIdOf(await fx.ok(['backup', '--instance', 'main', '-b', 'FULL', '--stream', '-j', '2', '--skip-block-validation']));
+    const status = async () => (await fx.showJson())[0]!.backups.find((b) => b.id === id)!.status;
+    expect(await status()).toBe('OK');
+    // A validation that judges pages finds the one taken as it is.
+    const strict = await fx.run(['validate', '--instance', 'main', '-i', id]);
+    expect(strict.code).toBe(6);
+    expect(strict.stderr).toContain(`ERROR: backup ${id}: ${relPath}: block ${DAMAGED_BLOCK}: page checksum mismatch`);
+    expect(await status()).toBe('CORRUPT');
+    // With the flag, the stored and content checksums still hold: OK again.
+    await fx.ok(['validate', '--instance', 'main', '-i', id, '--skip-block-validation']);
+    expect(await status()).toBe('OK');
+    const target = join(await makeTempDir('srcpage-restore'), 'data');
+    await fx.ok(['restore', '--instance', 'main', '-i', id, '-D', target]);
+    expect((await readFile(join(target, relPath))).equals(damaged)).toBe(true);
+  });
+
+  it('takes a failing page whose LSN is past the backup start as torn, and counts it', async () => {
+    await damage((page) => {
+      flipTupleByte(page);
+      page.writeUInt32LE(0xffffffff, 0); // pd_lsn FFFFFFFF/00000000: later than any start LSN
+      page.writeUInt32LE(0, 4);
+    });
+    const id = backupIdOf(await fx.ok(['backup', '--instance', 'main', '-b', 'FULL', '--stream', '-j', '2']));
+    const b = (await fx.showJson())[0]!.backups.find((x) => x.id === id) as unknown as { status: string; metrics: Record<string, number> };
+    expect(b.status).toBe('OK');
+    expect(b.metrics.pagesTornAccepted).toBe(1);
+    expect(b.metrics.pagesReread).toBe(1);
+  });
+});
