@@ -43,6 +43,7 @@ export interface BackupColumns {
   metrics_json: string | null;
   generation: number;
   expire_time: string | null;
+  block_validation_skipped: number;
 }
 
 /** Column names in a fixed order, for INSERT statements built once. */
@@ -55,6 +56,7 @@ export const BACKUP_COLUMNS: readonly (keyof BackupColumns)[] = [
   'metrics_json',
   'generation',
   'expire_time',
+  'block_validation_skipped',
 ];
 
 export function backupToColumns(r: BackupRecord): BackupColumns {
@@ -93,6 +95,7 @@ export function backupToColumns(r: BackupRecord): BackupColumns {
     metrics_json: r.metrics === null ? null : JSON.stringify(r.metrics),
     generation: r.generation,
     expire_time: isoOrNull(r.expireTime ?? null),
+    block_validation_skipped: r.blockValidationSkipped === true ? 1 : 0,
   };
 }
 
@@ -134,6 +137,7 @@ export function backupFromColumns(c: BackupColumns): BackupRecord {
     generation: c.generation,
     // Set only when pinned, so that a record read back equals the unpinned one written.
     ...(c.expire_time === null ? {} : { expireTime: new Date(c.expire_time) }),
+    ...(c.block_validation_skipped === 1 ? { blockValidationSkipped: true as const } : {}),
   };
 }
 

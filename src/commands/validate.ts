@@ -16,7 +16,7 @@ export default class Validate extends BaseCommand {
     threads: threadsFlag,
     progress: progressFlag,
     wait: waitFlag,
-    'skip-block-validation': Flags.boolean({ default: false, description: 'check stored files and their checksums, but judge no page (for a backup taken with --skip-block-validation)' }),
+    'skip-block-validation': Flags.boolean({ default: false, description: 'check stored files and their checksums, but judge no page (a backup taken with --skip-block-validation never has its pages judged)' }),
     // With a target, validate checks instead that a restore could reach it.
     ...recoveryTargetFlags,
   };

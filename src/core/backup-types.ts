@@ -70,6 +70,12 @@ export interface BackupRecord {
    * ancestors while it lies in the future. Absent or null: not pinned.
    */
   expireTime?: Date | null;
+  /**
+   * Taken with --skip-block-validation: its pages were stored as read, unjudged, so validation
+   * judges none of them either. Absent: they were checked. A merge carries it over from any
+   * backup of the chain it folds.
+   */
+  blockValidationSkipped?: true;
 }
 
 /**

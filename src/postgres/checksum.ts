@@ -14,10 +14,10 @@
  * the algorithm fixes, so the result is the same as PostgreSQL's row-by-row loop.
  *
  * Where this Node.js compiles WebAssembly's SIMD instructions (V8 does on x86-64 and arm64), the
- * sums run four columns to an instruction instead (page-checksum.wat): the page is copied into the module's
- * memory and checked there, about 0.5 microseconds for 8 KiB against 2.2 in JavaScript
- * (docs/performance.md, "The page checksum in WebAssembly"). The JavaScript version stays for
- * hosts without it, and as the reference the tests hold the module to.
+ * sums run four columns to an instruction instead (page-checksum.wat): the page is copied into
+ * the module's memory and checked there, about 0.5 microseconds for 8 KiB against 2.2 in
+ * JavaScript (docs/performance.md, "The page checksum in WebAssembly"). The JavaScript version
+ * stays for hosts without it, and as the reference the tests hold the module to.
  */
 import { PgkeepError } from '../errors.js';
 import { HOST_IS_LITTLE_ENDIAN, dataViewOf, wordsOf } from './byte-views.js';

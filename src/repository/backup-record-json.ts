@@ -44,6 +44,7 @@ export function backupRecordToJson(r: BackupRecord): Record<string, unknown> {
     metrics: r.metrics,
     generation: r.generation,
     expireTime: r.expireTime?.toISOString() ?? null,
+    blockValidationSkipped: r.blockValidationSkipped === true,
   };
 }
 
@@ -90,6 +91,9 @@ export function backupRecordFromJson(obj: Record<string, unknown>, source: strin
   // so that a record read back equals the unpinned one written.
   const expireTime = obj.expireTime === undefined ? null : f.nullableDate('expireTime');
   if (expireTime !== null) record.expireTime = expireTime;
+  // Absent in files written before it was recorded (their pages were checked), and false: set
+  // only when true, like expireTime.
+  if (obj.blockValidationSkipped !== undefined && f.boolean('blockValidationSkipped')) record.blockValidationSkipped = true;
   if (!isBackupId(record.id)) throw corruptFile(source, `invalid backup id "${record.id}"`);
   if (record.parentId !== null && !isBackupId(record.parentId)) throw corruptFile(source, `invalid parent id "${record.parentId}"`);
   return record;

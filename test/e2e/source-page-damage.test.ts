@@ -1,15 +1,16 @@
 // A damaged page in the cluster being backed up. Every page a backup reads is checked as
 // PostgreSQL checks it (header, then data checksum). A page that fails twice and predates the
 // backup stops it: one error naming the file and the block, exit status 6, the backup recorded
-// ERROR, nothing else changed. --skip-block-validation takes the page as it is (and the backup's
-// validation then judges no page either). A failing page whose LSN is past the backup's start is
-// taken as torn, since replay rewrites it.
+// ERROR, nothing else changed. --skip-block-validation takes the page as it is, and the backup
+// records it, so that no validation judges its pages (a merge carries the record over). A failing
+// page whose LSN is past the backup's start is taken as torn, since replay rewrites it.
 //
 // The table is frozen and checkpointed before its file is damaged on disk, and not read after,
 // so the server holds no dirty copy of it that a checkpoint would write over the damage.
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { backupControlKey } from '../../src/repository/layout.js';
 import { TestCluster } from '../helpers/cluster.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { backupIdOf, newRepo, type RepoFixture } from './pgkeep-fixture.js';
@@ -96,24 +97,40 @@ describe('a damaged page in the source cluster (PostgreSQL 15, data checksums)',
     await expectRefused(['backup', '--instance', 'main', '-b', 'FULL', '--stream'], 'invalid page header');
   });
 
-  it('backs the page up as it is with --skip-block-validation, and validates it the same way', async () => {
+  it('backs the page up as it is with --skip-block-validation, and records that no page of it is judged', async () => {
     await damage(flipTupleByte);
     const damaged = await readFile(relFile);
-    // The backup's own validation judges no page either, so the backup ends OK.
     const id = backupIdOf(await fx.ok(['backup', '--instance', 'main', '-b', 'FULL', '--stream', '-j', '2', '--skip-block-validation']));
-    const status = async () => (await fx.showJson())[0]!.backups.find((b) => b.id === id)!.status;
-    expect(await status()).toBe('OK');
-    // A validation that judges pages finds the one taken as it is.
-    const strict = await fx.run(['validate', '--instance', 'main', '-i', id]);
-    expect(strict.code).toBe(6);
-    expect(strict.stderr).toContain(`ERROR: backup ${id}: ${relPath}: block ${DAMAGED_BLOCK}: page checksum mismatch`);
-    expect(await status()).toBe('CORRUPT');
-    // With the flag, the stored and content checksums still hold: OK again.
-    await fx.ok(['validate', '--instance', 'main', '-i', id, '--skip-block-validation']);
-    expect(await status()).toBe('OK');
+    const shown = async () => (await fx.showJson())[0]!.backups.find((b) => b.id === id) as unknown as { status: string; block_validation_skipped: boolean };
+    // The backup's own validation judged no page, so the backup is OK; a later one neither.
+    expect(await shown()).toMatchObject({ status: 'OK', block_validation_skipped: true });
+    await fx.ok(['validate', '--instance', 'main', '-i', id]);
+    expect((await shown()).status).toBe('OK');
+    // Its stored and content checksums still count: a flipped stored byte is found.
     const target = join(await makeTempDir('srcpage-restore'), 'data');
     await fx.ok(['restore', '--instance', 'main', '-i', id, '-D', target]);
     expect((await readFile(join(target, relPath))).equals(damaged)).toBe(true);
+    // A backup taken without the flag is judged page by page, and says so.
+    const full = (await fx.showJson())[0]!.backups.find((b) => b.id === fullId) as unknown as { block_validation_skipped: boolean };
+    expect(full.block_validation_skipped).toBe(false);
+  });
+
+  it('judges pages of an older backup unless validate is given --skip-block-validation', async () => {
+    // The FULL taken before the damage holds the good page; this one, taken with the flag, the
+    // damaged one and the record that says so. Stripping that record from backup.json (as in a
+    // repository written before it existed) makes a plain validate judge the page.
+    await damage(flipTupleByte);
+    const id = backupIdOf(await fx.ok(['backup', '--instance', 'main', '-b', 'FULL', '--stream', '--skip-block-validation']));
+    const control = join(fx.repo, backupControlKey('main', id));
+    const json = JSON.parse(await readFile(control, 'utf8')) as Record<string, unknown>;
+    delete json.blockValidationSkipped;
+    await writeFile(control, JSON.stringify(json));
+    await fx.ok(['catalog', 'rebuild']);
+    const strict = await fx.run(['validate', '--instance', 'main', '-i', id]);
+    expect(strict.code).toBe(6);
+    expect(strict.stderr).toContain(`ERROR: backup ${id}: ${relPath}: block ${DAMAGED_BLOCK}: page checksum mismatch`);
+    await fx.ok(['validate', '--instance', 'main', '-i', id, '--skip-block-validation']);
+    expect((await fx.showJson())[0]!.backups.find((b) => b.id === id)!.status).toBe('OK');
   });
 
   it('takes a failing page whose LSN is past the backup start as torn, and counts it', async () => {
@@ -127,5 +144,15 @@ describe('a damaged page in the source cluster (PostgreSQL 15, data checksums)',
     expect(b.status).toBe('OK');
     expect(b.metrics.pagesTornAccepted).toBe(1);
     expect(b.metrics.pagesReread).toBe(1);
+  });
+
+  it('carries the record over to a merge of a chain holding such a backup', async () => {
+    // The parent skipped, the child did not: the merged backup holds the parent's pages.
+    const parent = backupIdOf(await fx.ok(['backup', '--instance', 'main', '-b', 'FULL', '--stream', '--skip-block-validation']));
+    const child = backupIdOf(await fx.ok(['backup', '--instance', 'main', '-b', 'DELTA', '--stream', '--parent', parent]));
+    expect((await fx.showJson())[0]!.backups.find((b) => b.id === child)).toMatchObject({ block_validation_skipped: false });
+    await fx.ok(['merge', '--instance', 'main', '-i', child]);
+    const merged = (await fx.showJson())[0]!.backups.find((b) => b.id === child) as unknown as { backup_mode: string; block_validation_skipped: boolean };
+    expect(merged).toMatchObject({ backup_mode: 'FULL', block_validation_skipped: true });
   });
 });

@@ -171,6 +171,20 @@ describe('manifest and backup.json', () => {
     expect(json).toMatchObject({ formatVersion: 1, stopLsn: '0/10', startTime: '2026-01-02T03:04:05.678Z' });
   });
 
+  it('keeps blockValidationSkipped, and reads a backup.json written before it as checked', async () => {
+    const skipped = record({ blockValidationSkipped: true });
+    await writeBackupControl(store, skipped);
+    expect(await readBackupControl(store, 'main', 'T1ABCD')).toEqual(skipped);
+    const path = join(dir, backupControlKey('main', 'T1ABCD'));
+    const json = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+    expect(json.blockValidationSkipped).toBe(true);
+    delete json.blockValidationSkipped;
+    await writeFile(path, JSON.stringify(json));
+    const old = await readBackupControl(store, 'main', 'T1ABCD');
+    expect(old.blockValidationSkipped).toBeUndefined();
+    expect(old).toEqual(record());
+  });
+
   it('refuses a broken backup.json naming it, and a newer format version', async () => {
     await writeBackupControl(store, record());
     const path = join(dir, backupControlKey('main', 'T1ABCD'));

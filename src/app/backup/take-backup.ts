@@ -105,6 +105,7 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
       await checkFreeSpace(ctx, { instance: instance.name, pgdata: instance.pgdata, mode: req.mode, compressAlg: compression.alg, walSegSize: id.walSegSize });
     }
     record = newBackupRecord(ctx, { instance: instance.name, mode: req.mode, stream: req.stream, note: req.note, parentId: parent?.id ?? null, server: id, compression });
+    if (req.skipBlockValidation) record.blockValidationSkipped = true;
     const meter = new Meter(req.progress);
 
     // 3. start
@@ -194,9 +195,9 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
 
     // 8. validate
     if (req.validate) {
-      // With --skip-block-validation, pages the copy did not judge are not judged here either:
-      // a page taken as it is would otherwise make the backup CORRUPT.
-      await validateBackup(ctx, record, req.threads, { progress: req.progress, checkPages: !req.skipBlockValidation });
+      // With --skip-block-validation, pages the copy did not judge are not judged here either
+      // (the record says so): a page taken as it is would otherwise make the backup CORRUPT.
+      await validateBackup(ctx, record, req.threads, { progress: req.progress });
       record = ctx.catalog.requireBackup(instance.name, record.id);
     }
     return record;

@@ -182,6 +182,8 @@ async function buildGeneration(ctx: RepoContext, target: BackupRecord, journal: 
     generation: g,
     storedBytes: entries.reduce((n, e) => n + e.storedSize, 0),
     metrics: { ...(target.metrics ?? {}), mergedBackups: journal.ancestors.length, filesLinked: linked, filesRebuilt: rebuilt, mergeBytesRead: read, mergeBytesWritten: written },
+    // Pages of a backup taken with --skip-block-validation may be among the merged ones.
+    ...(chain.members.some((b) => b.blockValidationSkipped === true) ? { blockValidationSkipped: true as const } : {}),
   };
   await data.syncObjects(storedDataKeys(target.instance, target.id, entries, g));
   await writeManifest(ctx.store, merged, entries);

@@ -36,6 +36,8 @@ export interface BackupJson {
   metrics: Record<string, number> | null;
   /** Pinned until then (retention keeps it); null: not pinned. */
   expire_time: string | null;
+  /** Taken with --skip-block-validation (or merged from such a backup): no page of it is judged. */
+  block_validation_skipped: boolean;
 }
 
 export interface InstanceBackupsJson {
@@ -74,6 +76,7 @@ export function backupToJson(b: BackupRecord): BackupJson {
     error: b.error,
     metrics: b.metrics,
     expire_time: b.expireTime?.toISOString() ?? null,
+    block_validation_skipped: b.blockValidationSkipped === true,
   };
 }
 

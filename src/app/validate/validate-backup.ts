@@ -38,7 +38,10 @@ export interface ValidationResult {
 const VALIDATABLE = new Set(['DONE', 'OK', 'CORRUPT', 'ORPHAN']);
 
 export interface ValidateOptions {
-  /** false with --skip-block-validation: no page is judged (stored and content checksums still are). */
+  /**
+   * false with --skip-block-validation: no page is judged (stored and content checksums still
+   * are). A backup taken with that flag has no page judged whatever this says.
+   */
   checkPages?: boolean | undefined;
   /** Told each file as it is checked (--progress). */
   progress?: OperationProgress | undefined;
@@ -46,7 +49,7 @@ export interface ValidateOptions {
 
 export async function validateBackup(ctx: RepoContext, record: BackupRecord, threads: number, opts: ValidateOptions = {}): Promise<ValidationResult> {
   const progress = opts.progress ?? silentProgress;
-  const checkPages = opts.checkPages ?? true;
+  const checkPages = (opts.checkPages ?? true) && record.blockValidationSkipped !== true;
   if (!VALIDATABLE.has(record.status)) {
     throw new PgkeepError('BACKUP_NOT_RESTORABLE', `backup ${record.id} is ${record.status} and cannot be validated`, record.status === 'RUNNING' ? 'wait for it to finish' : 'delete it with `pgkeep delete -i ID`');
   }
