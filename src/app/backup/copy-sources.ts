@@ -26,7 +26,7 @@ import { workerEntry, WorkerPool } from '../worker-pool.js';
 import type { ChangeMap } from '../../core/change-map.js';
 import type { OperationProgress } from '../progress.js';
 import { entryWithoutData, runCopyJob, runPartJob, unchangedEntry, type CopiedPart, type CopyJob, type CopyJobResult, type CopyTarget, type CopyWorkerData, type PartJob } from './copy-entry.js';
-import { READ_BUFFER_BYTES, type PageCheckCounters } from './read-data-file.js';
+import { noteTornPage, READ_BUFFER_BYTES, type PageCheckCounters } from './read-data-file.js';
 
 export interface IncrementalBase {
   /** The parent's reconstructed view: its manifest entries by path. */
@@ -293,6 +293,7 @@ function openCopyRunner(target: CopyTarget, threads: number, taskCount: number, 
     counters.pagesRead += r.counters.pagesRead;
     counters.pagesReread += r.counters.pagesReread;
     counters.pagesTornAccepted += r.counters.pagesTornAccepted;
+    noteTornPage(counters, r.counters.latestTorn);
     return r;
   };
   return {

@@ -3,11 +3,14 @@
  *
  * A page that fails its header or checksum check is read again on its own: PostgreSQL may have
  * been writing it (a torn read). If it still fails but its LSN is at or past the backup's start
- * LSN, WAL replay rewrites it from a full-page image during recovery, so it is accepted.
+ * LSN, WAL replay rewrites it from a full-page image during recovery, so it is accepted; but
+ * only up to the stop LSN, which no page written during the backup can pass (WAL before data; on
+ * a standby, minRecoveryPoint), checked once the stop LSN is known (assertTornPagesBeforeStop).
  * Anything else is real corruption and stops the backup, naming file and block, unless block
  * validation is skipped. Only whole pages are returned: a trailing partial page of a file being
  * extended is left out (replay extends the file again).
  */
+import { formatLsn } from '../../core/lsn.js';
 import { PgkeepError } from '../../errors.js';
 import { openSourceFile, type SourceFile } from './source-file.js';
 import { readPageLsn, verifyPage } from '../../postgres/page.js';
@@ -30,6 +33,37 @@ export interface PageCheckCounters {
   pagesRead: number;
   pagesReread: number;
   pagesTornAccepted: number;
+  /** Of the pages taken as torn, the one with the highest LSN: checked against the stop LSN. */
+  latestTorn?: TornPage | undefined;
+}
+
+/** A page that failed its checks twice and was taken as torn, for its LSN. */
+export interface TornPage {
+  path: string;
+  /** Block within its file. */
+  block: number;
+  lsn: bigint;
+}
+
+const CORRUPT_PAGE_HINT = 'check the cluster with pg_checksums or amcheck; --skip-block-validation backs up the page as it is';
+
+/** Keeps in `into` whichever of its latest torn page and `page` has the higher LSN. */
+export function noteTornPage(into: PageCheckCounters, page: TornPage | undefined): void {
+  if (page !== undefined && (into.latestTorn === undefined || page.lsn > into.latestTorn.lsn)) into.latestTorn = page;
+}
+
+/**
+ * Refuses the backup when a page taken as torn has an LSN past the stop LSN: no write during the
+ * backup could have made it, so it is damage (a page LSN from the future), not a torn read.
+ */
+export function assertTornPagesBeforeStop(counters: PageCheckCounters, stopLsn: bigint): void {
+  const t = counters.latestTorn;
+  if (t === undefined || t.lsn <= stopLsn) return;
+  throw new PgkeepError(
+    'PAGE_CORRUPT',
+    `corrupt page in ${t.path}, block ${t.block} (it fails its checks, and its LSN ${formatLsn(t.lsn)} is past the backup's stop LSN ${formatLsn(stopLsn)}: no write during the backup made it)`,
+    CORRUPT_PAGE_HINT,
+  );
 }
 
 /** A byte range of a file: `offset` and `length` whole pages' worth (one part of a parted copy). */
@@ -114,14 +148,16 @@ async function checkPages(fh: SourceFile, relPath: string, buffer: Buffer, lengt
     }
     const again = verifyPage(buffer, off, bs, absBlock, opts.checksumsEnabled);
     if (again === 'valid' || again === 'zero' || again === 'new') continue;
-    if (readPageLsn(buffer, off) >= opts.startLsn) {
+    const lsn = readPageLsn(buffer, off);
+    if (lsn >= opts.startLsn) {
       counters.pagesTornAccepted++;
+      noteTornPage(counters, { path: relPath, block: blockInFile, lsn });
       continue;
     }
     throw new PgkeepError(
       'PAGE_CORRUPT',
       `corrupt page in ${relPath}, block ${blockInFile} (${again === 'bad-checksum' ? 'checksum mismatch' : 'invalid page header'})`,
-      'check the cluster with pg_checksums or amcheck; --skip-block-validation backs up the page as it is',
+      CORRUPT_PAGE_HINT,
     );
   }
 }

@@ -41,7 +41,7 @@ import type { CopyTarget } from './copy-entry.js';
 import { copySources, type CopyHooks } from './copy-sources.js';
 import { newBackupRecord } from './new-backup-record.js';
 import { assertParentUnchanged, guessParent, prepareBackup } from './prepare-backup.js';
-import type { PageCheckCounters } from './read-data-file.js';
+import { assertTornPagesBeforeStop, type PageCheckCounters } from './read-data-file.js';
 import { chooseResume, describeResumeStart, FileReuse } from './resume-plan.js';
 import { sealBackup } from './seal-backup.js';
 import { stopBackup } from './stop-backup.js';
@@ -182,6 +182,7 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
 
     // 5. stop
     entries.push(...(await stopBackup(session, target, record)));
+    assertTornPagesBeforeStop(counters, record.stopLsn as bigint);
 
     // 6. wal, and the recovery point beside it
     if (req.stream) entries.push(...(await copyBackupWal(ctx, record, { pgdata: instance.pgdata, threads: req.threads, target, counters, progress: meter })));

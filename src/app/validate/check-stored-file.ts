@@ -1,8 +1,9 @@
 /**
  * One stored file of a backup, checked without PostgreSQL (validate-backup.ts): its stored size
  * and checksum, its content checksum after decompression, and, for relation files, every page's
- * header and data checksum (pages at or past the backup's start LSN may be torn copies that WAL
- * replay rewrites, so they may fail; with --skip-block-validation, pages are not judged). Returns
+ * header and data checksum (pages with an LSN from the backup's start to its stop may be torn
+ * copies that WAL replay rewrites, so they may fail; with --skip-block-validation, pages are not
+ * judged). Returns
  * the problem, or undefined when the file is sound.
  *
  * Kept apart from validate-backup.ts so that it needs nothing but the store: with -j 2 or more,
@@ -139,7 +140,7 @@ async function checkDeltaEntry(store: ByteStore, record: BackupRecord, entry: Fi
         const block = run.start + i;
         const v = verifyPage(run.pages, i * bs, bs, firstBlock + block, record.checksumsEnabled);
         if (v === 'valid' || v === 'zero' || v === 'new') continue;
-        if (readPageLsn(run.pages, i * bs) >= record.startLsn) continue;
+        if (writtenDuringBackup(record, readPageLsn(run.pages, i * bs))) continue;
         return `block ${block}: ${v === 'bad-checksum' ? 'page checksum mismatch' : 'invalid page header'}`;
       }
     }
@@ -191,7 +192,15 @@ class PageChecker {
     const block = this.block++;
     const v = verifyPage(buf, off, this.record.blockSize, this.firstBlock + block, this.record.checksumsEnabled);
     if (v === 'valid' || v === 'zero' || v === 'new') return undefined;
-    if (readPageLsn(buf, off) >= this.record.startLsn) return undefined; // torn while copied; replay rewrites it
+    if (writtenDuringBackup(this.record, readPageLsn(buf, off))) return undefined; // torn while copied; replay rewrites it
     return `block ${block}: ${v === 'bad-checksum' ? 'page checksum mismatch' : 'invalid page header'}`;
   }
+}
+
+/**
+ * A failing page may be a torn copy only if the server could have been writing it during the
+ * backup: its LSN from the start LSN to the stop LSN (read-data-file.ts).
+ */
+function writtenDuringBackup(record: BackupRecord, lsn: bigint): boolean {
+  return lsn >= record.startLsn && (record.stopLsn === null || lsn <= record.stopLsn);
 }
