@@ -77,7 +77,7 @@ export function pageChecksum(buf: Uint8Array, offset: number, blockSize: number,
     simd.memory.set(buf.subarray(offset, offset + blockSize));
     return simd.checksum(blockSize, absBlockNo);
   }
-  return pageChecksumInJs(buf, offset, blockSize, absBlockNo);
+  return checksumInJs(buf, offset, blockSize, absBlockNo);
 }
 
 /**
@@ -86,6 +86,11 @@ export function pageChecksum(buf: Uint8Array, offset: number, blockSize: number,
  */
 export function pageChecksumInJs(buf: Uint8Array, offset: number, blockSize: number, absBlockNo: number): number {
   assertPageInside(buf, offset, blockSize);
+  return checksumInJs(buf, offset, blockSize, absBlockNo);
+}
+
+/** pageChecksumInJs once the page is known to lie inside `buf`. */
+function checksumInJs(buf: Uint8Array, offset: number, blockSize: number, absBlockNo: number): number {
   const rows = blockSize / ROW_BYTES;
   const pos = buf.byteOffset + offset;
   const sum =

@@ -85,12 +85,19 @@ describe('a damaged page in the source cluster (PostgreSQL 15, data checksums)',
     page[BS - 1000] = (page[BS - 1000] ?? 0) ^ 0x20;
   };
 
-  async function expectRefused(args: string[], reason: string): Promise<void> {
+  /** `reason`: the parenthesised text after the block, exactly, or a pattern for it. */
+  async function expectRefused(args: string[], reason: string | RegExp): Promise<void> {
     const before = await fx.showJson();
     const r = await fx.run(args);
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(6);
     const lines = r.stderr.trim().split('\n').filter((l) => !l.startsWith('INFO:') && !l.startsWith('WARNING:'));
-    expect(lines[0]).toBe(`ERROR: corrupt page in ${relPath}, block ${DAMAGED_BLOCK} (${reason})`);
+    const prefix = `ERROR: corrupt page in ${relPath}, block ${DAMAGED_BLOCK} (`;
+    if (typeof reason === 'string') expect(lines[0]).toBe(`${prefix}${reason})`);
+    else {
+      expect(lines[0]?.startsWith(prefix)).toBe(true);
+      expect(lines[0]?.slice(prefix.length, -1)).toMatch(reason);
+      expect(lines[0]?.endsWith(')')).toBe(true);
+    }
     expect(lines).toContain('HINT: check the cluster with pg_checksums or amcheck; --skip-block-validation backs up the page as it is');
     // One backup more, recorded ERROR; the others as they were.
     const after = await fx.showJson();
@@ -151,13 +158,7 @@ describe('a damaged page in the source cluster (PostgreSQL 15, data checksums)',
       page.writeUInt32LE(0, 4);
     };
     await damage(futureLsn);
-    const before = await fx.showJson();
-    const r = await fx.run(['backup', '--instance', 'main', '-b', 'FULL', '--stream', '-j', '2']);
-    expect(r.code, r.stderr).toBe(6);
-    expect(r.stderr).toMatch(new RegExp(`^ERROR: corrupt page in ${relPath}, block ${DAMAGED_BLOCK} \\(it fails its checks, and its LSN FFFFFFFF/0 is past the backup's stop LSN [0-9A-F]+/[0-9A-F]+: no write during the backup made it\\)$`, 'm'));
-    const after = await fx.showJson();
-    expect(after[0]!.backups.length).toBe(before[0]!.backups.length + 1);
-    expect(after[0]!.backups[0]!.status).toBe('ERROR');
+    await expectRefused(['backup', '--instance', 'main', '-b', 'FULL', '--stream', '-j', '2'], /^it fails its checks, and its LSN FFFFFFFF\/0 is past the backup's stop LSN [0-9A-F]+\/[0-9A-F]+: no write during the backup made it$/);
 
     // Validation holds a stored page to the same window: its LSN past the start does not save it.
     await backupJudgedByPlainValidate();

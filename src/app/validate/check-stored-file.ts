@@ -3,8 +3,7 @@
  * and checksum, its content checksum after decompression, and, for relation files, every page's
  * header and data checksum (pages with an LSN from the backup's start to its stop may be torn
  * copies that WAL replay rewrites, so they may fail; with --skip-block-validation, pages are not
- * judged). Returns
- * the problem, or undefined when the file is sound.
+ * judged). Returns the problem, or undefined when the file is sound.
  *
  * Kept apart from validate-backup.ts so that it needs nothing but the store: with -j 2 or more,
  * files are checked by the main thread and N - 1 worker threads (validate-worker.ts), since page
