@@ -4,13 +4,13 @@
 // Builds a pgbench database of scale N on a throwaway PostgreSQL 15 cluster and, on the same data
 // in the same run, times pgkeep beside its peers: pgkeep FULL (none, zstd), validate, restore,
 // DELTA after a ~1% change and merge of that DELTA; pg_basebackup plain and tar+gzip, pgbackrest
-// full (none, zst), verify and restore (pgbackrest is installed from Debian's packages when
-// missing), cp -a. PTRACK needs PostgreSQL 17's WAL summaries, which neither Debian's
-// pg_basebackup 15 nor pgbackrest 2.45 can back up, so a second throwaway cluster of the same
-// scale on PostgreSQL 17 (node_modules/pg17) times FULL, DELTA and PTRACK after the same ~1%
-// change. Each row: median seconds of R runs, MB/s of the data directory, peak RSS (GNU time),
-// stored MB, and the time as a ratio to its peer. The table, a Targets table and the machine
-// description go to docs/benchmarks.md (unless --no-write), between markers.
+// full (none, zst), diff after the same change, verify and restore (pgbackrest is installed from
+// Debian's packages when missing), cp -a. PTRACK needs PostgreSQL 17's WAL summaries, which
+// neither Debian's pg_basebackup 15 nor pgbackrest 2.45 can back up, so a second throwaway
+// cluster of the same scale on PostgreSQL 17 (node_modules/pg17) times FULL, DELTA and PTRACK
+// after the same ~1% change. Each row: median seconds of R runs, MB/s of the data directory,
+// peak RSS (GNU time), stored MB, and the time as a ratio to its peer. The table, a Targets table
+// and the machine description go to docs/benchmarks.md (unless --no-write), between markers.
 //
 // `npm run bench -- --scales 10,50,100,200`: pgkeep FULL, restore and validate peak RSS per scale
 // and per codec (zstd, none, gzip, lz4), to show memory is flat as the database grows.
@@ -106,16 +106,21 @@ async function comparePeers(scale) {
     let brZstLabel;
     if (br) {
       await setArchiveCommand(c, br.archiveCommand);
-      for (const compress of ['none', 'zst']) {
+      // zst first: pgBackRest's diff after the change takes its latest full's compression, and
+      // is compared with pgkeep's uncompressed DELTA.
+      const fulls = {};
+      for (const compress of ['zst', 'none']) {
         const runs = [];
         for (let i = 0; i < repeat; i++) {
           await waitArchiverIdle(c);
           warm(c.pgdata);
           runs.push(br.backupFull(compress));
         }
-        add(compress === 'zst' ? 'brZst' : 'brNone', row15(`pgbackrest full ${compress}`, repeated(runs.length, (i) => runs[i])));
+        fulls[compress] = repeated(runs.length, (i) => runs[i]);
         if (compress === 'zst') brZstLabel = runs[runs.length - 1].label;
       }
+      add('brNone', row15('pgbackrest full none', fulls.none));
+      add('brZst', row15('pgbackrest full zst', fulls.zst));
       add('brVerify', row15('pgbackrest verify', repeated(repeat, () => br.verify(), () => warm(br.repoPath))));
       add('brRestore', row15('pgbackrest restore (zst)', repeated(repeat, () => br.restore(brZstLabel, out('br-restored')), () => {
         rmSync(out('br-restored'), { recursive: true, force: true });
@@ -153,8 +158,23 @@ async function comparePeers(scale) {
     checks.push(`the cluster pgkeep restored started and its pgbench_accounts matches the source (${got.rows} rows, same sum of abalance)`);
 
     await changeRows(c, scale, percent);
+    // pgBackRest's incremental over the same change: a differential backup against its full
+    // taken before the change (the last, uncompressed), archiving through pgBackRest meanwhile.
+    if (br) {
+      await setArchiveCommand(c, br.archiveCommand);
+      const runs = [];
+      for (let i = 0; i < repeat; i++) {
+        await waitArchiverIdle(c);
+        warm(c.pgdata);
+        runs.push(br.backupDiff());
+      }
+      add('brDiff', row15(`pgbackrest diff none after ${percent}% change`, repeated(runs.length, (i) => runs[i])));
+      await setArchiveCommand(c, pk.archiveCommand);
+    } else {
+      add('brDiff', { what: `pgbackrest diff none after ${percent}% change`, pg: 15, skip: pgbackrest.skip });
+    }
     const delta = await pkBackups('DELTA', 'none', fullNone.ids[fullNone.ids.length - 1]);
-    add('delta', row15(`pgkeep DELTA after ${percent}% change`, delta.m, k.full));
+    add('delta', row15(`pgkeep DELTA after ${percent}% change`, delta.m, br ? k.brDiff : k.full));
     add('merge', row15('pgkeep merge of the DELTA', repeated(repeat, (i) => pk.merge(delta.ids[i]), () => warm(pk.root)), k.full));
   } finally {
     stopAndDestroy(c);
@@ -212,6 +232,7 @@ function peersReport(scale, { rows, k, checks, bytes15, bytes17, pgbackrest, pg1
     timeTarget('FULL zstd at least as fast as pgbackrest --compress-type=zst, same process-max', ratio(k.fullZstd, k.brZst), 1, 'pgbackrest full zst'),
     timeTarget('restore at least as fast as pgbackrest restore', ratio(k.restore, k.brRestore), 1, 'pgbackrest restore'),
     timeTarget(`DELTA after a ${percent}% change under 1/4 of FULL`, ratio(k.delta, k.full), 0.25, 'FULL (PostgreSQL 15)'),
+    timeTarget(`DELTA after a ${percent}% change at least as fast as pgbackrest's diff over it`, ratio(k.delta, k.brDiff), 1, 'pgbackrest diff none'),
     timeTarget(`PTRACK after a ${percent}% change under 1/20 of FULL`, ratio(k.ptrack17, k.full17), 0.05, 'FULL (PostgreSQL 17)'),
     { target: 'peak RSS under 200 MB', measured: `${maxRss.toFixed(1)} MB at most (${worst?.what}, PostgreSQL ${worst?.pg})`, met: maxRss < 200, note: maxRss < 200 ? undefined : `${(maxRss - 200).toFixed(0)} MB over` },
     { target: 'peak RSS flat from scale 10 to 200', measured: 'see "Memory by scale"', met: undefined, note: 'measured by `--scales`' },

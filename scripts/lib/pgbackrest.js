@@ -77,7 +77,25 @@ export class PgbackrestRepo {
 
   /** A timed full backup; compress is 'none' or 'zst'. Returns the measure and the backup label. */
   backupFull(compress) {
-    const m = measure('pgbackrest', this.args(`--compress-type=${compress}`, '--type=full', 'backup'));
+    return this.backup('full', compress);
+  }
+
+  /**
+   * A timed differential backup against the latest full, uncompressed: pgBackRest's incremental
+   * for the same interval as a pgkeep DELTA with a FULL as parent. pgBackRest 2.45 copies whole
+   * every file whose size or modification time changed (block-level incrementals came in 2.46).
+   * It takes the latest full's compress-type whatever it is asked for, so that full must be an
+   * uncompressed one (checked: no stored file may have a codec's extension).
+   */
+  backupDiff() {
+    const diff = this.backup('diff', 'none');
+    const compressed = execFileSync('find', [join(this.repoPath, 'backup', 'bench', diff.label, 'pg_data'), '-type', 'f', '(', '-name', '*.zst', '-o', '-name', '*.gz', '-o', '-name', '*.lz4', ')'], { encoding: 'utf8' }).trim();
+    if (compressed) throw new Error(`pgbackrest stored diff ${diff.label} compressed (it follows its latest full's compress-type), e.g. ${compressed.split('\n')[0]}`);
+    return diff;
+  }
+
+  backup(type, compress) {
+    const m = measure('pgbackrest', this.args(`--compress-type=${compress}`, `--type=${type}`, 'backup'));
     const backups = this.info().backup;
     const label = backups[backups.length - 1].label;
     return { ...m, label, storedBytes: this.backupBytes(label) };
