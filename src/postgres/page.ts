@@ -30,6 +30,16 @@ const PD_UPPER = 14;
  */
 export type PageVerdict = 'valid' | 'zero' | 'new' | 'bad-header' | 'bad-checksum';
 
+/**
+ * Whether a page with this verdict is taken as it is, by a backup and by validation: valid, all
+ * zeros, or new (PostgreSQL never checksums a page with pd_upper 0, and pg_checksums and
+ * pg_basebackup skip it too). The other two are damage, unless the page was written while the
+ * backup read it (a torn read, which replay rewrites).
+ */
+export function passesPageCheck(v: PageVerdict): boolean {
+  return v === 'valid' || v === 'zero' || v === 'new';
+}
+
 /** pd_lsn of the page at `buf[offset]`: the LSN of the last WAL record that changed it. */
 export function readPageLsn(buf: Uint8Array, offset: number): Lsn {
   assertInside(buf, offset, 8);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatLsn, parseLsn } from '../../src/core/lsn.js';
-import { PAGE_HEADER_SIZE, isAllZero, readPageChecksum, readPageLsn, verifyPage } from '../../src/postgres/page.js';
+import { PAGE_HEADER_SIZE, isAllZero, passesPageCheck, readPageChecksum, readPageLsn, verifyPage, type PageVerdict } from '../../src/postgres/page.js';
 import { FIXTURE_BLOCK_SIZE as BS, FIXTURE_PAGES } from './fixture-pages.js';
 
 const heap = FIXTURE_PAGES.find((p) => p.file === 'user-table-heap-blk3.page')!;
@@ -134,5 +134,12 @@ describe('verifyPage', () => {
     heap.bytes.copy(buf, BS + 3);
     expect(verifyPage(buf, BS + 3, BS, heap.absBlockNo, true)).toBe('valid');
     expect(verifyPage(buf, 0, BS, 0, true)).toBe('zero');
+  });
+});
+
+describe('passesPageCheck', () => {
+  it('takes valid, all-zero and new pages as they are, and no damaged one', () => {
+    const verdicts: PageVerdict[] = ['valid', 'zero', 'new', 'bad-header', 'bad-checksum'];
+    expect(verdicts.filter(passesPageCheck)).toEqual(['valid', 'zero', 'new']);
   });
 });

@@ -13,7 +13,7 @@
 import { formatLsn } from '../../core/lsn.js';
 import { PgkeepError } from '../../errors.js';
 import { openSourceFile, type SourceFile } from './source-file.js';
-import { readPageLsn, verifyPage } from '../../postgres/page.js';
+import { passesPageCheck, readPageLsn, verifyPage } from '../../postgres/page.js';
 
 /** Bytes per sequential read of a data file: 128 pages of 8 KiB, one buffer per worker. */
 export const READ_BUFFER_BYTES = 1024 * 1024;
@@ -136,7 +136,7 @@ async function checkPages(fh: SourceFile, relPath: string, buffer: Buffer, lengt
     const blockInFile = firstPageInFile + off / bs;
     const absBlock = opts.firstBlock + blockInFile;
     const verdict = verifyPage(buffer, off, bs, absBlock, opts.checksumsEnabled);
-    if (verdict === 'valid' || verdict === 'zero' || verdict === 'new') continue;
+    if (passesPageCheck(verdict)) continue;
 
     // Read the page again on its own, into place: a concurrent write may have torn the first read.
     counters.pagesReread++;
@@ -147,7 +147,7 @@ async function checkPages(fh: SourceFile, relPath: string, buffer: Buffer, lengt
       continue;
     }
     const again = verifyPage(buffer, off, bs, absBlock, opts.checksumsEnabled);
-    if (again === 'valid' || again === 'zero' || again === 'new') continue;
+    if (passesPageCheck(again)) continue;
     const lsn = readPageLsn(buffer, off);
     if (lsn >= opts.startLsn) {
       counters.pagesTornAccepted++;

@@ -11,7 +11,7 @@
  */
 import type { BackupRecord, FileEntry } from '../../core/backup-types.js';
 import { errorMessage } from '../../errors.js';
-import { readPageLsn, verifyPage } from '../../postgres/page.js';
+import { passesPageCheck, readPageLsn, verifyPage, type PageVerdict } from '../../postgres/page.js';
 import { RELSEG_BLOCKS, parseRelationPath } from '../../postgres/relation-file.js';
 import { backupDataKey } from '../../repository/layout.js';
 import { PageDeltaReader } from '../../repository/page-delta.js';
@@ -138,9 +138,9 @@ async function checkDeltaEntry(store: ByteStore, record: BackupRecord, entry: Fi
       for (let i = 0; i < run.count; i++) {
         const block = run.start + i;
         const v = verifyPage(run.pages, i * bs, bs, firstBlock + block, record.checksumsEnabled);
-        if (v === 'valid' || v === 'zero' || v === 'new') continue;
+        if (passesPageCheck(v)) continue;
         if (writtenDuringBackup(record, readPageLsn(run.pages, i * bs))) continue;
-        return `block ${block}: ${v === 'bad-checksum' ? 'page checksum mismatch' : 'invalid page header'}`;
+        return damagedBlockText(block, v);
       }
     }
     if (entry.blocks !== undefined && reader.fileBlocks !== entry.blocks) return `holds a block count of ${reader.fileBlocks}, the manifest says ${entry.blocks}`;
@@ -190,9 +190,9 @@ class PageChecker {
   private check(buf: Buffer, off: number): string | undefined {
     const block = this.block++;
     const v = verifyPage(buf, off, this.record.blockSize, this.firstBlock + block, this.record.checksumsEnabled);
-    if (v === 'valid' || v === 'zero' || v === 'new') return undefined;
+    if (passesPageCheck(v)) return undefined;
     if (writtenDuringBackup(this.record, readPageLsn(buf, off))) return undefined; // torn while copied; replay rewrites it
-    return `block ${block}: ${v === 'bad-checksum' ? 'page checksum mismatch' : 'invalid page header'}`;
+    return damagedBlockText(block, v);
   }
 }
 
@@ -202,4 +202,9 @@ class PageChecker {
  */
 function writtenDuringBackup(record: BackupRecord, lsn: bigint): boolean {
   return lsn >= record.startLsn && (record.stopLsn === null || lsn <= record.stopLsn);
+}
+
+/** What validation says of a damaged page (a verdict passesPageCheck refused). */
+function damagedBlockText(block: number, v: PageVerdict): string {
+  return `block ${block}: ${v === 'bad-checksum' ? 'page checksum mismatch' : 'invalid page header'}`;
 }
