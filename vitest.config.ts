@@ -2,10 +2,6 @@ import { defineConfig } from 'vitest/config';
 
 // Integration and end-to-end tests start real PostgreSQL servers: give them room, and run
 // test files in separate forks so that a crashing server cannot take other files down.
-// Three forks on the CI machines' two cores: the end-to-end files spend much of their time
-// waiting on servers (checkpoints, start-up, fsync), so a third file fills the gaps. Measured on
-// a clean clone (.ci/run, AMD EPYC, 2 cores): the suite took 1,100 s with two forks, 968 s with
-// three (docs/testing.md).
 // Node parses the file NODE_EXTRA_CA_CERTS names at every start (about 40 ms on the machines
 // that set it, for their package-registry proxy), and the tests start pgkeep, and PostgreSQL's
 // archive_command starts it, thousands of times. Nothing under test makes a TLS connection:
@@ -17,6 +13,10 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     setupFiles: ['test/setup.ts'],
     pool: 'forks',
+    // Three forks on the CI machines' two cores: the end-to-end files spend much of their time
+    // waiting on servers (checkpoints, start-up, fsync), so a third file fills the gaps. On a
+    // clean clone (.ci/run, AMD EPYC, 2 cores) the suite took 1,100 s with two forks, 968 s with
+    // three (docs/testing.md).
     poolOptions: { forks: { maxForks: 3, minForks: 1 } },
     testTimeout: 300_000,
     hookTimeout: 300_000,

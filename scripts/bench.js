@@ -54,6 +54,20 @@ function dataBytes(c) {
   return dirBytes(c.pgdata) - dirBytes(join(c.pgdata, 'pg_wal'));
 }
 
+/**
+ * `repeat` timed runs of `once` (synchronous), each after the cluster's archiver went idle and
+ * its data directory was read into the page cache: the median measure, and every run (for ids).
+ */
+async function settledRuns(c, once) {
+  const runs = [];
+  for (let i = 0; i < repeat; i++) {
+    await waitArchiverIdle(c);
+    warm(c.pgdata);
+    runs.push(once());
+  }
+  return { m: repeated(runs.length, (i) => runs[i]), runs };
+}
+
 function stopAndDestroy(c) {
   try {
     c.stop('immediate');
@@ -110,13 +124,8 @@ async function comparePeers(scale) {
       // is compared with pgkeep's uncompressed DELTA.
       const fulls = {};
       for (const compress of ['zst', 'none']) {
-        const runs = [];
-        for (let i = 0; i < repeat; i++) {
-          await waitArchiverIdle(c);
-          warm(c.pgdata);
-          runs.push(br.backupFull(compress));
-        }
-        fulls[compress] = repeated(runs.length, (i) => runs[i]);
+        const { m, runs } = await settledRuns(c, () => br.backupFull(compress));
+        fulls[compress] = m;
         if (compress === 'zst') brZstLabel = runs[runs.length - 1].label;
       }
       add('brNone', row15('pgbackrest full none', fulls.none));
@@ -135,13 +144,8 @@ async function comparePeers(scale) {
 
     await setArchiveCommand(c, pk.archiveCommand);
     const pkBackups = async (mode, compress, parent) => {
-      const runs = [];
-      for (let i = 0; i < repeat; i++) {
-        await waitArchiverIdle(c);
-        warm(c.pgdata);
-        runs.push(pk.backup(mode, { compress, parent }));
-      }
-      return { m: repeated(runs.length, (i) => runs[i]), ids: runs.map((r) => r.id) };
+      const { m, runs } = await settledRuns(c, () => pk.backup(mode, { compress, parent }));
+      return { m, ids: runs.map((r) => r.id) };
     };
     const fullNone = await pkBackups('FULL', 'none');
     add('full', row15('pgkeep FULL none', fullNone.m, k.pgbb));
@@ -162,13 +166,7 @@ async function comparePeers(scale) {
     // taken before the change (the last, uncompressed), archiving through pgBackRest meanwhile.
     if (br) {
       await setArchiveCommand(c, br.archiveCommand);
-      const runs = [];
-      for (let i = 0; i < repeat; i++) {
-        await waitArchiverIdle(c);
-        warm(c.pgdata);
-        runs.push(br.backupDiff());
-      }
-      add('brDiff', row15(`pgbackrest diff none after ${percent}% change`, repeated(runs.length, (i) => runs[i])));
+      add('brDiff', row15(`pgbackrest diff none after ${percent}% change`, (await settledRuns(c, () => br.backupDiff())).m));
       await setArchiveCommand(c, pk.archiveCommand);
     } else {
       add('brDiff', { what: `pgbackrest diff none after ${percent}% change`, pg: 15, skip: pgbackrest.skip });
@@ -199,13 +197,8 @@ async function comparePeers(scale) {
       pk.setUp();
       await setArchiveCommand(c17, pk.archiveCommand);
       const series = async (mode, parent) => {
-        const runs = [];
-        for (let i = 0; i < repeat; i++) {
-          await waitArchiverIdle(c17);
-          warm(c17.pgdata);
-          runs.push(pk.backup(mode, { parent }));
-        }
-        return { m: repeated(runs.length, (i) => runs[i]), ids: runs.map((r) => r.id) };
+        const { m, runs } = await settledRuns(c17, () => pk.backup(mode, { parent }));
+        return { m, ids: runs.map((r) => r.id) };
       };
       const row17 = (what, m, peer) => ({ what, pg: 17, dataBytes: bytes17, peer, ...m });
       const full = await series('FULL');
@@ -284,13 +277,7 @@ async function memoryByScale(scales) {
       const bytes = dataBytes(c);
       const target = join(c.work, 'restored');
       for (const codec of SCALE_CODECS) {
-        const runs = [];
-        for (let k = 0; k < repeat; k++) {
-          await waitArchiverIdle(c);
-          warm(c.pgdata);
-          runs.push(pk.backup('FULL', { compress: codec }));
-        }
-        const full = repeated(runs.length, (k) => runs[k]);
+        const { m: full, runs } = await settledRuns(c, () => pk.backup('FULL', { compress: codec }));
         const id = runs[runs.length - 1].id;
         const restore = repeated(repeat, () => pk.restore(id, target), () => {
           rmSync(target, { recursive: true, force: true });
