@@ -17,6 +17,9 @@
 // of no change: psql doing only what any backup with its WAL asks of the server (slot, start with
 // a fast checkpoint, stop, the WAL copied and fsynced: lib/peers.js), so that what is pgkeep's own
 // shows, with the ratio a tool costing nothing beyond that floor and the change would reach.
+// PostgreSQL 17's own full and incremental backups run over the same data and change, written
+// by the server (`pg_basebackup --target=server`, sent by psql: lib/peers.js serverTargetBackup):
+// an incremental backup from the same WAL summaries PTRACK reads, with no client process at all.
 // Last, the cached PTRACK backup of the change is read back: its validate, and its restore (the
 // FULL's files with the page deltas applied), timed with peak RSS; the restored cluster is started
 // and its pgbench_accounts compared with the source's.
@@ -25,7 +28,7 @@ import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { readdirSync, rmSync } from 'node:fs';
 import { diskBytes, ensureGnuTime, evict, medianRun, warm } from './lib/measure.js';
-import { serverFloor } from './lib/peers.js';
+import { serverFloor, serverTargetBackup } from './lib/peers.js';
 import { PgkeepRepo } from './lib/pgkeep.js';
 import { buildDatabase, changeRows, checkRestoredAccounts, setArchiveCommand, waitArchiverIdle } from './lib/workload.js';
 import { extraCaCertsNote, withoutExtraCaCerts } from './lib/node-env.js';
@@ -78,13 +81,30 @@ try {
     if (readdirSync(join(target, 'wal')).length === 0) throw new Error('the floor run copied no WAL segment');
     return run;
   });
+  // PostgreSQL's own: a full backup now (before the change, as pgkeep's FULL), and incremental
+  // backups from its manifest, of no change and of the change, each into a fresh directory.
+  const pgFullDir = join(c.work, 'pg17-full');
+  const pgIncrDir = join(c.work, 'pg17-incremental');
+  const pgBackup = async (cache, incremental) => {
+    await settle(cache);
+    const dir = incremental ? pgIncrDir : pgFullDir;
+    const run = serverTargetBackup(c, dir, incremental ? { incrementalFrom: pgFullDir } : {});
+    return { ...run, onDisk: diskBytes(dir) };
+  };
+  const pgMode = (incremental) => `PostgreSQL 17 ${incremental ? 'incremental' : 'full'} (pg_basebackup --target=server)`;
+  const pgOf = async (cache, incremental, change) => ({ mode: pgMode(incremental), peer: true, cache, change, ...(await medianOfRuns(() => pgBackup(cache, incremental))) });
+  const pgFull = { mode: pgMode(false), peer: true, cache: 'cached', ...(await pgBackup('cached', false)) };
+  pgFull.all = [pgFull.seconds];
+  const pgIdle = await pgOf('cached', true, 'none');
   const [{ pages }] = await c.query("SELECT pg_relation_size('pgbench_accounts') / 8192 AS pages");
   // Consecutive aids: their rows sit on consecutive pages (new row versions go to other pages,
   // and the primary key's pages for those aids change too).
   const next = await changeRows(c, scale, Number(opts.percent));
   const rows = [{ ...full, all: [full.seconds] }, idle];
+  const peerRows = [pgFull, pgIdle];
   for (const cache of ['cached', 'not cached']) {
     for (const mode of ['DELTA', 'PTRACK']) rows.push({ ...(await medianOf(mode, full.id, cache)), change: `${opts.percent}%` });
+    peerRows.push(await pgOf(cache, true, `${opts.percent}%`));
   }
 
   // Reading the chain back: validate of the PTRACK backup of the change (cached), and its restore,
@@ -124,6 +144,9 @@ try {
     const onDisk = diskBytes(join(pk.root, 'instances', 'b', 'backups', b.id));
     console.log(`| ${b.mode} | ${b.change ?? '-'} | ${b.cache === 'cached' ? 'yes' : 'no'} | ${s.change_source ?? '-'} | ${b.seconds.toFixed(2)} | ${b.all.map((x) => x.toFixed(2)).join(', ')} | ${b.rssMb.toFixed(1)} | ${read} | ${((read * 8192) / 1e6).toFixed(1)} | ${(Number(s.stored_bytes) / 1e6).toFixed(1)} | ${(onDisk / 1e6).toFixed(1)} |`);
   }
+  for (const b of peerRows) {
+    console.log(`| ${b.mode} | ${b.change ?? '-'} | ${b.cache === 'cached' ? 'yes' : 'no'} | ${b.change === undefined ? '-' : 'wal-summary'} | ${b.seconds.toFixed(2)} | ${b.all.map((x) => x.toFixed(2)).join(', ')} | ${b.rssMb.toFixed(1)} | - | - | ${(b.storedBytes / 1e6).toFixed(1)} | ${(b.onDisk / 1e6).toFixed(1)} |`);
+  }
   console.log(`| server floor (psql: slot, pg_backup_start, pg_backup_stop, cp and fsync of the WAL) | none | yes | - | ${floor.seconds.toFixed(2)} | ${floor.all.map((x) => x.toFixed(2)).join(', ')} | ${floor.rssMb.toFixed(1)} | 0 | 0 | - | - |`);
   for (const cache of ['cached', 'not cached']) {
     const [d, p] = ['DELTA', 'PTRACK'].map((m) => rows.find((r) => r.mode === m && r.cache === cache && r.change !== 'none'));
@@ -131,6 +154,9 @@ try {
     console.log(`PTRACK / DELTA, PGDATA ${cache}: ${(p.seconds / d.seconds).toFixed(2)} (${p.seconds.toFixed(2)} s / ${d.seconds.toFixed(2)} s); ` +
       `beyond a PTRACK backup of no change (${idle.seconds.toFixed(2)} s): ${pBeyond.toFixed(2)} s / ${dBeyond.toFixed(2)} s = ${(pBeyond / dBeyond).toFixed(2)}; ` +
       `the server floor (${floor.seconds.toFixed(2)} s) plus each: ${((floor.seconds + pBeyond) / (floor.seconds + dBeyond)).toFixed(2)}`);
+    const pgIncr = peerRows.find((r) => r.cache === cache && r.change === `${opts.percent}%`);
+    console.log(`PostgreSQL 17's own incremental backup of the change, PGDATA ${cache}: ${pgIncr.seconds.toFixed(2)} s, ${(pgIncr.seconds / pgFull.seconds).toFixed(2)} of its full (${pgFull.seconds.toFixed(2)} s, cached); ` +
+      `pgkeep PTRACK / it: ${(p.seconds / pgIncr.seconds).toFixed(2)}`);
   }
   console.log(`\nReading back the cached PTRACK backup of the ${opts.percent}% change (${ptrack.id}), -j ${opts.threads}, median of ${opts.repeat} runs; the restored cluster started and its pgbench_accounts matched the source's:`);
   console.log('| operation | seconds | runs | peak RSS MB |');

@@ -8,7 +8,8 @@
 // Debian's packages when missing), cp -a. PTRACK needs PostgreSQL 17's WAL summaries, which
 // neither Debian's pg_basebackup 15 nor pgbackrest 2.45 can back up, so a second throwaway
 // cluster of the same scale on PostgreSQL 17 (node_modules/pg17) times FULL, DELTA and PTRACK
-// after the same ~1% change. Each row: median seconds of R runs, MB/s of the data directory,
+// after the same ~1% change, beside PostgreSQL 17's own full and incremental backups (written by
+// the server, from the same WAL summaries PTRACK reads: lib/peers.js). Each row: median seconds of R runs, MB/s of the data directory,
 // peak RSS (GNU time), stored MB, and the time as a ratio to its peer. The table, a Targets table
 // and the machine description go to docs/benchmarks.md (unless --no-write), between markers.
 //
@@ -21,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { machineDescription } from './lib/machine.js';
 import { dirBytes, ensureGnuTime, repeated, warm } from './lib/measure.js';
-import { copyDataDirectory, pgBasebackup } from './lib/peers.js';
+import { copyDataDirectory, pgBasebackup, serverTargetBackup } from './lib/peers.js';
 import { ensurePgbackrest, PgbackrestRepo } from './lib/pgbackrest.js';
 import { PgkeepRepo } from './lib/pgkeep.js';
 import { resultsTable, targetsTable, timeTarget, writeSection } from './lib/report.js';
@@ -76,6 +77,10 @@ function stopAndDestroy(c) {
   }
   c.destroy();
 }
+
+/** PostgreSQL 17's own backups, the peers of pgkeep on 17 (lib/peers.js serverTargetBackup). */
+const PG17_FULL = 'PostgreSQL 17 full (pg_basebackup --target=server)';
+const pg17Incremental = (percent) => `PostgreSQL 17 incremental after ${percent}% change (pg_basebackup --target=server)`;
 
 /**
  * The main table: PostgreSQL 15 against pg_basebackup, pgbackrest and cp -a; PTRACK on 17.
@@ -183,7 +188,7 @@ async function comparePeers(scale) {
   try {
     pg17 = serverBinDir(17);
   } catch (e) {
-    for (const [key, what] of [['full17', 'pgkeep FULL none'], ['delta17', `pgkeep DELTA after ${percent}% change`], ['ptrack17', `pgkeep PTRACK after ${percent}% change`]]) {
+    for (const [key, what] of [['pgFull17', PG17_FULL], ['full17', 'pgkeep FULL none'], ['pgIncr17', pg17Incremental(percent)], ['delta17', `pgkeep DELTA after ${percent}% change`], ['ptrack17', `pgkeep PTRACK after ${percent}% change`]]) {
       add(key, { what, pg: 17, skip: e.message });
     }
   }
@@ -201,12 +206,18 @@ async function comparePeers(scale) {
         return { m, ids: runs.map((r) => r.id) };
       };
       const row17 = (what, m, peer) => ({ what, pg: 17, dataBytes: bytes17, peer, ...m });
+      // PostgreSQL 17's own full and incremental backups (written by the server: lib/peers.js),
+      // over the same data and the same change: PTRACK's peer, from the same WAL summaries.
+      const pgFullDir = join(c17.work, 'pg17-full');
+      const pgIncrDir = join(c17.work, 'pg17-incremental');
+      add('pgFull17', row17(PG17_FULL, (await settledRuns(c17, () => serverTargetBackup(c17, pgFullDir))).m));
       const full = await series('FULL');
-      add('full17', row17('pgkeep FULL none', full.m));
+      add('full17', row17('pgkeep FULL none', full.m, k.pgFull17));
       const parent = full.ids[full.ids.length - 1];
       await changeRows(c17, scale, percent);
+      add('pgIncr17', row17(pg17Incremental(percent), (await settledRuns(c17, () => serverTargetBackup(c17, pgIncrDir, { incrementalFrom: pgFullDir }))).m));
       add('delta17', row17(`pgkeep DELTA after ${percent}% change`, (await series('DELTA', parent)).m, k.full17));
-      add('ptrack17', row17(`pgkeep PTRACK after ${percent}% change`, (await series('PTRACK', parent)).m, k.full17));
+      add('ptrack17', row17(`pgkeep PTRACK after ${percent}% change`, (await series('PTRACK', parent)).m, k.pgIncr17));
     } finally {
       stopAndDestroy(c17);
     }
@@ -227,6 +238,7 @@ function peersReport(scale, { rows, k, checks, bytes15, bytes17, pgbackrest, pg1
     timeTarget(`DELTA after a ${percent}% change under 1/4 of FULL`, ratio(k.delta, k.full), 0.25, 'FULL (PostgreSQL 15)'),
     timeTarget(`DELTA after a ${percent}% change at least as fast as pgbackrest's diff over it`, ratio(k.delta, k.brDiff), 1, 'pgbackrest diff none'),
     timeTarget(`PTRACK after a ${percent}% change under 1/20 of FULL`, ratio(k.ptrack17, k.full17), 0.05, 'FULL (PostgreSQL 17)'),
+    timeTarget(`PTRACK after a ${percent}% change at least as fast as PostgreSQL 17's own incremental backup over it`, ratio(k.ptrack17, k.pgIncr17), 1, 'PostgreSQL 17 incremental'),
     { target: 'peak RSS under 200 MB', measured: `${maxRss.toFixed(1)} MB at most (${worst?.what}, PostgreSQL ${worst?.pg})`, met: maxRss < 200, note: maxRss < 200 ? undefined : `${(maxRss - 200).toFixed(0)} MB over` },
     { target: 'peak RSS flat from scale 10 to 200', measured: 'see "Memory by scale"', met: undefined, note: 'measured by `--scales`' },
   ];

@@ -1,5 +1,6 @@
-// The peers that need no set-up: pg_basebackup (plain, and tar with gzip), cp -a, and the
-// server's floor: psql doing only what any backup with its WAL must ask of the server.
+// The peers that need no set-up: pg_basebackup (plain, and tar with gzip), cp -a, the server's
+// floor (psql doing only what any backup with its WAL must ask of the server), and PostgreSQL
+// 17's own full and incremental backups written by the server.
 import { chmodSync, chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { measure, dirBytes } from './measure.js';
@@ -64,4 +65,30 @@ export function serverFloor(c, target) {
     if (user) chownSync(p, user.uid, user.gid);
   }
   return measure(psqlBin, ['-X', '-q', ...c.connectionArgs, '-d', 'postgres', '-f', script], { env: { PGDATA: c.pgdata, TARGET: target } });
+}
+
+/**
+ * PostgreSQL 17's own backup, full or incremental, written by the server into `target` (which
+ * must not exist): what `pg_basebackup --target=server:DIR -X fetch -c fast [--incremental=M]`
+ * asks. PostgreSQL 17's pg_basebackup is not installed here (no Debian package, and the npm
+ * builds carry the server only), but psql 15 sends the same replication commands: for an
+ * incremental backup UPLOAD_MANIFEST, the earlier backup's backup_manifest on its standard input,
+ * then BASE_BACKUP with INCREMENTAL in the same session. The server reads only the blocks its WAL
+ * summaries name for each relation file it sends incrementally. The WAL the backup needs goes
+ * into its tar, without waiting for the archive (WAIT false, as pg_basebackup asks with -X). The
+ * throwaway cluster runs with fsync off, under which the server does not fsync what it writes,
+ * so the timed command ends with `sync` of the files written, as pgkeep fsyncs its own. psql 15
+ * exits with status 1 after BASE_BACKUP's copy stream though the server finished; the backup
+ * counts as done when the server has written its backup_manifest, which it does last (an error
+ * leaves none, and psql's message shows in the thrown error).
+ * Returns a measure() result with storedBytes; the manifest is `${target}/backup_manifest`.
+ */
+export function serverTargetBackup(c, target, { incrementalFrom } = {}) {
+  rmSync(target, { recursive: true, force: true });
+  const options = [...(incrementalFrom ? ['INCREMENTAL'] : []), "TARGET 'server'", `TARGET_DETAIL '${target}'`, "CHECKPOINT 'fast'", "MANIFEST 'yes'", 'WAL true', 'WAIT false'];
+  const psql = [psqlBin, '-X', '-q', ...c.connectionArgs, '-d', 'dbname=postgres replication=database', ...(incrementalFrom ? ['-c', 'UPLOAD_MANIFEST'] : []), '-c', `BASE_BACKUP (${options.join(', ')})`];
+  const quoted = psql.map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+  const input = incrementalFrom ? join(incrementalFrom, 'backup_manifest') : '/dev/null';
+  const m = measure('/bin/sh', ['-c', `${quoted} < "$1" > /dev/null; test -s "$2/backup_manifest" && sync "$2"/*`, 'sh', input, target]);
+  return { ...m, storedBytes: dirBytes(target) };
 }
