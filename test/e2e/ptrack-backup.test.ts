@@ -67,6 +67,17 @@ function pagesRead(b: ShowBackup): number {
   return (b.metrics as Record<string, number>).pagesRead!;
 }
 
+/** Pages of the free-space and visibility-map forks under base/ and global/. */
+async function mapForkPages(pgdata: string): Promise<number> {
+  let pages = 0;
+  for (const dir of ['base', 'global']) {
+    for (const name of await readdir(join(pgdata, dir), { recursive: true })) {
+      if (/_(fsm|vm)$/.test(name)) pages += (await stat(join(pgdata, dir, name))).size / 8192;
+    }
+  }
+  return pages;
+}
+
 // The fixture goes into the npm build's extension directory for this file's run only.
 beforeAll(installPtrackFixture);
 afterAll(removePtrackFixture);
@@ -152,6 +163,16 @@ describe('PTRACK backups on PostgreSQL 17', () => {
     // The big table's first segment (~130k pages) is read by DELTA, not by PTRACK.
     expect(pagesRead(ws)).toBeLessThan(pagesRead(d) / 4);
     expect(pagesRead(pt)).toBeLessThan(pagesRead(d) / 4);
+    // Free-space and visibility-map forks are not in the map's care: every incremental backup
+    // reads them whole (and compares them with the parent's), and counts their pages as read.
+    // Over an interval with no change, that is nearly all a PTRACK backup reads.
+    const idleId = backupIdOf(await fx.ok(['backup', '--instance', 'main', '-b', 'PTRACK', '--parent', fromSummaries, '--stream', '-j', '2']));
+    const idle = backupOf((await fx.showJson())[0]!.backups, idleId);
+    const forkPages = await mapForkPages(source.pgdata);
+    console.log(`PTRACK of no change: ${pagesRead(idle)} pages read; free-space and visibility-map forks: ${forkPages} pages`);
+    expect(forkPages).toBeGreaterThan(100);
+    expect(pagesRead(idle)).toBeGreaterThanOrEqual(forkPages);
+    expect(pagesRead(idle)).toBeLessThan(forkPages + 200);
 
     // The fixture really exercises the allowances: short bitmaps and set bits past a file's end.
     const rows = await source.query<{ path: string; pagemap: Buffer }>(

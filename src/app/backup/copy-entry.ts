@@ -398,7 +398,10 @@ function isChanged(pages: Buffer, offset: number, since: LsnHalves): boolean {
   return hi > since.hi || (hi === since.hi && lo >= since.lo);
 }
 
-/** A non-relation file known to the parent: stored again only when its content changed. */
+/**
+ * A file known to the parent that is not read page by page (a non-relation file, or a free-space
+ * or visibility-map fork): stored again only when its content changed.
+ */
 export async function copyIfChanged(src: SourceEntry, t: CopyTarget, parent: FileEntry, buffer: Buffer, counters: PageCheckCounters): Promise<FileEntry | null> {
   const hasher = createContentHasher(parent);
   let size = 0;
@@ -407,6 +410,9 @@ export async function copyIfChanged(src: SourceEntry, t: CopyTarget, parent: Fil
     size += chunk.length;
   });
   if (!present) return null;
+  // A relation fork the change map does not speak for (free space, visibility) is read whole
+  // here: its pages count as read, as a DELTA's do (and again if it changed: copyFull reads it).
+  if (src.kind === 'data') counters.pagesRead += Math.floor(size / t.blockSize);
   if (size === parent.size && hasher.digestHex() === parent.checksum) {
     return { ...entryWithoutData(src, t), size, storage: 'parent', ...parentChecksum(parent), ...(src.kind === 'data' ? { blocks: Math.floor(size / t.blockSize) } : {}) };
   }
