@@ -92,8 +92,8 @@ try {
     return { ...run, onDisk: diskBytes(dir) };
   };
   const pgMode = (incremental) => `PostgreSQL 17 ${incremental ? 'incremental' : 'full'} (pg_basebackup --target=server)`;
-  const pgOf = async (cache, incremental, change) => ({ mode: pgMode(incremental), peer: true, cache, change, ...(await medianOfRuns(() => pgBackup(cache, incremental))) });
-  const pgFull = { mode: pgMode(false), peer: true, cache: 'cached', ...(await pgBackup('cached', false)) };
+  const pgOf = async (cache, incremental, change) => ({ mode: pgMode(incremental), cache, change, ...(await medianOfRuns(() => pgBackup(cache, incremental))) });
+  const pgFull = { mode: pgMode(false), cache: 'cached', ...(await pgBackup('cached', false)) };
   pgFull.all = [pgFull.seconds];
   const pgIdle = await pgOf('cached', true, 'none');
   const [{ pages }] = await c.query("SELECT pg_relation_size('pgbench_accounts') / 8192 AS pages");

@@ -9,9 +9,10 @@
 // neither Debian's pg_basebackup 15 nor pgbackrest 2.45 can back up, so a second throwaway
 // cluster of the same scale on PostgreSQL 17 (node_modules/pg17) times FULL, DELTA and PTRACK
 // after the same ~1% change, beside PostgreSQL 17's own full and incremental backups (written by
-// the server, from the same WAL summaries PTRACK reads: lib/peers.js). Each row: median seconds of R runs, MB/s of the data directory,
-// peak RSS (GNU time), stored MB, and the time as a ratio to its peer. The table, a Targets table
-// and the machine description go to docs/benchmarks.md (unless --no-write), between markers.
+// the server, from the same WAL summaries PTRACK reads: lib/peers.js). Each row: median seconds
+// of R runs, MB/s of the data directory, peak RSS (GNU time), stored MB, and the time as a ratio
+// to its peer. The table, a Targets table and the machine description go to docs/benchmarks.md
+// (unless --no-write), between markers.
 //
 // `npm run bench -- --scales 10,50,100,200`: pgkeep FULL, restore and validate peak RSS per scale
 // and per codec (zstd, none, gzip, lz4), to show memory is flat as the database grows.
