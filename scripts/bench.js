@@ -70,6 +70,12 @@ async function settledRuns(c, once) {
   return { m: repeated(runs.length, (i) => runs[i]), runs };
 }
 
+/** settledRuns of a pgkeep backup (PgkeepRepo.backup's options): the median, and every run's id. */
+async function pgkeepBackups(c, pk, mode, options) {
+  const { m, runs } = await settledRuns(c, () => pk.backup(mode, options));
+  return { m, ids: runs.map((r) => r.id) };
+}
+
 function stopAndDestroy(c) {
   try {
     c.stop('immediate');
@@ -149,10 +155,7 @@ async function comparePeers(scale) {
     }
 
     await setArchiveCommand(c, pk.archiveCommand);
-    const pkBackups = async (mode, compress, parent) => {
-      const { m, runs } = await settledRuns(c, () => pk.backup(mode, { compress, parent }));
-      return { m, ids: runs.map((r) => r.id) };
-    };
+    const pkBackups = (mode, compress, parent) => pgkeepBackups(c, pk, mode, { compress, parent });
     const fullNone = await pkBackups('FULL', 'none');
     add('full', row15('pgkeep FULL none', fullNone.m, k.pgbb));
     const fullZstd = await pkBackups('FULL', 'zstd');
@@ -202,10 +205,7 @@ async function comparePeers(scale) {
       const pk = new PgkeepRepo(c17, { threads });
       pk.setUp();
       await setArchiveCommand(c17, pk.archiveCommand);
-      const series = async (mode, parent) => {
-        const { m, runs } = await settledRuns(c17, () => pk.backup(mode, { parent }));
-        return { m, ids: runs.map((r) => r.id) };
-      };
+      const series = (mode, parent) => pgkeepBackups(c17, pk, mode, { parent });
       const row17 = (what, m, peer) => ({ what, pg: 17, dataBytes: bytes17, peer, ...m });
       // PostgreSQL 17's own full and incremental backups (written by the server: lib/peers.js),
       // over the same data and the same change: PTRACK's peer, from the same WAL summaries.

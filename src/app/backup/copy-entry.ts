@@ -412,9 +412,10 @@ export async function copyIfChanged(src: SourceEntry, t: CopyTarget, parent: Fil
   if (!present) return null;
   // A relation fork the change map does not speak for (free space, visibility) is read whole
   // here: its pages count as read, as a DELTA's do (and again if it changed: copyFull reads it).
-  if (src.kind === 'data') counters.pagesRead += Math.floor(size / t.blockSize);
+  const blocks = src.kind === 'data' ? Math.floor(size / t.blockSize) : undefined;
+  if (blocks !== undefined) counters.pagesRead += blocks;
   if (size === parent.size && hasher.digestHex() === parent.checksum) {
-    return { ...entryWithoutData(src, t), size, storage: 'parent', ...parentChecksum(parent), ...(src.kind === 'data' ? { blocks: Math.floor(size / t.blockSize) } : {}) };
+    return { ...entryWithoutData(src, t), size, storage: 'parent', ...parentChecksum(parent), ...(blocks !== undefined ? { blocks } : {}) };
   }
   return copyFull(src, t, buffer, counters);
 }
