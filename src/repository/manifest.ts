@@ -30,8 +30,14 @@ export interface Manifest {
   files: FileEntry[];
 }
 
-/** Write the manifest of `record` durably. Entries are sorted by path; duplicates are refused. */
-export async function writeManifest(store: ByteStore, record: BackupRecord, entries: readonly FileEntry[]): Promise<void> {
+/**
+ * Write the manifest of `record` durably. Entries are sorted by path; duplicates are refused.
+ * `commitAfter`: the manifest is written to its temporary file at once, but put in place only
+ * once this settles (the stored files it names being made durable meanwhile); if it rejects,
+ * the manifest is abandoned and its error thrown.
+ */
+export async function writeManifest(store: ByteStore, record: BackupRecord, entries: readonly FileEntry[], commitAfter?: Promise<unknown>): Promise<void> {
+  commitAfter?.catch(() => undefined); // awaited before the commit; a failure before it is the one thrown
   await initHashing();
   const sorted = [...entries].sort((a, b) => comparePaths(a.path, b.path));
   for (let i = 1; i < sorted.length; i++) {
@@ -66,6 +72,7 @@ export async function writeManifest(store: ByteStore, record: BackupRecord, entr
     }
     await flush();
     await out.write(Buffer.from(`${JSON.stringify({ end: true, files: sorted.length, xxh64: hasher.digestHex() })}\n`, 'utf8'));
+    await commitAfter;
     await out.commit();
   } catch (e) {
     await out.abort();

@@ -1,4 +1,5 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -114,6 +115,34 @@ describe('manifest and backup.json', () => {
     expect(edited).not.toBe(text);
     await writeFile(manifestPath(), edited);
     await expect(readManifest(store, 'main', 'T1ABCD')).rejects.toMatchObject({ code: 'MANIFEST_CORRUPT', message: expect.stringContaining('checksum') });
+  });
+
+  /** The names in the backup's directory (none before its first file). */
+  const backupDirNames = async (): Promise<string[]> => readdir(join(dir, 'instances/main/backups/T1ABCD')).catch(() => []);
+
+  it('with commitAfter: written meanwhile, put in place only once it settles', async () => {
+    let settle!: () => void;
+    const synced = new Promise<void>((resolve) => (settle = resolve));
+    const writing = writeManifest(store, record(), entries, synced);
+    // Until its lines are written: the temporary file exists, the manifest not yet.
+    for (let i = 0; i < 200 && !(await backupDirNames()).some((n) => n.startsWith('manifest.jsonl.tmp.')); i++) await sleep(5);
+    await sleep(50);
+    const names = await backupDirNames();
+    expect(names.some((n) => n.startsWith('manifest.jsonl.tmp.'))).toBe(true);
+    expect(names).not.toContain('manifest.jsonl');
+    settle();
+    await writing;
+    expect((await readManifest(store, 'main', 'T1ABCD')).files.map((f) => f.path)).toEqual(sortedPaths);
+    expect((await backupDirNames()).filter((n) => n.includes('.tmp.'))).toEqual([]);
+  });
+
+  it('with commitAfter rejected: no manifest, no temporary file, its error thrown', async () => {
+    const failed = Promise.reject(new Error('fsync failed: EIO'));
+    await expect(writeManifest(store, record(), entries, failed)).rejects.toThrow('fsync failed: EIO');
+    expect(await store.exists(manifestKey('main', 'T1ABCD'))).toBe(false);
+    expect((await backupDirNames()).filter((n) => n.includes('.tmp.'))).toEqual([]);
+    // A failure of its own comes first, and the rejected promise is not left unhandled.
+    await expect(writeManifest(store, record(), [entries[0] as FileEntry, entries[0] as FileEntry], Promise.reject(new Error('late')))).rejects.toMatchObject({ code: 'INTERNAL' });
   });
 
   it('refuses duplicate paths on write', async () => {

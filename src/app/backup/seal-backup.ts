@@ -28,6 +28,8 @@ export interface SealInput {
   journal: BackupJournalWriter;
   /** The server session ending: awaited before DONE, so that DONE means the slot is gone. */
   closing: Promise<void>;
+  /** Entries whose stored files are already being made durable (the copy's, take-backup.ts), and that work. */
+  syncing?: { entries: ReadonlySet<FileEntry>; done: Promise<void> } | undefined;
   resume?: { source: ResumeSource; reuse: FileReuse } | undefined;
 }
 
@@ -65,9 +67,11 @@ export async function sealBackup(ctx: RepoContext, record: BackupRecord, s: Seal
     },
   } satisfies Partial<BackupRecord>);
   // The copy did not wait for its stored files to reach the disk (take-backup.ts): the manifest
-  // names only files that survive a power loss, content and name.
-  await ctx.store.syncObjects(storedDataKeys(record.instance, record.id, entries));
-  await writeManifest(ctx.store, record, entries);
+  // names only files that survive a power loss, content and name. It is written meanwhile, and
+  // put in place once they are durable.
+  const rest = s.syncing ? entries.filter((e) => !s.syncing?.entries.has(e)) : entries;
+  const durable = Promise.all([s.syncing?.done, ctx.store.syncObjects(storedDataKeys(record.instance, record.id, rest))]);
+  await writeManifest(ctx.store, record, entries, durable);
   await s.closing;
   await saveBackup(ctx, record);
   ctx.reporter.info(`backup ${record.id} completed: ${entries.length} files, stop LSN ${formatLsn(record.stopLsn ?? 0n)}`);

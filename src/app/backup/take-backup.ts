@@ -179,6 +179,10 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
     meter.start(copied.length, copied.reduce((n, s) => n + s.size, 0));
     const entries = await copySources(sources, target, req.threads, base, counters, { progress: meter, ...hooks });
     meter.finish();
+    // The copy's stored files are made durable while the backup stops and its WAL is copied;
+    // sealBackup waits for them, and syncs the files stored after, before the manifest.
+    const syncing = { entries: new Set(entries), done: syncStored(entries) };
+    syncing.done.catch(() => undefined); // awaited by sealBackup, or dropped with a failed backup
 
     // 5. stop
     entries.push(...(await stopBackup(session, target, record)));
@@ -192,7 +196,7 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
     if (!req.stream) await awaitBackupWal(ctx, record, { pgdata: instance.pgdata, entries, timeoutSeconds: archiveTimeoutSeconds(req), fromStandby: id.inRecovery });
 
     // 7. seal
-    await sealBackup(ctx, record, { entries, sources, counters, meter, journal, closing, resume: resume && reuse ? { source: resume, reuse } : undefined });
+    await sealBackup(ctx, record, { entries, sources, counters, meter, journal, closing, syncing, resume: resume && reuse ? { source: resume, reuse } : undefined });
 
     // 8. validate
     if (req.validate) {
