@@ -69,8 +69,9 @@ export async function sealBackup(ctx: RepoContext, record: BackupRecord, s: Seal
   // The copy did not wait for its stored files to reach the disk (take-backup.ts): the manifest
   // names only files that survive a power loss, content and name. It is written meanwhile, and
   // put in place once they are durable.
-  const rest = s.syncing ? entries.filter((e) => !s.syncing?.entries.has(e)) : entries;
-  const durable = Promise.all([s.syncing?.done, ctx.store.syncObjects(storedDataKeys(record.instance, record.id, rest))]);
+  const { syncing } = s;
+  const rest = syncing ? entries.filter((e) => !syncing.entries.has(e)) : entries;
+  const durable = Promise.all([syncing?.done, ctx.store.syncObjects(storedDataKeys(record.instance, record.id, rest))]);
   await writeManifest(ctx.store, record, entries, durable);
   await s.closing;
   await saveBackup(ctx, record);
