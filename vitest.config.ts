@@ -1,3 +1,5 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
 // Integration and end-to-end tests start real PostgreSQL servers: give them room, and run
@@ -7,11 +9,14 @@ import { defineConfig } from 'vitest/config';
 // archive_command starts it, thousands of times. Nothing under test makes a TLS connection:
 // removed here, before the test forks (and the servers and commands they start) inherit it.
 delete process.env.NODE_EXTRA_CA_CERTS;
+// The backups' trained code caches: in this run's own directory (test/global-setup.ts).
+process.env.PGKEEP_CODE_CACHE_DIR = join(tmpdir(), `pgkeep-t${process.pid}-code-cache`);
 
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     setupFiles: ['test/setup.ts'],
+    globalSetup: ['test/global-setup.ts'],
     pool: 'forks',
     // Three forks on the CI machines' two cores: the end-to-end files spend much of their time
     // waiting on servers (checkpoints, start-up, fsync), so a third file fills the gaps. On a

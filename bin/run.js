@@ -42,11 +42,16 @@ async function runBackup(args) {
   assertNodeVersion();
   // From the bundle when the build made one (scripts/bundle-hot-commands.js) and tsc has not
   // written dist/ since: one file, compiled from V8's code cache, loads faster than the ~250
-  // modules it holds.
+  // modules it holds. The cache is the one an earlier backup of the same mode saved, with every
+  // function it compiled, or else the build's; a backup that succeeds without the former saves
+  // it (src/cli/trained-code-cache.ts).
   if (bundleIsFresh()) {
-    const { runWithCodeCache } = await import('../dist/cli/compile-cache.js');
-    const { runBackupFastPath } = runWithCodeCache(fileURLToPath(new URL(`../${HOT_BUNDLE}`, import.meta.url))).exports;
-    return runBackupFastPath(args);
+    const { backupModeLabel, runBundle } = await import('../dist/cli/trained-code-cache.js');
+    const bundle = runBundle(fileURLToPath(new URL(`../${HOT_BUNDLE}`, import.meta.url)), backupModeLabel(args));
+    debug(`code cache of the backup bundle: ${bundle.codeCache}${bundle.trainedFile ? `; this mode's trained one: ${bundle.trainedFile}` : ''}`);
+    const status = await bundle.exports.runBackupFastPath(args);
+    if (status === 0 && bundle.saveTrained()) debug(`trained code cache saved: ${bundle.trainedFile}`);
+    return status;
   }
   const { runBackupFastPath } = await import(new URL(`../${BACKUP_FAST_PATH}`, import.meta.url).href);
   return runBackupFastPath(args);
@@ -61,6 +66,11 @@ async function runOclif(args, alone = false) {
   const pjson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
   pjson.oclif.commands = { strategy: 'explicit', target: './dist/cli/hot-commands.js', identifier: 'default' };
   await execute({ args, loadOptions: { root: ROOT, pjson, ...NO_PLUGINS } });
+}
+
+/** PGKEEP_DEBUG (also used for stack traces) says which code cache a backup used: tests check it. */
+function debug(line) {
+  if (process.env.PGKEEP_DEBUG) process.stderr.write(`DEBUG: ${line}\n`);
 }
 
 // oclif checks the Node.js version against its own package.json with semver, 47 modules loaded

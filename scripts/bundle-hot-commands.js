@@ -20,6 +20,7 @@
 // bin/run.js falls back to the unbundled modules when the bundle is missing or older than tsc's
 // output.
 import * as esbuild from 'esbuild';
+import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
@@ -67,7 +68,8 @@ await esbuild.build({
     ].join('\n'),
   },
   plugins: [ownImportMetaUrl],
-  // Composed with tsc's maps of dist/: with node --enable-source-maps, a stack names src/*.ts lines.
+  // Composed with tsc's maps of dist/: a bundle line maps to its src/*.ts line (node:module's
+  // SourceMap reads it; Node's --enable-source-maps does not look at code run by vm.Script).
   sourcemap: 'linked',
   logLevel: 'warning',
 });
@@ -76,8 +78,16 @@ await esbuild.build({
 // comments (two, from ansis and pg): one of them makes the whole 890 KB source a two-byte string
 // in V8, slower to read, hash and compile (about 2 ms of every start). \uXXXX means the same in
 // a regular expression, a string or an identifier, and in a comment nothing.
-const text = readFileSync(outfile, 'utf8');
-writeFileSync(outfile, text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+const text = readFileSync(outfile, 'utf8').replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+// The bundle's id, a hash of its text, in its first line: the code caches that backups train
+// and save in the user's cache directory are named by it (src/cli/trained-code-cache.ts), since
+// V8 checks of a cache's source only its length.
+const id = createHash('sha256').update(text).digest('hex').slice(0, 32);
+writeFileSync(outfile, `// pgkeep-bundle-id: ${id}\n${text}`);
+// One generated line more at the top: the source map's lines move down by one (';').
+const map = JSON.parse(readFileSync(`${outfile}.map`, 'utf8'));
+map.mappings = `;${map.mappings}`;
+writeFileSync(`${outfile}.map`, JSON.stringify(map));
 
 // Compiled once here, in this process, rather than at every start: runWithCodeCache compiles
 // and runs the bundle's top level, and the cache holds what V8 compiled for it by then.

@@ -5,9 +5,11 @@
  * its own (module.enableCompileCache is Node 22), and vm.Script takes one only for a script,
  * hence CommonJS.
  *
- * V8 checks the cache against the source and its own version and flags: a cache that does not
- * fit (another Node.js, a rebuilt bundle, a damaged file) is rejected and the source compiled,
- * as without one. A missing cache is no error either.
+ * V8 checks the cache against its own version and flags and the source's length: a cache that
+ * does not fit (another Node.js, a bundle of another length, a damaged file) is rejected and the
+ * source compiled, as without one. A missing cache is no error either. V8 does not compare the
+ * source's text, so a cache must only meet the source it was made for: the build writes the two
+ * together, and the caches later runs save are named by the bundle's id (trained-code-cache.ts).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire, Module } from 'node:module';
@@ -28,10 +30,14 @@ export function codeCachePath(path: string): string {
   return `${path}.v8cache`;
 }
 
-/** Runs the CommonJS module at `path` (as require would), with its code cache when it fits. */
-export function runWithCodeCache(path: string): LoadedScript {
+/**
+ * Runs the CommonJS module at `path` (as require would), with a code cache when it fits: by
+ * default the build's, beside the file; `chooseCache` may pick another once the source is read
+ * (trained-code-cache.ts: this user's, keyed by the bundle's id in its first line).
+ */
+export function runWithCodeCache(path: string, chooseCache: (source: string) => Buffer | undefined = () => readCache(codeCachePath(path))): LoadedScript {
   const source = readFileSync(path, 'utf8');
-  const cachedData = readCache(codeCachePath(path));
+  const cachedData = chooseCache(source);
   const script = new vm.Script(Module.wrap(source), {
     filename: path,
     ...(cachedData ? { cachedData } : {}),
@@ -53,7 +59,8 @@ export function saveCodeCache(path: string): number {
   return cache.length;
 }
 
-function readCache(path: string): Buffer | undefined {
+/** The file's bytes, or undefined when it cannot be read (a missing cache is no error). */
+export function readCache(path: string): Buffer | undefined {
   try {
     return readFileSync(path);
   } catch {

@@ -5,7 +5,9 @@
 // backup fast path it holds leaves --help and the flags it rejects to oclif, which must still
 // print them as for any command.
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { SourceMap, type SourceMapPayload } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -53,6 +55,15 @@ describe('the bundled backup command', () => {
     expect(statSync(bundle).mtimeMs).toBeGreaterThanOrEqual(statSync(join(checkout, 'dist', 'cli', 'backup-fast-path.js')).mtimeMs);
     expect(statSync(`${bundle}.v8cache`).size).toBeGreaterThan(100_000);
     expect(codeCacheUse(bundle)).toBe('used');
+    // Its first line is its id, a hash of the rest (the trained caches are named by it), and the
+    // source map allows for that line: a function of the bundle maps to its line in src/.
+    const [first, ...rest] = readFileSync(bundle, 'utf8').split('\n');
+    expect(first).toBe(`// pgkeep-bundle-id: ${createHash('sha256').update(rest.join('\n')).digest('hex').slice(0, 32)}`);
+    const line = rest.findIndex((l) => l.startsWith('function instanceNotFound(')) + 1;
+    const entry = new SourceMap(JSON.parse(readFileSync(`${bundle}.map`, 'utf8')) as SourceMapPayload).findEntry(line, 0);
+    expect('originalSource' in entry && entry.originalSource).toMatch(/src\/catalog\/catalog\.ts$/);
+    const original = 'originalLine' in entry ? readFileSync(join(checkout, 'src', 'catalog', 'catalog.ts'), 'utf8').split('\n')[entry.originalLine] : undefined;
+    expect(original).toMatch(/^function instanceNotFound\(/);
     const r = backupOfUnknownInstance(PGKEEP_BIN, join(work, 'repo-a'));
     expect(r.status).toBe(3);
     expect(r.stderr).toMatch(/instance "nope" not found in the catalog/);
