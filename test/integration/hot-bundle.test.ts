@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PGKEEP_BIN } from '../helpers/cli.js';
+import { withModuleInFreshNode } from '../helpers/fresh-node.js';
 
 const checkout = resolve(PGKEEP_BIN, '..', '..');
 const work = mkdtempSync(join(tmpdir(), 'pgkeep-hot-bundle-'));
@@ -24,10 +25,7 @@ const COUNT_OCLIF_MODULES =
 
 /** How V8 took the bundle's code cache when compile-cache.ts ran it: used, rejected or absent. */
 function codeCacheUse(bundle: string): string {
-  const script = `import(${JSON.stringify(join(resolve(bundle, '..'), 'compile-cache.js'))}).then((m) => process.stdout.write(m.runWithCodeCache(${JSON.stringify(bundle)}).codeCache))`;
-  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
-  expect(r.status, r.stderr).toBe(0);
-  return r.stdout;
+  return withModuleInFreshNode(join(resolve(bundle, '..'), 'compile-cache.js'), `process.stdout.write(m.runWithCodeCache(${JSON.stringify(bundle)}).codeCache);`);
 }
 
 /** A copy of the build, with what it needs linked, so that the checkout's own bundle stays as it is for the other tests. */

@@ -3,13 +3,12 @@
 // from a file or directory someone else could write, never met by another bundle, and rejected
 // by V8 (then rewritten) when damaged. Each run is a fresh Node.js process, as each backup is:
 // within one process V8 would reuse what it compiled and ignore any cache.
-import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, existsSync, readdirSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backupModeLabel, trainedCacheDir } from '../../src/cli/trained-code-cache.js';
 import { PGKEEP_BIN } from '../helpers/cli.js';
+import { withModuleInFreshNode } from '../helpers/fresh-node.js';
 import { postgresUser } from '../helpers/run-as-postgres.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -32,35 +31,25 @@ interface RunReport {
 
 /** Runs the bundle in a fresh process as bin/run.js does: runBundle, its work, then saveTrained. */
 function runOnce(bundle: string, label: string, dir: string | undefined): RunReport {
-  const module = pathToFileURL(join(dist, 'trained-code-cache.js')).href;
-  const script = `import(${JSON.stringify(module)}).then((m) => {
+  const out = withModuleInFreshNode(join(dist, 'trained-code-cache.js'), `
     const b = m.runBundle(${JSON.stringify(bundle)}, ${JSON.stringify(label)}, ${dir === undefined ? 'undefined' : JSON.stringify(dir)});
     const result = b.exports.work();
     const saved = b.saveTrained();
-    process.stdout.write(JSON.stringify({ codeCache: b.codeCache, saved, file: b.trainedFile ?? null, result }));
-  })`;
-  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
-  expect(r.status, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as RunReport;
+    process.stdout.write(JSON.stringify({ codeCache: b.codeCache, saved, file: b.trainedFile ?? null, result }));`);
+  return JSON.parse(out) as RunReport;
 }
 
 /** Runs the bundle with the given cache file, as compile-cache.ts does, whatever its name. */
 function runWithCacheFile(bundle: string, cacheFile: string): { codeCache: string; result: number } {
-  const module = pathToFileURL(join(dist, 'compile-cache.js')).href;
-  const script = `import(${JSON.stringify(module)}).then((m) => {
+  const out = withModuleInFreshNode(join(dist, 'compile-cache.js'), `
     const b = m.runWithCodeCache(${JSON.stringify(bundle)}, () => m.readCache(${JSON.stringify(cacheFile)}));
-    process.stdout.write(JSON.stringify({ codeCache: b.codeCache, result: b.exports.work() }));
-  })`;
-  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
-  expect(r.status, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as { codeCache: string; result: number };
+    process.stdout.write(JSON.stringify({ codeCache: b.codeCache, result: b.exports.work() }));`);
+  return JSON.parse(out) as { codeCache: string; result: number };
 }
 
 /** The build's step: the cache of the bundle's top level, beside it (compile-cache.ts). */
 function saveBuildCache(bundle: string): void {
-  const module = pathToFileURL(join(dist, 'compile-cache.js')).href;
-  const r = spawnSync(process.execPath, ['-e', `import(${JSON.stringify(module)}).then((m) => m.saveCodeCache(${JSON.stringify(bundle)}))`], { encoding: 'utf8' });
-  expect(r.status, r.stderr).toBe(0);
+  withModuleInFreshNode(join(dist, 'compile-cache.js'), `m.saveCodeCache(${JSON.stringify(bundle)});`);
 }
 
 const trainedName = (id: string, label: string) => `backup-${id}-${process.version}-${label}.v8cache`;
