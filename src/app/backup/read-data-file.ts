@@ -101,33 +101,66 @@ export async function* readDataFilePages(absPath: string, relPath: string, buffe
   }
 }
 
+/** Reads of listed pages kept in flight at once, each into its own share of the buffer. */
+export const SELECTED_READS_IN_FLIGHT = 8;
+
 /**
- * Reads only the listed blocks (ascending, relative to the file), in runs of consecutive blocks
- * of at most `buffer.length` bytes, checked like readDataFilePages. Blocks past the end of the
- * file are skipped (it was truncated since the map was made). Returns nothing if the file vanished.
+ * Reads only the listed blocks (ascending, relative to the file), in runs of consecutive blocks,
+ * checked like readDataFilePages, and yields the runs in order. Blocks past the end of the file
+ * are skipped (it was truncated since the map was made). Returns nothing if the file vanished.
+ * Each yielded view is only valid until the next iteration.
+ *
+ * Changed pages are scattered over the file, and a file not in memory makes each read wait for
+ * the disk. Read one after another, those waits add up; so up to SELECTED_READS_IN_FLIGHT reads
+ * are in flight at once, each into its own slot of `buffer` (a run longer than a slot is read as
+ * several), and the runs are handed on in order. Memory stays the one buffer.
  */
 export async function* readSelectedPages(absPath: string, relPath: string, blocks: readonly number[], buffer: Buffer, opts: PageCheckOptions, counters: PageCheckCounters): AsyncGenerator<{ start: number; pages: Buffer }> {
   const fh = openSourceFile(absPath);
   if (!fh) return;
   const bs = opts.blockSize;
-  const maxRun = Math.max(1, Math.floor(buffer.length / bs));
+  const slotBytes = Math.max(1, Math.floor(buffer.length / SELECTED_READS_IN_FLIGHT / bs)) * bs;
+  const slotCount = Math.max(1, Math.min(SELECTED_READS_IN_FLIGHT, Math.floor(buffer.length / slotBytes)));
+  // Run k is read into slot k % slotCount, which is free again once run k - slotCount was handed on.
+  const slotOf = (k: number) => buffer.subarray((k % slotCount) * slotBytes, ((k % slotCount) + 1) * slotBytes);
+  const runs = consecutiveRuns(blocks, slotBytes / bs);
+  const reads: Promise<number>[] = [];
   try {
-    let i = 0;
-    while (i < blocks.length) {
-      const start = blocks[i]!;
-      let n = 1;
-      while (i + n < blocks.length && n < maxRun && blocks[i + n] === start + n) n++;
-      i += n;
-      const bytesRead = await fh.read(buffer, 0, n * bs, start * bs);
+    for (let i = 0; i < runs.length; i++) {
+      while (reads.length < slotCount && i + reads.length < runs.length) {
+        const run = runs[i + reads.length]!;
+        const read = fh.read(slotOf(i + reads.length), 0, run.count * bs, run.start * bs);
+        // Awaited in its turn; a failure before then must not count as unhandled.
+        read.catch(() => undefined);
+        reads.push(read);
+      }
+      const bytesRead = await reads.shift()!;
       const whole = bytesRead - (bytesRead % bs);
       if (whole === 0) continue;
-      if (opts.verify) await checkPages(fh, relPath, buffer, whole, start, opts, counters);
+      const slot = slotOf(i);
+      if (opts.verify) await checkPages(fh, relPath, slot, whole, runs[i]!.start, opts, counters);
       counters.pagesRead += whole / bs;
-      yield { start, pages: buffer.subarray(0, whole) };
+      yield { start: runs[i]!.start, pages: slot.subarray(0, whole) };
     }
   } finally {
+    // Reads still in flight use the descriptor: they end before it is closed and its number reused.
+    await Promise.allSettled(reads);
     await fh.close().catch(() => undefined);
   }
+}
+
+/** Ascending blocks as runs of consecutive blocks of at most `maxPages` each. */
+function consecutiveRuns(blocks: readonly number[], maxPages: number): { start: number; count: number }[] {
+  const runs: { start: number; count: number }[] = [];
+  let i = 0;
+  while (i < blocks.length) {
+    const start = blocks[i]!;
+    let n = 1;
+    while (i + n < blocks.length && n < maxPages && blocks[i + n] === start + n) n++;
+    runs.push({ start, count: n });
+    i += n;
+  }
+  return runs;
 }
 
 async function checkPages(fh: SourceFile, relPath: string, buffer: Buffer, length: number, firstPageInFile: number, opts: PageCheckOptions, counters: PageCheckCounters): Promise<void> {
