@@ -23,6 +23,10 @@
 // Last, the cached PTRACK backup of the change is read back: its validate, and its restore (the
 // FULL's files with the page deltas applied), timed with peak RSS; the restored cluster is started
 // and its pgbench_accounts compared with the source's.
+// Then the same change spread out: a new FULL, one row updated on every (100 / --percent)-th page
+// of pgbench_accounts (about --percent of its pages, scattered as random updates scatter them),
+// and DELTA and PTRACK again, cached and not, with that FULL as parent. Scattered pages are many
+// short reads where consecutive ones are few long ones, and that is PTRACK's harder case.
 // `npm run bench` measures the same three backups, cached, in its main table.
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
@@ -30,7 +34,7 @@ import { readdirSync, rmSync } from 'node:fs';
 import { diskBytes, ensureGnuTime, evict, medianRun, warm } from './lib/measure.js';
 import { serverFloor, serverTargetBackup } from './lib/peers.js';
 import { PgkeepRepo } from './lib/pgkeep.js';
-import { buildDatabase, changeRows, checkRestoredAccounts, setArchiveCommand, waitArchiverIdle } from './lib/workload.js';
+import { buildDatabase, changeRows, changeScatteredPages, checkRestoredAccounts, setArchiveCommand, waitArchiverIdle } from './lib/workload.js';
 import { extraCaCertsNote, withoutExtraCaCerts } from './lib/node-env.js';
 
 withoutExtraCaCerts();
@@ -131,19 +135,31 @@ try {
   ];
   await checkRestoredAccounts(c, restoredDir);
 
+  // The change spread over the table: a new FULL as parent, then one row on every few pages.
+  const spreadFull = await backup('FULL');
+  const spreadRows = await changeScatteredPages(c, Number(opts.percent));
+  const spread = [];
+  for (const cache of ['cached', 'not cached']) {
+    for (const mode of ['DELTA', 'PTRACK']) spread.push({ ...(await medianOf(mode, spreadFull.id, cache)), change: `${opts.percent}% of pages, scattered` });
+  }
+
   const shown = pk.backups();
   const pgdataMb = Number(shown.find((b) => b.id === full.id).pgdata_bytes) / 1e6;
   console.log(`pgbench scale ${scale} (PGDATA ${pgdataMb.toFixed(0)} MB, pgbench_accounts ${pages} pages), PostgreSQL 17, -j ${opts.threads}; ` +
     `UPDATE of aid < ${next} (${opts.percent}% of the rows); --stream --no-validate; stored includes the backup's WAL; ` +
     `DELTA and PTRACK: median of ${opts.repeat} runs`);
-  console.log('| mode | rows changed | PGDATA in page cache | change source | seconds | runs | peak RSS MB | pages read | MB read (pages) | MB stored | MB on disk |');
-  console.log('|---|---|---|---|---:|---|---:|---:|---:|---:|---:|');
-  for (const b of rows) {
+  const header = () => {
+    console.log('| mode | rows changed | PGDATA in page cache | change source | seconds | runs | peak RSS MB | pages read | MB read (pages) | MB stored | MB on disk |');
+    console.log('|---|---|---|---|---:|---|---:|---:|---:|---:|---:|');
+  };
+  const printRow = (b) => {
     const s = shown.find((x) => x.id === b.id);
     const read = s.metrics.pagesRead;
     const onDisk = diskBytes(join(pk.root, 'instances', 'b', 'backups', b.id));
     console.log(`| ${b.mode} | ${b.change ?? '-'} | ${b.cache === 'cached' ? 'yes' : 'no'} | ${s.change_source ?? '-'} | ${b.seconds.toFixed(2)} | ${b.all.map((x) => x.toFixed(2)).join(', ')} | ${b.rssMb.toFixed(1)} | ${read} | ${((read * 8192) / 1e6).toFixed(1)} | ${(Number(s.stored_bytes) / 1e6).toFixed(1)} | ${(onDisk / 1e6).toFixed(1)} |`);
-  }
+  };
+  header();
+  rows.forEach(printRow);
   for (const b of peerRows) {
     console.log(`| ${b.mode} | ${b.change ?? '-'} | ${b.cache === 'cached' ? 'yes' : 'no'} | ${b.change === undefined ? '-' : 'wal-summary'} | ${b.seconds.toFixed(2)} | ${b.all.map((x) => x.toFixed(2)).join(', ')} | ${b.rssMb.toFixed(1)} | - | - | ${(b.storedBytes / 1e6).toFixed(1)} | ${(b.onDisk / 1e6).toFixed(1)} |`);
   }
@@ -163,6 +179,13 @@ try {
   console.log('|---|---:|---|---:|');
   for (const r of readBack) console.log(`| ${r.what} | ${r.seconds.toFixed(2)} | ${r.all.map((x) => x.toFixed(2)).join(', ')} | ${r.rssMb.toFixed(1)} |`);
   console.log(`pgkeep's own part of a backup of no change: ${(idle.seconds - floor.seconds).toFixed(2)} s of ${idle.seconds.toFixed(2)} s (the rest is the server floor)`);
+  console.log(`\nThe change spread out: a new FULL (${spreadFull.id}, ${spreadFull.seconds.toFixed(2)} s) as parent, then one row updated on every ${Math.round(100 / Number(opts.percent))}th page of pgbench_accounts (${spreadRows} rows); median of ${opts.repeat} runs:`);
+  header();
+  spread.forEach(printRow);
+  for (const cache of ['cached', 'not cached']) {
+    const [d, p] = ['DELTA', 'PTRACK'].map((m) => spread.find((r) => r.mode === m && r.cache === cache));
+    console.log(`PTRACK / DELTA of the scattered change, PGDATA ${cache}: ${(p.seconds / d.seconds).toFixed(2)} (${p.seconds.toFixed(2)} s / ${d.seconds.toFixed(2)} s)`);
+  }
   const note = extraCaCertsNote();
   if (note) console.log(note);
 } finally {

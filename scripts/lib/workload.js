@@ -49,6 +49,23 @@ export async function changeRows(c, scale, percent, firstAid = 1) {
   return firstAid + n;
 }
 
+/**
+ * Updates one row on every (100 / percent)-th page of pgbench_accounts, so that about `percent`
+ * of its pages change, spread over the whole table as random updates spread them (and the new
+ * row versions and the primary key's entries for them change other pages). Returns the rows updated.
+ */
+export async function changeScatteredPages(c, percent) {
+  const step = Math.max(1, Math.round(100 / percent));
+  const [r] = await c.query(
+    'WITH one_per_page AS (SELECT DISTINCT ON (page) aid FROM (SELECT aid, (ctid::text::point)[0]::bigint AS page FROM pgbench_accounts) t ' +
+      `WHERE page % ${step} = 0 ORDER BY page, aid), ` +
+      'updated AS (UPDATE pgbench_accounts a SET abalance = abalance + 1 FROM one_per_page o WHERE a.aid = o.aid RETURNING 1) ' +
+      'SELECT count(*)::int AS n FROM updated',
+  );
+  await c.query('CHECKPOINT');
+  return r.n;
+}
+
 /** Points archive_command at a tool (reload, no restart) and waits until the archiver is idle. */
 export async function setArchiveCommand(c, command) {
   await c.query(`ALTER SYSTEM SET archive_command = '${command.replace(/'/g, "''")}'`);
