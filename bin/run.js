@@ -18,6 +18,7 @@ const NO_PLUGINS = { userPlugins: false, devPlugins: false };
 const BACKUP_FAST_PATH = 'dist/cli/backup-fast-path.js';
 const HOT_BUNDLE = 'dist/cli/hot-bundle.cjs';
 
+assertRuntime();
 const [command, ...rest] = process.argv.slice(2);
 if (command === 'archive-push' || command === 'archive-get') {
   const { runArchiveFastPath } = await import('../dist/cli/archive-fast-path.js');
@@ -39,7 +40,6 @@ if (command === 'archive-push' || command === 'archive-get') {
 }
 
 async function runBackup(args) {
-  assertNodeVersion();
   // From the bundle when the build made one (scripts/bundle-hot-commands.js) and tsc has not
   // written dist/ since: one file, compiled from V8's code cache, loads faster than the ~250
   // modules it holds. The cache is the one an earlier backup of the same mode saved, with every
@@ -58,7 +58,6 @@ async function runBackup(args) {
 }
 
 async function runOclif(args, alone = false) {
-  assertNodeVersion();
   process.env.OCLIF_DISABLE_ENGINE_WARNING ??= '1';
   const { execute } = await import('@oclif/core');
   if (!alone) return execute({ args, loadOptions: { root: ROOT, ...NO_PLUGINS } });
@@ -73,11 +72,19 @@ function debug(line) {
   if (process.env.PGKEEP_DEBUG) process.stderr.write(`DEBUG: ${line}\n`);
 }
 
-// oclif checks the Node.js version against its own package.json with semver, 47 modules loaded
-// on every start (15-20 ms); package.json's engines says what pgkeep needs, checked here.
-function assertNodeVersion() {
+// Checked here, before any of pgkeep loads, for every command:
+// - the Node.js version: oclif checks it against its own package.json with semver, 47 modules
+//   loaded on every start (15-20 ms); package.json's engines says what pgkeep needs;
+// - WebAssembly, which pgkeep's hashes (xxhash-wasm) and page checksums run in. `node --jitless`
+//   (NODE_OPTIONS too) has none, and pgkeep would stop with a ReferenceError from deep inside.
+function assertRuntime() {
   if (Number(process.versions.node.split('.')[0]) < 20) {
     process.stderr.write(`ERROR: pgkeep needs Node.js 20 or later; this is ${process.version}\n`);
+    process.exit(1);
+  }
+  if (typeof WebAssembly === 'undefined') {
+    process.stderr.write('ERROR: pgkeep needs WebAssembly, for its checksums, and this Node.js runs without it\n');
+    process.stderr.write('HINT: run node without --jitless (on its command line and in NODE_OPTIONS)\n');
     process.exit(1);
   }
 }

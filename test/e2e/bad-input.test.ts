@@ -126,6 +126,34 @@ describe('bad input', () => {
     await expectRefused(['validate', '--instance', 'main', '-i', 'ZZZZZZ'], /backup "?ZZZZZZ"?/);
   });
 
+  it('refuses to run on a Node.js without WebAssembly (node --jitless), for every command, before touching anything', async () => {
+    // xxhash-wasm and the page checksum need it; without the check each command stopped on a
+    // ReferenceError from inside a module.
+    const fresh = join(await makeTempDir('jitless'), 'repo');
+    const runs: [string[], Parameters<RepoFixture['run']>[1]][] = [
+      [['backup', '--instance', 'main', '-b', 'FULL', '--stream'], { nodeFlags: ['--jitless'] }],
+      [['show'], { env: { NODE_OPTIONS: '--jitless' } }],
+      [['validate', '--instance', 'main'], { nodeFlags: ['--jitless'] }],
+      [['archive-push', '--instance', 'main', '--wal-file-path', 'pg_wal/000000010000000000000001', '--wal-file-name', '000000010000000000000001'], { nodeFlags: ['--jitless'] }],
+      [['init', '-B', fresh], { nodeFlags: ['--jitless'] }],
+    ];
+    for (const [args, opts] of runs) {
+      before = { files: await snapshot(fx.repo), show: (await fx.run(['show', '--format', 'json'])).stdout };
+      const r = await fx.run(args, opts);
+      expect(r.code, `${args.join(' ')}\n${r.stderr}`).toBe(1);
+      // V8 itself says that --jitless turned WebAssembly off; pgkeep's lines follow it.
+      const lines = r.stderr.trim().split('\n').filter((l) => !l.startsWith('Warning: disabling flag --expose_wasm'));
+      expect(lines).toEqual([
+        'ERROR: pgkeep needs WebAssembly, for its checksums, and this Node.js runs without it',
+        'HINT: run node without --jitless (on its command line and in NODE_OPTIONS)',
+      ]);
+      expect(r.stdout).toBe('');
+      expect(await snapshot(fx.repo)).toEqual(before.files);
+      expect((await fx.run(['show', '--format', 'json'])).stdout).toBe(before.show);
+    }
+    await expect(stat(fresh)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
   it('refuses a backup without --stream until the WAL archive exists', async () => {
     await expectRefused(['backup', '--instance', 'main', '-b', 'FULL'], /--stream|archive/);
   });

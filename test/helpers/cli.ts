@@ -19,6 +19,8 @@ export interface PgkeepRunOptions {
   cwd?: string;
   /** Run as the postgres OS user (as archive_command does) instead of the current user. */
   asPostgres?: boolean;
+  /** Options for node itself, before bin/run.js (e.g. --jitless). */
+  nodeFlags?: string[];
 }
 
 export interface PgkeepResult {
@@ -31,7 +33,7 @@ export interface PgkeepResult {
 /** Starts pgkeep and returns the child, for tests that kill it mid-way (kill -9). */
 export function spawnPgkeep(args: string[], opts: Omit<PgkeepRunOptions, 'timeoutMs'> = {}): ChildProcess {
   const user = opts.asPostgres === true ? postgresUser() : undefined;
-  return spawn(process.execPath, [PGKEEP_BIN, ...args], {
+  return spawn(process.execPath, [...(opts.nodeFlags ?? []), PGKEEP_BIN, ...args], {
     cwd: opts.cwd,
     // NO_COLOR keeps ANSI escapes out of output that tests match on.
     env: { ...process.env, NO_COLOR: '1', ...(user === undefined ? {} : { HOME: user.home }), ...opts.env },
