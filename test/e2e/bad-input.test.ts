@@ -5,10 +5,13 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmod, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PGKEEP_BIN, runPgkeep } from '../helpers/cli.js';
+import { PGKEEP_BIN, runPgkeep, type PgkeepResult } from '../helpers/cli.js';
 import { TestCluster } from '../helpers/cluster.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { connectionArgs, newRepo, type RepoFixture } from './pgkeep-fixture.js';
+
+/** What V8 itself prints first when `--jitless` turns WebAssembly off; pgkeep's lines follow it. */
+const V8_NO_WASM_WARNING = 'Warning: disabling flag --expose_wasm';
 
 async function snapshot(dir: string): Promise<string[]> {
   const out: string[] = [];
@@ -45,16 +48,18 @@ describe('bad input', () => {
     await other?.destroy();
   });
 
-  async function expectRefused(args: string[], message: RegExp, opts: Parameters<RepoFixture['run']>[1] = {}): Promise<void> {
+  /** Runs a refused command: non-zero, ERROR first and a HINT, the repository unchanged; returns the run. */
+  async function expectRefused(args: string[], message: RegExp, opts: Parameters<RepoFixture['run']>[1] = {}): Promise<PgkeepResult> {
     before = { files: await snapshot(fx.repo), show: (await fx.run(['show', '--format', 'json'])).stdout };
     const r = await fx.run(args, opts);
     expect(r.code, `${args.join(' ')}\n${r.stdout}\n${r.stderr}`).not.toBe(0);
-    const lines = r.stderr.trim().split('\n').filter((l) => !l.startsWith('INFO:') && !l.startsWith('WARNING:'));
+    const lines = r.stderr.trim().split('\n').filter((l) => !l.startsWith('INFO:') && !l.startsWith('WARNING:') && !l.startsWith(V8_NO_WASM_WARNING));
     expect(lines[0]).toMatch(/^ERROR: /);
     expect(lines[0]).toMatch(message);
     expect(lines.some((l) => l.startsWith('HINT: '))).toBe(true);
     expect(await snapshot(fx.repo)).toEqual(before.files);
     expect((await fx.run(['show', '--format', 'json'])).stdout).toBe(before.show);
+    return r;
   }
 
   it('refuses a data directory that does not exist', async () => {
@@ -138,18 +143,13 @@ describe('bad input', () => {
       [['init', '-B', fresh], { nodeFlags: ['--jitless'] }],
     ];
     for (const [args, opts] of runs) {
-      before = { files: await snapshot(fx.repo), show: (await fx.run(['show', '--format', 'json'])).stdout };
-      const r = await fx.run(args, opts);
-      expect(r.code, `${args.join(' ')}\n${r.stderr}`).toBe(1);
-      // V8 itself says that --jitless turned WebAssembly off; pgkeep's lines follow it.
-      const lines = r.stderr.trim().split('\n').filter((l) => !l.startsWith('Warning: disabling flag --expose_wasm'));
-      expect(lines).toEqual([
+      const run = await expectRefused(args, /needs WebAssembly/, opts);
+      expect(run.code).toBe(1);
+      expect(run.stderr.trim().split('\n').filter((l) => !l.startsWith(V8_NO_WASM_WARNING))).toEqual([
         'ERROR: pgkeep needs WebAssembly, for its checksums, and this Node.js runs without it',
         'HINT: run node without --jitless (on its command line and in NODE_OPTIONS)',
       ]);
-      expect(r.stdout).toBe('');
-      expect(await snapshot(fx.repo)).toEqual(before.files);
-      expect((await fx.run(['show', '--format', 'json'])).stdout).toBe(before.show);
+      expect(run.stdout).toBe('');
     }
     await expect(stat(fresh)).rejects.toMatchObject({ code: 'ENOENT' });
   });
