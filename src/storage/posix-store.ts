@@ -429,6 +429,71 @@ export async function fsyncFiles(paths: readonly string[]): Promise<void> {
   await eachAtMost(paths, SYNCS_AT_ONCE, fsyncFile);
 }
 
+/**
+ * fsyncs of files handed over as they are finished, at most `n` in flight, each started as soon
+ * as a place is free: the disk writes back the first files while later ones are still being
+ * written, instead of all of them after the last. `drain` waits for every fsync asked for and
+ * throws the first failure (after which nothing more is started). A failure is kept, never left
+ * unhandled, so a caller that gives up early need not drain.
+ */
+export class FileSyncQueue {
+  private readonly waiting: string[] = [];
+  private running = 0;
+  private failed = false;
+  private failure: unknown;
+  private onIdle: (() => void) | undefined;
+
+  constructor(
+    private readonly n: number,
+    /** The fsync itself (a test may watch the calls). */
+    private readonly sync: (path: string) => Promise<void> = fsyncFile,
+  ) {}
+
+  add(path: string): void {
+    if (this.failed) return;
+    this.waiting.push(path);
+    this.pump();
+  }
+
+  async drain(): Promise<void> {
+    while (this.running > 0 || this.waiting.length > 0) {
+      await new Promise<void>((resolve) => {
+        this.onIdle = resolve;
+        this.pump();
+      });
+    }
+    if (this.failed) throw this.failure;
+  }
+
+  private pump(): void {
+    while (this.running < this.n && this.waiting.length > 0) {
+      const path = this.waiting.shift() as string;
+      this.running++;
+      this.sync(path).then(
+        () => this.settled(),
+        (e: unknown) => {
+          if (!this.failed) {
+            this.failed = true;
+            this.failure = e;
+          }
+          this.waiting.length = 0;
+          this.settled();
+        },
+      );
+    }
+    if (this.running === 0 && this.onIdle) {
+      const idle = this.onIdle;
+      this.onIdle = undefined;
+      idle();
+    }
+  }
+
+  private settled(): void {
+    this.running--;
+    this.pump();
+  }
+}
+
 /** fsync of the file at `path` through a new descriptor; errors name the file. */
 async function fsyncFile(path: string): Promise<void> {
   let fh: FileHandle | undefined;

@@ -1,5 +1,5 @@
-// A command run under strace, and its fsyncs, renames, links and file creations read back in the order they
-// happened (every thread: strace -f writes one line per call as it starts or ends). Tests use it
+// A command run under strace, and its fsyncs, renames, links and file creations (and, if asked, its
+// writes) read back in the order they happened (every thread: strace -f writes one line per call as it starts or ends). Tests use it
 // to check the order of durability steps, which a test cannot check by cutting the power.
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -11,8 +11,8 @@ const run = promisify(execFile);
 
 /** One system call, by the positions of the lines where it started and where it returned. */
 export interface TracedCall {
-  call: 'fsync' | 'fdatasync' | 'rename' | 'link' | 'create';
-  /** fsync, fdatasync: the file's path (strace -y). rename, link: [from, to]. create (an open with O_CREAT): the path. */
+  call: 'fsync' | 'fdatasync' | 'rename' | 'link' | 'create' | 'write';
+  /** fsync, fdatasync, write: the file's path (strace -y). rename, link: [from, to]. create (an open with O_CREAT): the path. */
   paths: string[];
   start: number;
   end: number;
@@ -20,12 +20,22 @@ export interface TracedCall {
 
 /** The *at forms too, which other architectures (and libcs) use for the same calls. */
 const TRACED = ['fsync', 'fdatasync', 'rename', 'renameat', 'renameat2', 'link', 'linkat', 'open', 'openat'];
+const WRITES = ['write', 'pwrite64', 'writev', 'pwritev', 'pwritev2'];
 
-/** Runs `command` under `strace -f -y`, which must succeed; returns its calls that succeeded. */
-export async function traceCalls(command: string[], env: NodeJS.ProcessEnv): Promise<TracedCall[]> {
+/**
+ * Runs `command` under `strace -f -y`, which must succeed; returns its calls that succeeded.
+ * `writes`: its writes too (every descriptor's, so sockets and pipes as well). `slowFsyncUs`:
+ * every fsync returns that many microseconds late (strace's fault injection), so that syncs the
+ * command runs in the background are still running when it goes on.
+ */
+export async function traceCalls(command: string[], env: NodeJS.ProcessEnv, opts: { writes?: boolean; slowFsyncUs?: number } = {}): Promise<TracedCall[]> {
   const out = join(await makeTempDir('strace'), 'trace.txt');
   const [file, ...args] = command;
-  await run('strace', ['-f', '-y', '-qq', '-s', '4096', '-e', `trace=${TRACED.join(',')}`, '-o', out, file!, ...args], { env, maxBuffer: 64 * 1024 * 1024 });
+  const traced = opts.writes ? [...TRACED, ...WRITES] : TRACED;
+  // The data a write prints is cut at -s, paths are not: 1024 keeps the trace of a restore small.
+  const limit = opts.writes ? '1024' : '4096';
+  const slow = opts.slowFsyncUs ? ['-e', `inject=fsync:delay_exit=${opts.slowFsyncUs}`] : [];
+  await run('strace', ['-f', '-y', '-qq', '-s', limit, '-e', `trace=${traced.join(',')}`, ...slow, '-o', out, file!, ...args], { env, maxBuffer: 64 * 1024 * 1024 });
   return parseTrace(await readFile(out, 'utf8'));
 }
 
@@ -40,18 +50,19 @@ export function parseTrace(text: string): TracedCall[] {
     if (resumed) {
       const c = open.get(resumed[1]!);
       open.delete(resumed[1]!);
-      if (c && (resumed[3] === '0' || (c.call === 'create' && Number(resumed[3]) >= 0))) calls.push({ ...c, end: i });
+      if (c && (resumed[3] === '0' || ((c.call === 'create' || c.call === 'write') && Number(resumed[3]) >= 0))) calls.push({ ...c, end: i });
       continue;
     }
-    const started = /^(\d+)\s+(fsync|fdatasync|rename|renameat2?|link|linkat|open|openat)\((.*)$/.exec(line);
+    const started = /^(\d+)\s+(fsync|fdatasync|rename|renameat2?|link|linkat|open|openat|write|pwrite64|writev|pwritev2?)\((.*)$/.exec(line);
     if (!started) continue;
     const [, tid, name, rest] = started;
     if (name!.startsWith('open') && !rest!.includes('O_CREAT')) continue;
-    const call = (name!.startsWith('rename') ? 'rename' : name!.startsWith('link') ? 'link' : name!.startsWith('open') ? 'create' : name) as TracedCall['call'];
-    const paths = call === 'fsync' || call === 'fdatasync' ? [/^\d+<(.*?)>/.exec(rest!)?.[1] ?? ''] : [...rest!.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]!);
+    const call = (name!.startsWith('rename') ? 'rename' : name!.startsWith('link') ? 'link' : name!.startsWith('open') ? 'create' : WRITES.includes(name!) ? 'write' : name) as TracedCall['call'];
+    const paths = call === 'fsync' || call === 'fdatasync' || call === 'write' ? [/^\d+<(.*?)>/.exec(rest!)?.[1] ?? ''] : [...rest!.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]!);
     const c: TracedCall = { call, paths, start: i, end: i };
     if (rest!.includes('<unfinished ...>')) open.set(tid!, c);
-    else if (/= 0$/.test(rest!) || (call === 'create' && /= \d+(<.*>)?$/.test(rest!))) calls.push(c);
+    // A call strace delayed (slowFsyncUs) ends in " (DELAYED)".
+    else if (/= 0( \(DELAYED\))?$/.test(rest!) || ((call === 'create' || call === 'write') && /= \d+(<.*>)?$/.test(rest!))) calls.push(c);
   }
   return calls.sort((a, b) => a.end - b.end);
 }

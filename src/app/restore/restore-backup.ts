@@ -11,7 +11,8 @@
  *   4. files     stream every file into place in parallel (reconstructed block by block when the
  *                chain holds page deltas: each block from the newest backup that has it)
  *   5. recovery  backup_label and tablespace_map come from the backup; recovery settings if asked
- *                (recovery-files.ts); then every file written so far fsynced, many at a time
+ *                (recovery-files.ts); then wait until every file written is fsynced (each was
+ *                handed to the fsync queue as soon as it was written, in phase 4)
  *   6. control   global/pg_control last, fsynced: a half-restored directory cannot be started by
  *                accident, nor be left by a power loss with pg_control and without the rest
  *   7. sync      fsync the directories (restore-layout.ts)
@@ -38,7 +39,7 @@ import { checkRestoreTargets, layOutRestore, ownerSetter, syncRestoredDirectorie
 import { loadSalvageChain, Salvage, salvageTarget, type MissingFile } from './salvage.js';
 import { selectBackupForTarget } from './select-backup-for-target.js';
 import { openRestoreWriter, restorablePartCount, writeRestoredFile } from './write-restored-file.js';
-import { fsyncFiles } from '../../storage/posix-store.js';
+import { FileSyncQueue } from '../../storage/posix-store.js';
 import { withInstanceLock } from '../instance-locking.js';
 import type { RepoContext } from '../repo-context.js';
 
@@ -148,6 +149,14 @@ interface RestoreWork {
   salvage: Salvage;
 }
 
+/**
+ * fsyncs in flight while the restore writes: each file is fsynced as soon as it is written, so
+ * that the disk writes back the first (largest) files while the rest are decoded and written,
+ * instead of all of them after the last. Two leave libuv's other threads to the writes; four and
+ * eight were slower (docs/performance.md, "Restored files synced as they are finished").
+ */
+const SYNCS_AHEAD = 2;
+
 /** Phases 3 to 7: the planned restore written. */
 async function writeRestore(ctx: RepoContext, req: RestoreRequest, { backup, chain, files, plans, control, salvage }: RestoreWork): Promise<RestoreResult> {
   // 3. layout
@@ -163,6 +172,7 @@ async function writeRestore(ctx: RepoContext, req: RestoreRequest, { backup, cha
   const writer = openRestoreWriter(ctx.store, backup, req.threads, regular);
   const tasks = restoreTasks(regular, plans, backup.instance);
   const partsLeft = new Map<string, number>();
+  const syncs = new FileSyncQueue(SYNCS_AHEAD);
   await forEachParallel(tasks, req.threads, async ({ e, part, parts }, _i, slot) => {
     let transform: ((b: Buffer) => Buffer) | undefined;
     if (e.path === 'tablespace_map' && req.tablespaceMapping.size > 0) transform = (b) => Buffer.from(remapTablespaceMap(b.toString('utf8'), req.tablespaceMapping));
@@ -174,6 +184,7 @@ async function writeRestore(ctx: RepoContext, req: RestoreRequest, { backup, cha
       if (written === undefined) return;
       bytesWritten += written;
       await setOwner(join(req.dest, e.path), e);
+      syncs.add(join(req.dest, e.path));
       return;
     }
     // One part of a file stored in parts: the file counts as written when its last part is.
@@ -182,7 +193,10 @@ async function writeRestore(ctx: RepoContext, req: RestoreRequest, { backup, cha
     partsLeft.set(e.path, left);
     progress.advance(left === 0 ? 1 : 0, written ?? 0);
     if (written !== undefined) bytesWritten += written;
-    if (left === 0 && !salvage.isMissing(e.path)) await setOwner(join(req.dest, e.path), e);
+    if (left === 0 && !salvage.isMissing(e.path)) {
+      await setOwner(join(req.dest, e.path), e);
+      syncs.add(join(req.dest, e.path));
+    }
   });
   await writer.close();
   // --force: a part written after another part of its file failed may have created it again.
@@ -190,8 +204,10 @@ async function writeRestore(ctx: RepoContext, req: RestoreRequest, { backup, cha
 
   // 5. recovery
   const recoveryFiles = await writeRecoveryFiles(req.dest, req.recovery, { fromArchive: !backup.stream, archiveMode: req.archiveMode, setOwner });
-  // Synced all at once, not one by one as written: the writers never waited for the disk.
-  await fsyncFiles([...regular.filter((e) => !salvage.isMissing(e.path)).map((e) => join(req.dest, e.path)), ...recoveryFiles]);
+  // Every file is fsynced once written, in the background (the writers never wait for the
+  // disk); here the last of those syncs, and the recovery files', are waited for.
+  for (const f of recoveryFiles) syncs.add(f);
+  await syncs.drain();
 
   // 6. control
   const controlPlan = plans.get(control.path);

@@ -1,8 +1,8 @@
 /**
  * Writes one file of a restore: its content rebuilt from the chain (app/chain/file-content.ts)
- * into a new file under the target directory, with its mode. Files are not fsynced one by one,
- * which made every writer wait for the disk after each file: the restore syncs them all at once
- * when they are written (restore-backup.ts, with storage's fsyncFiles), as initdb --sync-only would. A file with more page
+ * into a new file under the target directory, with its mode. Files are not fsynced here, which
+ * made every writer wait for the disk after each file: the restore hands each written file to a
+ * queue that fsyncs it in the background (restore-backup.ts, storage's FileSyncQueue). A file with more page
  * deltas than are read at once is rebuilt in the new file itself (app/chain/rebuild-in-place.ts)
  * and read back for its checksum, so that a long chain costs no more memory than a short one.
  *
