@@ -20,7 +20,7 @@ import { needsReconstruction, type FilePlan } from '../../core/file-plan.js';
 import { fromIoError, PgkeepError } from '../../errors.js';
 import type { ByteStore } from '../../storage/byte-store.js';
 import { PosixStore } from '../../storage/posix-store.js';
-import { writeFully } from '../../storage/write-fully.js';
+import { writeBehind } from './write-behind.js';
 import { checkedContent, fileContent, partedSource, rebuildsInPlace, reconstructPlan } from '../chain/file-content.js';
 import { readBack, rebuildInPlace } from '../chain/rebuild-in-place.js';
 import { partRanges, readStoredPart } from '../../repository/stored-parts.js';
@@ -126,20 +126,13 @@ async function* transformed(content: AsyncIterable<Buffer>, transform: (b: Buffe
 }
 
 /**
- * Writes `chunks` into the file at `path` from `position` on (each chunk written before the next
- * is asked for: readers may reuse their buffers), sets its mode and fsyncs it if told to.
- * Returns the bytes written.
+ * Writes `chunks` into the file at `path` from `position` on (writeBehind), sets its mode and
+ * fsyncs it if told to. Returns the bytes written.
  */
 function writeTargetFile(path: string, flags: string | number, mode: number, position: number, chunks: AsyncIterable<Buffer>, sync = false): Promise<number> {
-  return withTargetFile(path, flags, mode, sync, async (fh) => {
-    let written = 0;
-    for await (const chunk of chunks) {
-      await writeFully(fh, chunk, position + written);
-      written += chunk.length;
-    }
-    return written;
-  });
+  return withTargetFile(path, flags, mode, sync, (fh) => writeBehind(fh, chunks, position));
 }
+
 
 /**
  * Opens the file at `path` (its directory made if need be), lets `fill` write it, then sets its
