@@ -47,8 +47,9 @@ export class BufferPool {
 }
 
 /**
- * This thread's pool. Eight buffers cover validate and restore with -j 2 in one thread: each file
- * read uses one buffer, plus one per frame still decompressing when the buffer fills up (three
- * frames decompress ahead of the consumer).
+ * This thread's pool. Eight buffers cover validate and restore with -j 2 in one thread: each
+ * compressed file read uses one buffer, plus one per frame still decompressing when the buffer
+ * fills up (three frames decompress ahead of the consumer); each uncompressed one, lent, two (one
+ * chunk read ahead).
  */
 export const readBuffers = new BufferPool(READ_BUFFER_SIZE, 8);

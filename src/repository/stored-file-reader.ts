@@ -55,23 +55,36 @@ export async function* readStoredFile(store: ByteStore, key: string, alg: Compre
   const source = await openSource(store, key, opts.offset ? { start: opts.offset } : undefined);
   try {
     if (alg === 'none') {
-      // The stored bytes are the content. Lent: views of one pooled buffer, read into again for
-      // each chunk. Given: a buffer of the consumer's own per chunk, so that nothing is copied.
-      const pooled = opts.lend ? readBuffers.take() : undefined;
+      // The stored bytes are the content, read one chunk ahead: the next read is in flight while
+      // the consumer has this chunk. Lent: two pooled buffers by turns, the one the consumer
+      // had read into again once it asks for the next. Given: a buffer of the consumer's own
+      // per chunk, so that nothing is copied.
+      const pooled = opts.lend ? [readBuffers.take(), readBuffers.take()] : undefined;
+      let turn = 0;
+      const readNext = (): Promise<Buffer> | undefined => {
+        const want = Math.min(STORED_CHUNK_SIZE, source.remaining);
+        if (want === 0) return undefined;
+        const buf = pooled ? pooled[turn]! : Buffer.allocUnsafe(want);
+        turn ^= 1;
+        const read = source.read(buf.subarray(0, want)).then((n) => buf.subarray(0, n));
+        read.catch(() => undefined); // thrown where it is waited for
+        return read;
+      };
+      let pending = readNext();
       try {
-        for (;;) {
-          const want = Math.min(STORED_CHUNK_SIZE, source.remaining);
-          if (want === 0) break;
-          const buf = pooled ?? Buffer.allocUnsafe(want);
-          const n = await source.read(buf.subarray(0, want));
-          if (n === 0) break;
-          const chunk = buf.subarray(0, n);
+        while (pending) {
+          const chunk = await pending;
+          pending = undefined;
+          if (chunk.length === 0) break;
+          pending = readNext();
           storedHasher?.update(chunk);
           contentHasher?.update(chunk);
           yield chunk;
         }
       } finally {
-        if (pooled) readBuffers.give(pooled);
+        // A read still in flight ends before its buffer goes back to the pool and the file is closed.
+        await pending?.catch(() => undefined);
+        if (pooled) for (const b of pooled) readBuffers.give(b);
       }
     } else {
       const reader = new ExactReader(source, storedHasher);

@@ -5,7 +5,7 @@
  * back here, so any use after it was given back shows as wrong content or a failed checksum.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -127,16 +127,60 @@ describe('stored-file reader buffers', () => {
     expect(Buffer.concat(copies).equals(data[0]!)).toBe(true);
   });
 
-  it('lent chunks of a plain file are views of one reused buffer, which goes back to the pool', async () => {
+  it('lent chunks of a plain file are views of two buffers reused by turns (one being read ahead), which go back to the pool', async () => {
     await store(s, 'f0', 'none', data[0]!);
     const kept = await keepAll(readStoredFile(s, 'f0', 'none', { lend: true }));
     expect(kept.length).toBeGreaterThan(5);
-    expect(new Set(kept.map((c) => c.buffer)).size).toBe(1);
+    expect(new Set(kept.map((c) => c.buffer)).size).toBe(2);
+    expect(kept.every((c, i) => i === 0 || c.buffer !== kept[i - 1]!.buffer), 'by turns').toBe(true);
     // Kept past their turn, they no longer hold the file (each was overwritten, then poisoned).
     expect(Buffer.concat(kept).equals(data[0]!)).toBe(false);
     const before = readBuffers.allocated;
     for (let n = 0; n < 10; n++) await keepAll(readStoredFile(s, 'f0', 'none', { lend: true }));
     expect(readBuffers.allocated).toBe(before);
+  });
+
+  it('a plain file read ahead: a lent chunk is intact for as long as the consumer holds it, while the next is read', async () => {
+    const r = await store(s, 'f0', 'none', data[0]!);
+    let at = 0;
+    let chunks = 0;
+    for await (const c of readStoredFile(s, 'f0', 'none', { lend: true, verifyStoredChecksum: r.storedChecksum, verifyChecksum: r.checksum })) {
+      // Long enough for the read ahead to land; it must land in the other buffer.
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(c.equals(data[0]!.subarray(at, at + c.length))).toBe(true);
+      at += c.length;
+      chunks++;
+    }
+    expect(at).toBe(data[0]!.length);
+    expect(chunks).toBeGreaterThan(5);
+  });
+
+  it('a plain file read ahead: a consumer that stops early leaves no read in flight, no descriptor open, and its buffers in the pool', async () => {
+    await store(s, 'f0', 'none', data[0]!);
+    await keepAll(readStoredFile(s, 'f0', 'none', { lend: true }));
+    const before = readBuffers.allocated;
+    const fds = (await readdir('/proc/self/fd')).length;
+    for (let n = 0; n < 10; n++) {
+      for await (const _ of readStoredFile(s, 'f0', 'none', { lend: true })) break; // the second chunk is in flight here
+    }
+    expect((await readdir('/proc/self/fd')).length).toBe(fds);
+    expect(readBuffers.allocated).toBe(before);
+    // Readers beside consumers that stop early: a buffer given back with a read still landing in
+    // it would be taken by the next reader and overwritten under it.
+    await store(s, 'f1', 'none', data[1]!);
+    const whole = async () => {
+      const copies: Buffer[] = [];
+      for await (const c of readStoredFile(s, 'f1', 'none', { lend: true })) {
+        await new Promise((resolve) => setImmediate(resolve));
+        copies.push(Buffer.from(c));
+      }
+      return Buffer.concat(copies).equals(data[1]!);
+    };
+    const stopEarly = async () => {
+      for (let n = 0; n < 20; n++) for await (const _ of readStoredFile(s, 'f0', 'none', { lend: true })) break;
+      return true;
+    };
+    expect(await Promise.all([whole(), stopEarly(), whole(), stopEarly(), whole()])).toEqual([true, true, true, true, true]);
   });
 
   it('lent zstd chunks reuse one buffer where the codec decodes into it (zstd-napi), else are fresh buffers', async () => {

@@ -49,6 +49,7 @@ export async function checkStoredEntry(store: ByteStore, record: BackupRecord, e
     storedChecksum: entry.storedChecksum,
     // A merged file may carry its chain's part-tree checksum without being stored in parts.
     hasher: createContentHasher(entry),
+    treeChecksum: entry.partSize !== undefined,
     checksum: entry.checksum,
     size: entry.size,
     firstBlockInFile: 0,
@@ -69,6 +70,7 @@ export async function checkStoredPart(store: ByteStore, record: BackupRecord, en
     storedSize: part.storedSize,
     storedChecksum: part.storedChecksum,
     hasher: createHasher(),
+    treeChecksum: false,
     checksum: part.checksum,
     size: range.length,
     firstBlockInFile: range.offset / record.blockSize,
@@ -83,6 +85,8 @@ interface StoredBytes {
   storedChecksum: string | null;
   /** Hashes the content in the form `checksum` is in. */
   hasher: Hasher;
+  /** `checksum` is a tree of part checksums (stored-parts.ts), not one hash of the content. */
+  treeChecksum: boolean;
   checksum: string | null;
   /** Content bytes. */
   size: number;
@@ -95,12 +99,15 @@ async function checkStoredBytes(store: ByteStore, record: BackupRecord, entry: F
   const rel = checkPages && entry.kind === 'data' ? parseRelationPath(entry.path) : undefined;
   const pages = rel ? new PageChecker(record, (rel.segNo ?? 0) * RELSEG_BLOCKS + b.firstBlockInFile) : undefined;
   let size = 0;
+  // Uncompressed, the stored bytes are the content, and the writer gave both checksums from one
+  // hash: the stored checksum's check is then the content's, so the bytes are hashed once.
+  const hasher = entry.compressAlg === 'none' && b.storedChecksum !== null && b.storedChecksum === b.checksum && !b.treeChecksum ? undefined : b.hasher;
   try {
     const stat = await store.stat(b.key);
     if (!stat) return 'file missing from the repository';
     if (stat.size !== b.storedSize) return `stored size ${stat.size} differs from the manifest's ${b.storedSize}`;
     for await (const chunk of readStoredFile(store, b.key, entry.compressAlg, { verifyStoredChecksum: b.storedChecksum ?? undefined, lend: true })) {
-      b.hasher.update(chunk);
+      hasher?.update(chunk);
       size += chunk.length;
       const bad = pages?.feed(chunk);
       if (bad) return bad;
@@ -109,7 +116,7 @@ async function checkStoredBytes(store: ByteStore, record: BackupRecord, entry: F
     return errorMessage(e);
   }
   if (size !== b.size) return `content is ${size} bytes, the manifest says ${b.size}`;
-  if (b.checksum !== null && b.hasher.digestHex() !== b.checksum) return 'content checksum differs from the manifest';
+  if (hasher && b.checksum !== null && hasher.digestHex() !== b.checksum) return 'content checksum differs from the manifest';
   return undefined;
 }
 
