@@ -133,7 +133,6 @@ function writeTargetFile(path: string, flags: string | number, mode: number, pos
   return withTargetFile(path, flags, mode, sync, (fh) => writeBehind(fh, chunks, position));
 }
 
-
 /**
  * Opens the file at `path` (its directory made if need be), lets `fill` write it, then sets its
  * mode and fsyncs it if told to; I/O errors name the file. Returns what `fill` returns.
