@@ -158,8 +158,9 @@ describe('page-delta files', () => {
           seen += run.count;
         }
         expect(seen).toBe(2000);
-        // The pooled chunk buffer and the reader's scratch for runs that straddle two chunks.
-        expect(backing.size).toBeLessThanOrEqual(2);
+        // The pooled chunk buffer (two, by turns, for an uncompressed file: one is read ahead)
+        // and the reader's scratch for runs that straddle two chunks.
+        expect(backing.size).toBeLessThanOrEqual(alg === 'none' ? 3 : 2);
         expect(readBuffers.allocated).toBe(allocatedBefore);
       } finally {
         readBuffers.poisonReturned = false;
