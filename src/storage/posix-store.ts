@@ -425,7 +425,7 @@ async function eachAtMost<T>(items: readonly T[], n: number, work: (item: T) => 
  * opened it (4.16 and later). Several in flight, so that the file system can commit them
  * together. Errors name the file.
  */
-export async function fsyncFiles(paths: readonly string[]): Promise<void> {
+async function fsyncFiles(paths: readonly string[]): Promise<void> {
   await eachAtMost(paths, SYNCS_AT_ONCE, fsyncFile);
 }
 

@@ -173,6 +173,12 @@ async function writeRestore(ctx: RepoContext, req: RestoreRequest, { backup, cha
   const tasks = restoreTasks(regular, plans, backup.instance);
   const partsLeft = new Map<string, number>();
   const syncs = new FileSyncQueue(SYNCS_AHEAD);
+  // A file whole in place: given its owner, then fsynced in the background.
+  const finished = async (e: FileEntry) => {
+    const path = join(req.dest, e.path);
+    await setOwner(path, e);
+    syncs.add(path);
+  };
   await forEachParallel(tasks, req.threads, async ({ e, part, parts }, _i, slot) => {
     let transform: ((b: Buffer) => Buffer) | undefined;
     if (e.path === 'tablespace_map' && req.tablespaceMapping.size > 0) transform = (b) => Buffer.from(remapTablespaceMap(b.toString('utf8'), req.tablespaceMapping));
@@ -183,8 +189,7 @@ async function writeRestore(ctx: RepoContext, req: RestoreRequest, { backup, cha
       progress.advance(1, written ?? 0);
       if (written === undefined) return;
       bytesWritten += written;
-      await setOwner(join(req.dest, e.path), e);
-      syncs.add(join(req.dest, e.path));
+      await finished(e);
       return;
     }
     // One part of a file stored in parts: the file counts as written when its last part is.
@@ -193,10 +198,7 @@ async function writeRestore(ctx: RepoContext, req: RestoreRequest, { backup, cha
     partsLeft.set(e.path, left);
     progress.advance(left === 0 ? 1 : 0, written ?? 0);
     if (written !== undefined) bytesWritten += written;
-    if (left === 0 && !salvage.isMissing(e.path)) {
-      await setOwner(join(req.dest, e.path), e);
-      syncs.add(join(req.dest, e.path));
-    }
+    if (left === 0 && !salvage.isMissing(e.path)) await finished(e);
   });
   await writer.close();
   // --force: a part written after another part of its file failed may have created it again.
