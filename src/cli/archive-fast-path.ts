@@ -8,6 +8,7 @@
 import { parseArgs } from 'node:util';
 import { openArchive } from '../app/archive/archive-context.js';
 import { archiveGet } from '../app/archive/archive-get.js';
+import { MAX_BATCH_SIZE, pushWaitingFiles, type BatchResult } from '../app/archive/archive-batch.js';
 import { archivePush } from '../app/archive/archive-push.js';
 import { ExitStatus } from '../errors.js';
 import { initHashing } from '../repository/hash.js';
@@ -19,6 +20,7 @@ const OPTIONS = {
   'wal-file-path': { type: 'string' },
   'wal-file-name': { type: 'string' },
   overwrite: { type: 'boolean' },
+  'batch-size': { type: 'string' },
 } as const;
 
 /** The exit status, or undefined when oclif should handle the command line instead. */
@@ -32,15 +34,27 @@ export async function runArchiveFastPath(command: string, argv: string[], env: N
   }
   const repo = values['backup-path'] ?? env.PGKEEP_REPO;
   if (!repo || !values.instance || !values['wal-file-path'] || !values['wal-file-name']) return undefined;
-  if (command === 'archive-get' && values.overwrite !== undefined) return undefined;
+  if (command === 'archive-get' && (values.overwrite !== undefined || values['batch-size'] !== undefined)) return undefined;
+  const batchSize = values['batch-size'] === undefined ? 1 : Number(values['batch-size']);
+  // A value oclif would refuse goes to oclif, which says why.
+  if (!/^[0-9]+$/.test(values['batch-size'] ?? '1') || batchSize < 1 || batchSize > MAX_BATCH_SIZE) return undefined;
   try {
     await initHashing();
     const ctx = await openArchive(repo, values.instance);
     if (command === 'archive-get') return (await archiveGet(ctx, values['wal-file-name'], values['wal-file-path'])) ? ExitStatus.ok : ExitStatus.error;
     const outcome = await archivePush(ctx, values['wal-file-path'], values['wal-file-name'], values.overwrite ?? false);
     if (outcome === 'overwritten') process.stderr.write(`WARNING: ${values['wal-file-name']} replaced a different file in the archive\n`);
+    reportBatch(await pushWaitingFiles(ctx, values['wal-file-path'], values['wal-file-name'], batchSize - 1));
     return ExitStatus.ok;
   } catch (e) {
     return reportError(e);
   }
+}
+
+/**
+ * A batch that stopped early is worth a line in the server log: the file it stopped at is left
+ * for PostgreSQL, whose own archive_command run for it will fail or succeed on its own.
+ */
+export function reportBatch(r: BatchResult): void {
+  if (r.stopped) process.stderr.write(`WARNING: --batch-size: ${r.stopped.name} left for PostgreSQL to push (${r.stopped.reason})\n`);
 }

@@ -11,6 +11,14 @@ describe('archive fast path', () => {
     expect(await runArchiveFastPath('archive-push', [...full, '--bogus'], {})).toBeUndefined();
     expect(await runArchiveFastPath('archive-push', full.slice(2), {})).toBeUndefined(); // no repository
     expect(await runArchiveFastPath('archive-get', [...full, '--overwrite'], {})).toBeUndefined();
+    // --batch-size: archive-push's only, and only whole numbers from 1 to 1000; oclif words the refusal.
+    expect(await runArchiveFastPath('archive-get', [...full, '--batch-size', '4'], {})).toBeUndefined();
+    for (const bad of ['0', '1001', '-1', '2.5', 'x', '']) expect(await runArchiveFastPath('archive-push', [...full, '--batch-size', bad], {}), bad).toBeUndefined();
+  });
+
+  it('takes a valid --batch-size itself', async () => {
+    const status = await runArchiveFastPath('archive-push', ['--instance', 'i', '--wal-file-path', 'p', '--wal-file-name', '000000010000000000000001', '--batch-size', '1000'], { PGKEEP_REPO: '/nonexistent/repo' });
+    expect(status).toBe(4);
   });
 
   it('handles a complete command line itself, with the error format and status of the commands', async () => {
