@@ -1,13 +1,14 @@
 #!/usr/bin/env node
-// `node scripts/bench-archive.js [--seconds 60] [--clients 4] [--scale 10] [--compress zstd]`
+// `node scripts/bench-archive.js [--seconds 60] [--clients 4] [--scale 10] [--compress zstd] [--batch-size 1]`
 //
 // Does archiving keep up? A throwaway PostgreSQL 15 cluster archives through
-// `pgkeep archive-push` while pgbench writes; every 5 s this samples pg_stat_archiver and the
-// current WAL position, and prints segments written and archived per second and how many
-// segments the archive lags behind. PostgreSQL runs archive_command once per segment, as the
-// postgres user, exactly as in production.
+// `pgkeep archive-push` while pgbench writes; every 5 s this samples the archive and the
+// current WAL position, and prints segments written and archived and how many segments the
+// archive lags behind. PostgreSQL runs archive_command as the postgres user, exactly as in
+// production; with --batch-size N each run also pushes up to N - 1 waiting segments, which
+// pg_stat_archiver does not count, so the archive itself is what is counted.
 import { execFileSync, spawn } from 'node:child_process';
-import { chownSync, mkdirSync } from 'node:fs';
+import { chownSync, mkdirSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -23,12 +24,13 @@ const { values: opts } = parseArgs({
     compress: { type: 'string', default: 'zstd' },
     // pgbench's own TPC-B-like load, or bulk inserts that write WAL as fast as the server can.
     workload: { type: 'string', default: 'tpcb' },
+    'batch-size': { type: 'string', default: '1' },
   },
 });
 const pgkeep = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'run.js');
 const c = ThrowawayCluster.create({ major: 15, port: 55471 });
 const repo = join(c.work, 'repo');
-const archiveCommand = `"${process.execPath}" "${pgkeep}" archive-push -B "${repo}" --instance b --wal-file-path "%p" --wal-file-name "%f"`;
+const archiveCommand = `"${process.execPath}" "${pgkeep}" archive-push -B "${repo}" --instance b --wal-file-path "%p" --wal-file-name "%f" --batch-size ${Number(opts['batch-size'])}`;
 const run = (args) => runAsPostgres(process.execPath, [pgkeep, ...args], { env: { ...process.env, PGKEEP_REPO: repo } });
 
 try {
@@ -44,8 +46,14 @@ try {
   run(['set-config', '--instance', 'b', '--compress-algorithm', opts.compress]);
   runAsPostgres('/usr/lib/postgresql/15/bin/pgbench', ['-i', '-q', '-s', opts.scale, ...c.connectionArgs, 'postgres']);
   const sample = async () => {
-    const [r] = await c.query(`SELECT archived_count, failed_count, last_archived_wal, pg_walfile_name(pg_current_wal_lsn()) AS current FROM pg_stat_archiver`);
-    return r;
+    const [r] = await c.query(`SELECT archived_count, failed_count, pg_walfile_name(pg_current_wal_lsn()) AS current FROM pg_stat_archiver`);
+    let segments = [];
+    try {
+      segments = readdirSync(join(repo, 'instances', 'b', 'wal')).filter((n) => /^[0-9A-F]{24}$/.test(n)).sort();
+    } catch {
+      /* nothing archived yet */
+    }
+    return { ...r, archived: segments.length, last_archived_wal: segments.at(-1) };
   };
   const segNo = (name) => (name ? parseInt(name.slice(8, 16), 16) * 256 + parseInt(name.slice(16, 24), 16) : 0);
   const start = await sample();
@@ -67,7 +75,7 @@ try {
     last = await sample();
     const lag = segNo(last.current) - segNo(last.last_archived_wal) - 1;
     maxLag = Math.max(maxLag, lag);
-    console.log(`${String(Math.round((Date.now() - t0) / 1000)).padStart(5)} | ${String(segNo(last.current) - segNo(start.current)).padStart(7)} | ${String(Number(last.archived_count) - Number(start.archived_count)).padStart(8)} | ${String(lag).padStart(14)} | ${last.failed_count}`);
+    console.log(`${String(Math.round((Date.now() - t0) / 1000)).padStart(5)} | ${String(segNo(last.current) - segNo(start.current)).padStart(7)} | ${String(last.archived - start.archived).padStart(8)} | ${String(lag).padStart(14)} | ${last.failed_count}`);
   }
   // Let the archiver drain after the load.
   const drainStart = Date.now();
@@ -78,9 +86,10 @@ try {
   }
   const seconds = (Date.now() - t0) / 1000;
   const written = segNo(last.current) - segNo(start.current);
-  const archived = Number(last.archived_count) - Number(start.archived_count);
-  console.log(`\npgbench (${opts.workload}) -c ${opts.clients} for ${opts.seconds} s, scale ${opts.scale}, archive compression ${opts.compress}`);
-  console.log(`WAL segments written: ${written} (${(written / Number(opts.seconds)).toFixed(2)}/s); archived: ${archived} (${(archived / seconds).toFixed(2)}/s over ${seconds.toFixed(0)} s incl. ${((Date.now() - drainStart) / 1000).toFixed(0)} s drain); max lag ${maxLag} segments; failures ${last.failed_count}`);
+  const archived = last.archived - start.archived;
+  const runs = Number(last.archived_count) - Number(start.archived_count);
+  console.log(`\npgbench (${opts.workload}) -c ${opts.clients} for ${opts.seconds} s, scale ${opts.scale}, archive compression ${opts.compress}, --batch-size ${opts['batch-size']}`);
+  console.log(`WAL segments written: ${written} (${(written / Number(opts.seconds)).toFixed(2)}/s); archived: ${archived} (${(archived / seconds).toFixed(2)}/s over ${seconds.toFixed(0)} s incl. ${((Date.now() - drainStart) / 1000).toFixed(0)} s drain) in ${runs} archive_command runs; max lag ${maxLag} segments; failures ${last.failed_count}`);
 } finally {
   try {
     c.stop('immediate');
