@@ -14,14 +14,16 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 // warns when HOME is another user's, as under `su postgres`) or for development ones.
 const NO_PLUGINS = { userPlugins: false, devPlugins: false };
 
-/** The backup fast path as tsc writes it, and the bundle of it; relative to the package root. */
+/** The fast paths as tsc writes them, and the bundles of them; relative to the package root. */
 const BACKUP_FAST_PATH = 'dist/cli/backup-fast-path.js';
 const HOT_BUNDLE = 'dist/cli/hot-bundle.cjs';
+const ARCHIVE_FAST_PATH = 'dist/cli/archive-fast-path.js';
+const ARCHIVE_BUNDLE = 'dist/cli/archive-bundle.cjs';
 
 assertRuntime();
 const [command, ...rest] = process.argv.slice(2);
 if (command === 'archive-push' || command === 'archive-get') {
-  const { runArchiveFastPath } = await import('../dist/cli/archive-fast-path.js');
+  const { runArchiveFastPath } = await loadArchiveFastPath();
   const status = await runArchiveFastPath(command, rest);
   if (status !== undefined) {
     process.exitCode = status;
@@ -45,7 +47,7 @@ async function runBackup(args) {
   // modules it holds. The cache is the one an earlier backup of the same mode saved, with every
   // function it compiled, or else the build's; a backup that succeeds without the former saves
   // it (src/cli/trained-code-cache.ts).
-  if (bundleIsFresh()) {
+  if (bundleIsFresh(HOT_BUNDLE, BACKUP_FAST_PATH)) {
     const { backupModeLabel, runBundle } = await import('../dist/cli/trained-code-cache.js');
     const bundle = runBundle(fileURLToPath(new URL(`../${HOT_BUNDLE}`, import.meta.url)), backupModeLabel(args));
     debug(`code cache of the backup bundle: ${bundle.codeCache}${bundle.trainedFile ? `; this mode's trained one: ${bundle.trainedFile}` : ''}`);
@@ -55,6 +57,18 @@ async function runBackup(args) {
   }
   const { runBackupFastPath } = await import(new URL(`../${BACKUP_FAST_PATH}`, import.meta.url).href);
   return runBackupFastPath(args);
+}
+
+/**
+ * The archive fast path, from its bundle with the build's code cache when the build made it
+ * (scripts/bundle-hot-commands.js): PostgreSQL starts it for every WAL file.
+ */
+async function loadArchiveFastPath() {
+  if (!bundleIsFresh(ARCHIVE_BUNDLE, ARCHIVE_FAST_PATH)) return import(new URL(`../${ARCHIVE_FAST_PATH}`, import.meta.url).href);
+  const { runWithCodeCache } = await import('../dist/cli/compile-cache.js');
+  const bundle = runWithCodeCache(fileURLToPath(new URL(`../${ARCHIVE_BUNDLE}`, import.meta.url)));
+  debug(`code cache of the archive bundle: ${bundle.codeCache}`);
+  return bundle.exports;
 }
 
 async function runOclif(args, alone = false) {
@@ -89,9 +103,9 @@ function assertRuntime() {
   }
 }
 
-/** The bundle exists and is not older than tsc's output (a build without the bundle step). */
-function bundleIsFresh() {
-  const bundled = statSync(new URL(`../${HOT_BUNDLE}`, import.meta.url), { throwIfNoEntry: false });
-  const compiled = statSync(new URL(`../${BACKUP_FAST_PATH}`, import.meta.url), { throwIfNoEntry: false });
+/** The bundle exists and is not older than tsc's output of its entry (a build without the bundle step). */
+function bundleIsFresh(bundle, entry) {
+  const bundled = statSync(new URL(`../${bundle}`, import.meta.url), { throwIfNoEntry: false });
+  const compiled = statSync(new URL(`../${entry}`, import.meta.url), { throwIfNoEntry: false });
   return bundled !== undefined && compiled !== undefined && bundled.mtimeMs >= compiled.mtimeMs;
 }

@@ -3,7 +3,7 @@
 // must still find what lies beside its modules (migrations, package.json), a cache that does not
 // fit must only cost the compile, and a bundle older than tsc's output must not run. The
 // backup fast path it holds leaves --help and the flags it rejects to oclif, which must still
-// print them as for any command.
+// print them as for any command. The archive commands have a bundle of their own (at the end).
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
@@ -110,5 +110,44 @@ describe('the bundled backup command', () => {
     const badMode = run('--instance', 'nope', '-b', 'WEEKLY');
     expect(badMode.status).toBe(2);
     expect(badMode.stderr).toMatch(/Expected --backup-mode=WEEKLY to be one of: FULL, /);
+  });
+});
+
+/** archive-get of a file in a repository that does not exist, with PGKEEP_DEBUG: how bin/run.js loaded the fast path, and what it said. */
+function archiveGetInMissingRepo(bin: string) {
+  const r = spawnSync(process.execPath, [bin, 'archive-get', '-B', join(work, 'no-repo'), '--instance', 'i', '--wal-file-path', join(work, 'seg'), '--wal-file-name', '000000010000000000000001'], {
+    encoding: 'utf8',
+    env: { ...process.env, PGKEEP_DEBUG: '1' },
+  });
+  return { status: r.status, stderr: r.stderr, cache: /code cache of the archive bundle: (\w+)/.exec(r.stderr)?.[1] };
+}
+
+// The archive commands start from a bundle of their own, made the same way (PostgreSQL starts
+// them once per WAL file). The e2e archive tests run it for real, zstd included.
+describe('the bundled archive commands', () => {
+  it('are built with their code cache, which bin/run.js uses', () => {
+    const bundle = join(checkout, 'dist', 'cli', 'archive-bundle.cjs');
+    expect(statSync(bundle).mtimeMs).toBeGreaterThanOrEqual(statSync(join(checkout, 'dist', 'cli', 'archive-fast-path.js')).mtimeMs);
+    expect(statSync(`${bundle}.v8cache`).size).toBeGreaterThan(10_000);
+    expect(codeCacheUse(bundle)).toBe('used');
+    const r = archiveGetInMissingRepo(PGKEEP_BIN);
+    expect(r.cache).toBe('used');
+    expect(r.status).toBe(4);
+    expect(r.stderr).toMatch(/^ERROR: .*no-repo/m);
+  });
+
+  it('run as before with a damaged code cache, and unbundled once tsc has written dist/ after the bundle', () => {
+    const copy = copyOfBuild('archive-bundle');
+    const bundle = join(copy, 'dist', 'cli', 'archive-bundle.cjs');
+    writeFileSync(`${bundle}.v8cache`, Buffer.alloc(4096, 0x5a));
+    const damaged = archiveGetInMissingRepo(join(copy, 'bin', 'run.js'));
+    expect(damaged.cache).toBe('rejected');
+    expect(damaged.status).toBe(4);
+    const later = new Date(statSync(bundle).mtimeMs + 60_000);
+    utimesSync(join(copy, 'dist', 'cli', 'archive-fast-path.js'), later, later);
+    const stale = archiveGetInMissingRepo(join(copy, 'bin', 'run.js'));
+    expect(stale.cache).toBeUndefined();
+    expect(stale.status).toBe(4);
+    expect(stale.stderr).toMatch(/^ERROR: .*no-repo/m);
   });
 });
