@@ -126,6 +126,20 @@ export interface ByteStore {
    * each, then one of each distinct parent directory. Cheap for objects already durable.
    */
   syncObjects(keys: Iterable<string>): Promise<void>;
+  /**
+   * Starts making objects durable as they are handed over, at most `n` at a time, so that the
+   * disk writes back the first while later ones are still being written: an early start for
+   * `syncObjects`, which still makes them durable with their names before anything relies on
+   * them. An object gone by its turn (renamed, removed) is skipped. `drain` waits for every one
+   * handed over and throws the first failure, which is never left unhandled meanwhile.
+   */
+  syncAhead(n: number): SyncAhead;
+}
+
+/** See ByteStore.syncAhead. */
+export interface SyncAhead {
+  add(keys: Iterable<string>): void;
+  drain(): Promise<void>;
 }
 
 /** True for the error a store raises when reading a key that does not exist. */

@@ -17,8 +17,8 @@
 import { randomBytes } from 'node:crypto';
 import { copyFile, link, mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { errnoCode, fromIoError, PgkeepError } from '../errors.js';
-import type { ByteRange, ByteStore, ObjectReader, ObjectStat, ObjectWriter } from './byte-store.js';
+import { errnoCode, fromIoError, isPgkeepError, PgkeepError } from '../errors.js';
+import type { ByteRange, ByteStore, ObjectReader, ObjectStat, ObjectWriter, SyncAhead } from './byte-store.js';
 import { assertValidKey, processAlive, TEMPORARY_NAME, temporaryName, temporaryOwnerPid } from './object-key.js';
 import { createdDirs, giveFile, givePath, ownerForNewPaths, type PathOwner } from './repository-owner.js';
 import { writeFully } from './write-fully.js';
@@ -56,6 +56,16 @@ export class PosixStore implements ByteStore {
     }
     await fsyncFiles([...files]);
     await eachAtMost([...new Set([...files].map((f) => dirname(f)))], SYNCS_AT_ONCE, fsyncDir);
+  }
+
+  syncAhead(n: number): SyncAhead {
+    const queue = new FileSyncQueue(n, fsyncFileIfPresent);
+    return {
+      add: (keys) => {
+        for (const key of keys) queue.add(this.pathOf(key));
+      },
+      drain: () => queue.drain(),
+    };
   }
 
   /** The file-system path of a key (validated, so it cannot leave the root). */
@@ -507,6 +517,15 @@ async function fsyncFile(path: string): Promise<void> {
   }
 }
 
+/** fsyncFile, for a file that may have been renamed or removed since it was handed over (syncAhead). */
+async function fsyncFileIfPresent(path: string): Promise<void> {
+  try {
+    await fsyncFile(path);
+  } catch (e) {
+    if (!isNotFound(e)) throw e;
+  }
+}
+
 export async function fsyncDir(dir: string): Promise<void> {
   let fh: FileHandle | undefined;
   try {
@@ -521,7 +540,8 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+/** A missing path, raised by Node.js or wrapped by fromIoError (whose own code is IO_ERROR). */
 function isNotFound(e: unknown): boolean {
-  const code = errnoCode(e) ?? errnoCode((e as { cause?: unknown } | undefined)?.cause);
+  const code = isPgkeepError(e) ? errnoCode(e.cause) : errnoCode(e);
   return code === 'ENOENT' || code === 'ENOTDIR';
 }

@@ -5,7 +5,8 @@
 // with files in parts (-j 2: the worker thread's files too) and a DELTA backup over it:
 // - no stored file of the backup is fsynced under its temporary name (the copy does not wait);
 // - before manifest.jsonl is renamed into place, every stored file it names has been fsynced,
-//   and the directory holding it fsynced after the file got its name (rename or link).
+//   and the directory holding it fsynced after the file got its name (rename or link);
+// - files are fsynced ahead, as they are committed: a part while later parts are still written.
 // A restore of the DELTA: each of its files is fsynced after its last write (in the background,
 // as files are finished, while later ones are still written), the recovery settings after they
 // are written, all before pg_control is created; then pg_control, then every directory. A merge of the DELTA: its linked and rebuilt files and their
@@ -100,6 +101,13 @@ describe('durability order of a backup (strace), PostgreSQL 15', () => {
     expect(stored.filter((p) => /\.part\d+$/.test(p)).length).toBeGreaterThanOrEqual(7);
     expect(stored.some((p) => p.includes('/pg_wal/'))).toBe(true);
     checkOrder(id, calls, stored);
+    // Synced ahead, as each is committed: a part fsynced while later parts are still written.
+    // (Otherwise the first fsyncs come with the journal's first batch, after the file's last part.)
+    const renamedAt = (path: string) => calls.find((c) => c.call === 'rename' && c.paths[1] === path)?.end ?? Infinity;
+    const parts = stored.filter((p) => /\.part\d+$/.test(p));
+    const lastPartNamed = Math.max(...parts.map(renamedAt));
+    const ahead = parts.filter((p) => calls.some((c) => c.call === 'fsync' && c.paths[0] === p && c.start < lastPartNamed));
+    expect(ahead.length, 'parts fsynced before the last part got its name').toBeGreaterThan(0);
   });
 
   let delta = '';

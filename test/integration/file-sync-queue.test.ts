@@ -1,13 +1,14 @@
 // The restore's fsync queue (storage/posix-store.ts, FileSyncQueue): files are fsynced as they are
 // handed over, a bounded number at a time, and drain waits for all of them. On real files in a
 // temporary directory; the order of a restore's syncs against pg_control is watched with strace
-// in test/e2e/durability-order.test.ts.
-import { open, writeFile } from 'node:fs/promises';
+// in test/e2e/durability-order.test.ts. The store's syncAhead, a backup's queue of stored files,
+// is the same queue keyed by the store's keys, skipping files gone by their turn.
+import { open, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { isPgkeepError } from '../../src/errors.js';
-import { FileSyncQueue } from '../../src/storage/posix-store.js';
+import { FileSyncQueue, PosixStore } from '../../src/storage/posix-store.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 /** A real fsync of each path, slowed so that calls overlap, with the most ever in flight at once. */
@@ -113,5 +114,29 @@ describe('FileSyncQueue', () => {
     await sleep(50);
     expect(w.synced).toEqual([]);
     await expect(q.drain()).rejects.toThrow(`no sync for ${files[0]}`);
+  });
+});
+
+describe('PosixStore.syncAhead', () => {
+  it('fsyncs the committed objects handed over, skips one removed by its turn, and fails on a file that cannot be fsynced', async () => {
+    const root = await makeTempDir('sync-ahead');
+    const store = new PosixStore(root).deferringSync();
+    for (const k of ['a/x', 'a/y', 'b/z']) await store.writeAtomic(k, `object ${k}`);
+    const ahead = store.syncAhead(2);
+    ahead.add(['a/x', 'a/y']);
+    await rm(join(root, 'b', 'z'));
+    ahead.add(['b/z']); // renamed or removed since: the name that replaced it is syncObjects' to make durable
+    await ahead.drain();
+
+    // /proc's files take no fsync (EINVAL): a failure that is not a missing file fails the drain, naming it.
+    await symlink('/proc/self', join(root, 'proc'));
+    const failing = store.syncAhead(2);
+    failing.add(['a/x', 'proc/status']);
+    const err = await failing.drain().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isPgkeepError(err) && err.code).toBe('IO_ERROR');
+    expect((err as Error).message).toContain(join(root, 'proc', 'status'));
   });
 });

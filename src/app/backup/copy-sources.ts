@@ -27,6 +27,7 @@ import type { ChangeMap } from '../../core/change-map.js';
 import type { OperationProgress } from '../progress.js';
 import { entryWithoutData, runCopyJob, runPartJob, unchangedEntry, type CopiedPart, type CopyJob, type CopyJobResult, type CopyTarget, type CopyWorkerData, type PartJob } from './copy-entry.js';
 import { noteTornPage, READ_BUFFER_BYTES, type PageCheckCounters } from './read-data-file.js';
+import { storedDataKeys } from '../stored-data-keys.js';
 
 export interface IncrementalBase {
   /** The parent's reconstructed view: its manifest entries by path. */
@@ -41,6 +42,8 @@ export interface IncrementalBase {
 export interface CopyHooks {
   reuse?(src: SourceEntry, counters: PageCheckCounters): Promise<FileEntry | undefined>;
   stored?(entry: FileEntry): Promise<void>;
+  /** Told the keys of stored files as they are committed, a part of a large file as soon as it is (before `stored` of its entry). */
+  committed?(keys: readonly string[]): void;
   /** --progress: told each file as it is done (app/progress.ts). */
   progress?: OperationProgress;
 }
@@ -59,7 +62,10 @@ export async function copySources(sources: readonly SourceEntry[], target: CopyT
   const runner = openCopyRunner(target, threads, tasks.length, bytesToRead(planned, target.blockSize));
   const done = async (e: FileEntry | null, src: SourceEntry) => {
     if (e) entries.push(e);
-    if (e && e.storedChecksum !== null) await hooks.stored?.(e);
+    if (e && e.storedChecksum !== null) {
+      hooks.committed?.(storedDataKeys(target.instance, target.backupId, [e]));
+      await hooks.stored?.(e);
+    }
     hooks.progress?.advance(1, src.size);
   };
   try {
@@ -72,6 +78,8 @@ export async function copySources(sources: readonly SourceEntry[], target: CopyT
       }
       const { group, index } = task;
       group.parts[index] = await runner.runPart(partJob(group, index), slot, counters);
+      // A DELTA's part may store nothing: a key with no file is skipped there.
+      if (group.parts[index]) hooks.committed?.([partKey(backupDataKey(target.instance, target.backupId, group.src.path), index)]);
       if (--group.left > 0) return;
       const copyWhole = () => runner.run(group.job, slot, counters);
       await done(group.job.how === 'delta' ? await entryFromDeltaParts(group, group.job, target, copyWhole) : await entryFromParts(group, target, copyWhole), group.src);

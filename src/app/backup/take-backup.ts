@@ -74,6 +74,8 @@ export interface BackupRequest {
 
 /** Seconds to wait for archived WAL (PAGE's map, and the WAL of a backup without --stream). */
 const DEFAULT_ARCHIVE_TIMEOUT_SECONDS = 300;
+/** Stored files fsynced at once while the copy goes on: as for a restore's files (restore-backup.ts). */
+const SYNCS_AHEAD = 2;
 
 function archiveTimeoutSeconds(req: BackupRequest): number {
   return req.archiveTimeoutSeconds ?? DEFAULT_ARCHIVE_TIMEOUT_SECONDS;
@@ -173,7 +175,11 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
     const counters: PageCheckCounters = { pagesRead: 0, pagesReread: 0, pagesTornAccepted: 0 };
     const reuse = resume ? new FileReuse(resume, target) : undefined;
     const out = journal;
-    const hooks: CopyHooks = { stored: (e) => out.add(e), ...(reuse ? { reuse: (src, c) => reuse.reuse(src, c) } : {}) };
+    // Each stored file is fsynced in the background as soon as it is committed, a few at a time,
+    // so that the disk writes back the first files while the copy writes the rest, instead of
+    // all of them while the backup stops (docs/performance.md, "Stored files synced ahead").
+    const ahead = dataStore.syncAhead(SYNCS_AHEAD);
+    const hooks: CopyHooks = { stored: (e) => out.add(e), committed: (keys) => ahead.add(keys), ...(reuse ? { reuse: (src, c) => reuse.reuse(src, c) } : {}) };
     const sources = await walking;
     const copied = sources.filter((s) => s.kind === 'data' || s.kind === 'file');
     meter.start(copied.length, copied.reduce((n, s) => n + s.size, 0));
@@ -181,7 +187,7 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
     meter.finish();
     // The copy's stored files are made durable while the backup stops and its WAL is copied;
     // sealBackup waits for them, and syncs the files stored after, before the manifest.
-    const syncing = { entries: new Set(entries), done: syncStored(entries) };
+    const syncing = { entries: new Set(entries), done: Promise.all([ahead.drain(), syncStored(entries)]).then(() => undefined) };
     syncing.done.catch(() => undefined); // awaited by sealBackup, or dropped with a failed backup
 
     // 5. stop
