@@ -8,7 +8,8 @@
 import { parseArgs } from 'node:util';
 import { openArchive } from '../app/archive/archive-context.js';
 import { archiveGet } from '../app/archive/archive-get.js';
-import { MAX_BATCH_SIZE, pushWaitingFiles, type BatchResult } from '../app/archive/archive-batch.js';
+import type { ArchiveContext } from '../app/archive/archive-context.js';
+import { MAX_BATCH_SIZE, pushWaitingFiles } from '../app/archive/archive-batch.js';
 import { archivePush } from '../app/archive/archive-push.js';
 import { ExitStatus } from '../errors.js';
 import { initHashing } from '../repository/hash.js';
@@ -42,9 +43,7 @@ export async function runArchiveFastPath(command: string, argv: string[], env: N
     await initHashing();
     const ctx = await openArchive(repo, values.instance);
     if (command === 'archive-get') return (await archiveGet(ctx, values['wal-file-name'], values['wal-file-path'])) ? ExitStatus.ok : ExitStatus.error;
-    const outcome = await archivePush(ctx, values['wal-file-path'], values['wal-file-name'], values.overwrite ?? false);
-    if (outcome === 'overwritten') process.stderr.write(`WARNING: ${values['wal-file-name']} replaced a different file in the archive\n`);
-    reportBatch(await pushWaitingFiles(ctx, values['wal-file-path'], values['wal-file-name'], batchSize - 1));
+    await pushAndReport(ctx, values['wal-file-path'], values['wal-file-name'], values.overwrite ?? false, batchSize);
     return ExitStatus.ok;
   } catch (e) {
     return reportError(e);
@@ -52,9 +51,14 @@ export async function runArchiveFastPath(command: string, argv: string[], env: N
 }
 
 /**
- * A batch that stopped early is worth a line in the server log: the file it stopped at is left
- * for PostgreSQL, whose own archive_command run for it will fail or succeed on its own.
+ * archive-push's work and what it tells the server log, for the fast path and the oclif command
+ * alike: the named file pushed, then up to `batchSize - 1` waiting ones. A batch that stopped
+ * early is worth a WARNING line: the file it stopped at is left for PostgreSQL, whose own
+ * archive_command run for it will fail or succeed on its own.
  */
-export function reportBatch(r: BatchResult): void {
-  if (r.stopped) process.stderr.write(`WARNING: --batch-size: ${r.stopped.name} left for PostgreSQL to push (${r.stopped.reason})\n`);
+export async function pushAndReport(ctx: ArchiveContext, walPath: string, walName: string, overwrite: boolean, batchSize: number): Promise<void> {
+  const outcome = await archivePush(ctx, walPath, walName, overwrite);
+  if (outcome === 'overwritten') process.stderr.write(`WARNING: ${walName} replaced a different file in the archive\n`);
+  const batch = await pushWaitingFiles(ctx, walPath, walName, batchSize - 1);
+  if (batch.stopped) process.stderr.write(`WARNING: --batch-size: ${batch.stopped.name} left for PostgreSQL to push (${batch.stopped.reason})\n`);
 }

@@ -1,8 +1,7 @@
 import { Flags } from '@oclif/core';
 import { openArchive } from '../app/archive/archive-context.js';
-import { MAX_BATCH_SIZE, pushWaitingFiles } from '../app/archive/archive-batch.js';
-import { archivePush } from '../app/archive/archive-push.js';
-import { reportBatch } from '../cli/archive-fast-path.js';
+import { MAX_BATCH_SIZE } from '../app/archive/archive-batch.js';
+import { pushAndReport } from '../cli/archive-fast-path.js';
 import { BaseCommand, repoFlag } from '../cli/base-command.js';
 
 export default class ArchivePush extends BaseCommand {
@@ -29,8 +28,6 @@ export default class ArchivePush extends BaseCommand {
   async run(): Promise<void> {
     const { flags } = await this.parse(ArchivePush);
     const ctx = await openArchive(flags['backup-path'], flags.instance);
-    const outcome = await archivePush(ctx, flags['wal-file-path'], flags['wal-file-name'], flags.overwrite);
-    if (outcome === 'overwritten') process.stderr.write(`WARNING: ${flags['wal-file-name']} replaced a different file in the archive\n`);
-    reportBatch(await pushWaitingFiles(ctx, flags['wal-file-path'], flags['wal-file-name'], flags['batch-size'] - 1));
+    await pushAndReport(ctx, flags['wal-file-path'], flags['wal-file-name'], flags.overwrite, flags['batch-size']);
   }
 }

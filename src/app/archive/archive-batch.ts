@@ -17,11 +17,11 @@
  * failing file stays `.ready`, so that PostgreSQL asks for it and reports the error itself.
  */
 import { readdir, rename } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { errnoCode, errorMessage } from '../../errors.js';
 import { isWalFileName } from '../../repository/wal-archive.js';
 import type { ArchiveContext } from './archive-context.js';
-import { archivePush } from './archive-push.js';
+import { archivePush, walFileOnDisk } from './archive-push.js';
 
 /** The most files one archive-push takes: bounded so that one invocation stays short. */
 export const MAX_BATCH_SIZE = 1000;
@@ -46,7 +46,7 @@ export interface BatchResult {
 export async function pushWaitingFiles(ctx: ArchiveContext, walPath: string, walName: string, limit: number): Promise<BatchResult> {
   const result: BatchResult = { pushed: [] };
   if (limit <= 0) return result;
-  const path = isAbsolute(walPath) ? walPath : resolve(process.cwd(), walPath);
+  const path = walFileOnDisk(walPath);
   if (basename(path) !== walName) return result;
   const walDir = dirname(path);
   const statusDir = join(walDir, 'archive_status');

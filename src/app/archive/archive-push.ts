@@ -23,8 +23,7 @@ const CHUNK = 1024 * 1024;
 
 export async function archivePush(ctx: ArchiveContext, walPath: string, walName: string, overwrite: boolean): Promise<PushOutcome> {
   assertWalFileName(walName);
-  // PostgreSQL runs archive_command in the data directory; %p is relative to it.
-  const path = isAbsolute(walPath) ? walPath : resolve(process.cwd(), walPath);
+  const path = walFileOnDisk(walPath);
   const buffer = Buffer.allocUnsafe(CHUNK);
   const { size, checksum, firstPage } = await hashFile(path, buffer);
 
@@ -49,6 +48,11 @@ export async function archivePush(ctx: ArchiveContext, walPath: string, walName:
     await readFileChunks(path, buffer, write);
   });
   return existing ? 'overwritten' : 'stored';
+}
+
+/** The file %p names: PostgreSQL runs archive_command in the data directory, and %p is relative to it. */
+export function walFileOnDisk(walPath: string): string {
+  return isAbsolute(walPath) ? walPath : resolve(process.cwd(), walPath);
 }
 
 async function hashFile(path: string, buffer: Buffer): Promise<{ size: number; checksum: string; firstPage: Buffer }> {
