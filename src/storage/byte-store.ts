@@ -127,13 +127,13 @@ export interface ByteStore {
    */
   syncObjects(keys: Iterable<string>): Promise<void>;
   /**
-   * Starts making objects durable as they are handed over, at most `n` at a time, so that the
+   * Starts making objects durable as they are handed over, a few at a time, so that the
    * disk writes back the first while later ones are still being written: an early start for
    * `syncObjects`, which still makes them durable with their names before anything relies on
    * them. An object gone by its turn (renamed, removed) is skipped. `drain` waits for every one
    * handed over and throws the first failure, which is never left unhandled meanwhile.
    */
-  syncAhead(n: number): SyncAhead;
+  syncAhead(): SyncAhead;
 }
 
 /** See ByteStore.syncAhead. */

@@ -29,6 +29,13 @@ const DIR_MODE = 0o700;
 const FILE_MODE = 0o600;
 /** syncObjects, fsyncFiles: fsyncs in flight at once (libuv runs 4 at a time; the rest wait their turn there). */
 const SYNCS_AT_ONCE = 8;
+/**
+ * FileSyncQueue and syncAhead: fsyncs in flight while files are still being written (a restore's,
+ * a backup's stored files). Two leave libuv's other threads to the reads and writes; for a
+ * restore one, four and eight were slower (docs/performance.md, "Restored files synced as they
+ * are finished").
+ */
+const SYNCS_AHEAD = 2;
 
 export class PosixStore implements ByteStore {
   readonly root: string;
@@ -58,8 +65,8 @@ export class PosixStore implements ByteStore {
     await eachAtMost([...new Set([...files].map((f) => dirname(f)))], SYNCS_AT_ONCE, fsyncDir);
   }
 
-  syncAhead(n: number): SyncAhead {
-    const queue = new FileSyncQueue(n, fsyncFileIfPresent);
+  syncAhead(): SyncAhead {
+    const queue = new FileSyncQueue(SYNCS_AHEAD, fsyncFileIfPresent);
     return {
       add: (keys) => {
         for (const key of keys) queue.add(this.pathOf(key));
@@ -454,7 +461,7 @@ export class FileSyncQueue {
   private onIdle: (() => void) | undefined;
 
   constructor(
-    private readonly n: number,
+    private readonly n: number = SYNCS_AHEAD,
     /** The fsync itself (a test may watch the calls). */
     private readonly sync: (path: string) => Promise<void> = fsyncFile,
   ) {}

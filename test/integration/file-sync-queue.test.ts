@@ -122,7 +122,7 @@ describe('PosixStore.syncAhead', () => {
     const root = await makeTempDir('sync-ahead');
     const store = new PosixStore(root).deferringSync();
     for (const k of ['a/x', 'a/y', 'b/z']) await store.writeAtomic(k, `object ${k}`);
-    const ahead = store.syncAhead(2);
+    const ahead = store.syncAhead();
     ahead.add(['a/x', 'a/y']);
     await rm(join(root, 'b', 'z'));
     ahead.add(['b/z']); // renamed or removed since: the name that replaced it is syncObjects' to make durable
@@ -130,7 +130,7 @@ describe('PosixStore.syncAhead', () => {
 
     // /proc's files take no fsync (EINVAL): a failure that is not a missing file fails the drain, naming it.
     await symlink('/proc/self', join(root, 'proc'));
-    const failing = store.syncAhead(2);
+    const failing = store.syncAhead();
     failing.add(['a/x', 'proc/status']);
     const err = await failing.drain().then(
       () => undefined,

@@ -74,8 +74,6 @@ export interface BackupRequest {
 
 /** Seconds to wait for archived WAL (PAGE's map, and the WAL of a backup without --stream). */
 const DEFAULT_ARCHIVE_TIMEOUT_SECONDS = 300;
-/** Stored files fsynced at once while the copy goes on: as for a restore's files (restore-backup.ts). */
-const SYNCS_AHEAD = 2;
 
 function archiveTimeoutSeconds(req: BackupRequest): number {
   return req.archiveTimeoutSeconds ?? DEFAULT_ARCHIVE_TIMEOUT_SECONDS;
@@ -178,7 +176,7 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
     // Each stored file is fsynced in the background as soon as it is committed, a few at a time,
     // so that the disk writes back the first files while the copy writes the rest, instead of
     // all of them while the backup stops (docs/performance.md, "Stored files synced ahead").
-    const ahead = dataStore.syncAhead(SYNCS_AHEAD);
+    const ahead = dataStore.syncAhead();
     const hooks: CopyHooks = { stored: (e) => out.add(e), committed: (keys) => ahead.add(keys), ...(reuse ? { reuse: (src, c) => reuse.reuse(src, c) } : {}) };
     const sources = await walking;
     const copied = sources.filter((s) => s.kind === 'data' || s.kind === 'file');

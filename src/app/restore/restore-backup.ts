@@ -149,14 +149,6 @@ interface RestoreWork {
   salvage: Salvage;
 }
 
-/**
- * fsyncs in flight while the restore writes: each file is fsynced as soon as it is written, so
- * that the disk writes back the first (largest) files while the rest are decoded and written,
- * instead of all of them after the last. Two leave libuv's other threads to the writes; four and
- * eight were slower (docs/performance.md, "Restored files synced as they are finished").
- */
-const SYNCS_AHEAD = 2;
-
 /** Phases 3 to 7: the planned restore written. */
 async function writeRestore(ctx: RepoContext, req: RestoreRequest, { backup, chain, files, plans, control, salvage }: RestoreWork): Promise<RestoreResult> {
   // 3. layout
@@ -172,7 +164,9 @@ async function writeRestore(ctx: RepoContext, req: RestoreRequest, { backup, cha
   const writer = openRestoreWriter(ctx.store, backup, req.threads, regular);
   const tasks = restoreTasks(regular, plans, backup.instance);
   const partsLeft = new Map<string, number>();
-  const syncs = new FileSyncQueue(SYNCS_AHEAD);
+  // Each file is fsynced as soon as it is written, so that the disk writes back the first
+  // (largest) files while the rest are decoded and written, instead of all of them after the last.
+  const syncs = new FileSyncQueue();
   // A file whole in place: given its owner, then fsynced in the background.
   const finished = async (e: FileEntry) => {
     const path = join(req.dest, e.path);
