@@ -2,6 +2,7 @@ import { Flags } from '@oclif/core';
 import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { MAX_PREFETCH } from '../app/archive/wal-prefetch.js';
 import { restoreBackup } from '../app/restore/restore-backup.js';
 import { parseTablespaceMappings } from '../core/tablespace-mapping.js';
 import { PgkeepError } from '../errors.js';
@@ -14,6 +15,7 @@ export default class Restore extends BaseCommand {
     '<%= config.bin %> restore -B /backups --instance main -D /restore',
     '<%= config.bin %> restore -B /backups --instance main -D /restore -i T4LG2Y -T /old/tblspc=/new/tblspc',
     '<%= config.bin %> restore -B /backups --instance main -D /restore -X /wal/main',
+    '<%= config.bin %> restore -B /backups --instance main -D /restore --recovery-target-time "2026-11-24 12:00:00+00" --archive-get-prefetch 16',
     "<%= config.bin %> restore -B /backups --instance main -D /standby --as-standby --primary-conninfo 'host=primary user=replicator'",
   ];
   static override flags = {
@@ -29,6 +31,7 @@ export default class Restore extends BaseCommand {
     ...recoveryTargetFlags,
     'recovery-target-action': Flags.string({ options: ['promote', 'pause', 'shutdown'], default: 'promote', description: 'what the server does at the target' }),
     'archive-mode': Flags.string({ options: ['preserve', 'off'], default: 'preserve', description: 'off: the restored cluster does not archive (a copy must not push into the original\'s archive)' }),
+    'archive-get-prefetch': Flags.integer({ min: 0, max: MAX_PREFETCH, default: 0, description: "restore_command's archive-get --prefetch: segments fetched ahead in the background while recovery replays (0: off)", helpValue: 'N' }),
     'as-standby': Flags.boolean({ default: false, description: 'restore as a standby (standby.signal): it replays the archive and, with --primary-conninfo, streams from its primary' }),
     'primary-conninfo': Flags.string({ dependsOn: ['as-standby'], description: "the standby's primary_conninfo, e.g. 'host=primary port=5432 user=replicator'", helpValue: 'CONNINFO' }),
     'primary-slot-name': Flags.string({ dependsOn: ['primary-conninfo'], description: "the standby's primary_slot_name: a physical slot on the primary that keeps the WAL it still needs", helpValue: 'NAME' }),
@@ -51,7 +54,7 @@ export default class Restore extends BaseCommand {
       recovery: {
         ...recoveryRequestFromFlags(flags),
         action: flags['recovery-target-action'] as 'promote' | 'pause' | 'shutdown',
-        restoreCommand: archiveGetCommand(resolve(flags['backup-path']), flags.instance),
+        restoreCommand: archiveGetCommand(resolve(flags['backup-path']), flags.instance, flags['archive-get-prefetch']),
         standby: flags['as-standby'] ? { primaryConninfo: flags['primary-conninfo'], primarySlotName: flags['primary-slot-name'] } : undefined,
       },
       owner: flags.owner ? lookupOwner(flags.owner) : undefined,
@@ -70,9 +73,10 @@ export default class Restore extends BaseCommand {
 }
 
 /** restore_command for the restored server: this very pgkeep, by absolute paths. */
-function archiveGetCommand(repo: string, instance: string): string {
+function archiveGetCommand(repo: string, instance: string, prefetch: number): string {
   const bin = fileURLToPath(new URL('../../bin/run.js', import.meta.url));
-  return `"${process.execPath}" "${bin}" archive-get -B "${repo}" --instance "${instance}" --wal-file-path "%p" --wal-file-name "%f"`;
+  const command = `"${process.execPath}" "${bin}" archive-get -B "${repo}" --instance "${instance}" --wal-file-path "%p" --wal-file-name "%f"`;
+  return prefetch > 0 ? `${command} --prefetch ${prefetch}` : command;
 }
 
 function lookupOwner(spec: string): { uid: number; gid: number } {

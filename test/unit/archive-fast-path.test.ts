@@ -14,6 +14,17 @@ describe('archive fast path', () => {
     // --batch-size: archive-push's only, and only whole numbers from 1 to 1000; oclif words the refusal.
     expect(await runArchiveFastPath('archive-get', [...full, '--batch-size', '4'], {})).toBeUndefined();
     for (const bad of ['0', '1001', '-1', '2.5', 'x', '']) expect(await runArchiveFastPath('archive-push', [...full, '--batch-size', bad], {}), bad).toBeUndefined();
+    // --prefetch and --prefetch-fill: archive-get's only, and only whole numbers from 0 to 256.
+    expect(await runArchiveFastPath('archive-push', [...full, '--prefetch', '4'], {})).toBeUndefined();
+    expect(await runArchiveFastPath('archive-push', [...full, '--prefetch-fill'], {})).toBeUndefined();
+    for (const bad of ['257', '-1', '2.5', 'x', '']) expect(await runArchiveFastPath('archive-get', [...full, '--prefetch', bad], {}), bad).toBeUndefined();
+  });
+
+  it('takes a valid --prefetch itself', async () => {
+    for (const depth of ['0', '256']) {
+      const status = await runArchiveFastPath('archive-get', ['--instance', 'i', '--wal-file-path', 'p', '--wal-file-name', '000000010000000000000001', '--prefetch', depth], { PGKEEP_REPO: '/nonexistent/repo' });
+      expect(status, depth).toBe(4);
+    }
   });
 
   it('takes a valid --batch-size itself', async () => {
