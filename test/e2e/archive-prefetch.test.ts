@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster, type PgMajor } from '../helpers/cluster.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { runPgkeep } from '../helpers/cli.js';
 import { archiveRepoDir, backupIdOf, createArchivingInstance, postgresRunner } from './pgkeep-fixture.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -18,7 +19,7 @@ describe.each([15] as PgMajor[])('archive-get --prefetch on PostgreSQL %i', (maj
   let source: TestCluster;
   const others: TestCluster[] = [];
   const runner = postgresRunner(() => repo);
-  const { pgkeep, ok } = runner;
+  const { ok } = runner;
   let backupId: string;
   /** Segments archived after the backup, each holding some of the rows. */
   const segments: string[] = [];
@@ -48,7 +49,10 @@ describe.each([15] as PgMajor[])('archive-get --prefetch on PostgreSQL %i', (maj
     execFileSync('chown', ['postgres:postgres', dir]);
     return dir;
   };
-  const get = (walDir: string, name: string, depth: number) => pgkeep(['archive-get', '--instance', 'main', '--wal-file-path', join(walDir, 'RECOVERYXLOG'), '--wal-file-name', name, '--prefetch', String(depth)]);
+  /** archive-get as restore_command runs it, with PGKEEP_DEBUG: it says where the segment came from and when it starts a filler. */
+  const get = (walDir: string, name: string, depth: number) =>
+    runPgkeep(['archive-get', '--instance', 'main', '--wal-file-path', join(walDir, 'RECOVERYXLOG'), '--wal-file-name', name, '--prefetch', String(depth)], { asPostgres: true, env: { PGKEEP_REPO: repo, PGKEEP_DEBUG: '1' } });
+  const withoutDebug = (stderr: string) => stderr.split('\n').filter((l) => l !== '' && !l.startsWith('DEBUG: ')).join('\n');
   const prefetched = async (walDir: string) => (await readdir(join(walDir, 'pgkeep-prefetch')).catch(() => [] as string[])).filter((e) => !e.startsWith('.')).sort();
   /**
    * The prefetched entries once the detached filler is done: waits (up to 20 s) until `count` are
@@ -137,8 +141,10 @@ describe.each([15] as PgMajor[])('archive-get --prefetch on PostgreSQL %i', (maj
     // Alive: this test's own process (pgkeep, run as postgres, may not signal it: EPERM counts as alive).
     await writeFile(join(dir, '.lock'), String(process.pid));
     execFileSync('chown', ['-R', 'postgres:postgres', dir]);
-    expect((await get(walDir, segments[3]!, 3)).code).toBe(0);
-    await sleep(1500);
+    const live = await get(walDir, segments[3]!, 3);
+    expect(live.code).toBe(0);
+    expect(live.stderr).not.toContain('prefetch filler started');
+    await sleep(1000);
     expect(await prefetched(walDir)).toEqual([]);
 
     // Dead: a process that has exited. Its temporary file goes with its lock.
@@ -146,7 +152,9 @@ describe.each([15] as PgMajor[])('archive-get --prefetch on PostgreSQL %i', (maj
     await writeFile(join(dir, '.lock'), dead);
     await writeFile(join(dir, `.${segments[4]}.${dead}.tmp`), 'partial');
     execFileSync('chown', ['-R', 'postgres:postgres', dir]);
-    expect((await get(walDir, segments[3]!, 3)).code).toBe(0);
+    const taken = await get(walDir, segments[3]!, 3);
+    expect(taken.code).toBe(0);
+    expect(taken.stderr).toContain(`DEBUG: prefetch filler started after ${segments[3]}`);
     const held = await settled(walDir, 3);
     expect(held.map((e) => e.slice(0, 24))).toEqual(segments.slice(4, 7));
     expect((await readdir(dir)).filter((e) => e.endsWith('.tmp'))).toEqual([]);
@@ -158,18 +166,23 @@ describe.each([15] as PgMajor[])('archive-get --prefetch on PostgreSQL %i', (maj
   it('stops at the end of the archive, and serves the rest from the prefetch directory', async () => {
     const walDir = await newWalDir();
     const last = segments.length - 1;
-    expect((await get(walDir, segments[last - 2]!, 8)).code).toBe(0);
+    const first = await get(walDir, segments[last - 2]!, 8);
+    expect(first.code).toBe(0);
+    expect(first.stderr).toContain(`DEBUG: prefetch filler started after ${segments[last - 2]}`);
     // Only the two segments the archive holds after it, not the six beyond its end.
     expect((await settled(walDir, 2)).map((e) => e.slice(0, 24))).toEqual(segments.slice(last - 1));
     for (const s of segments.slice(last - 1)) {
-      const r = await runner.pgkeep(['archive-get', '--instance', 'main', '--wal-file-path', join(walDir, 'RECOVERYXLOG'), '--wal-file-name', s, '--prefetch', '8'], undefined);
+      const r = await get(walDir, s, 8);
       expect(r.code).toBe(0);
+      expect(r.stderr).toContain(`DEBUG: ${s} from the prefetch directory`);
+      // The archive holds nothing after what is held: no filler is started to find nothing.
+      expect(r.stderr).not.toContain('prefetch filler started');
     }
     expect(await settled(walDir, 0)).toEqual([]);
     // A segment past the end: missing, exit 1, as without --prefetch.
     const past = await get(walDir, 'FFFFFFFF00000000000000FF', 8);
     expect(past.code).toBe(1);
-    expect(past.stderr).toBe('');
+    expect(withoutDebug(past.stderr)).toBe('');
   });
 
   it('is left alone by archive-push while recovery.signal or standby.signal is there, removed after', async () => {

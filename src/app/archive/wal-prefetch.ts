@@ -41,6 +41,10 @@ const SERVED = '.served';
 /** How long a lock with no pid in it yet counts as a filler starting up. */
 const EMPTY_LOCK_GRACE_MS = 10_000;
 
+function debug(line: string): void {
+  if (process.env.PGKEEP_DEBUG) process.stderr.write(`DEBUG: ${line}\n`);
+}
+
 /** Starts a filler for the `depth` segments after `served`, %p being `dest`. */
 export type PrefetchStarter = (served: string, dest: string, depth: number) => void;
 
@@ -71,7 +75,8 @@ export async function takePrefetched(info: ArchivedWal, dest: string): Promise<b
 
 /**
  * After `served` was handed to recovery: removes the entries recovery has gone past, and starts a
- * filler when no more than half of the `depth` segments ahead are held and none is running.
+ * filler when no more than half of the `depth` segments ahead are held, none is running, and the
+ * archive holds the first segment it would fetch.
  * Never throws: the segment is served, and prefetching is only ever an optimisation.
  */
 export async function tendPrefetch(ctx: ArchiveContext, served: string, dest: string, depth: number, start: PrefetchStarter): Promise<void> {
@@ -84,7 +89,13 @@ export async function tendPrefetch(ctx: ArchiveContext, served: string, dest: st
     });
     const plan = planPrefetch(served, entries, depth, ctx.instance.walSegSize);
     await Promise.all(plan.stale.map((entry) => unlink(join(dir, entry)).catch(() => undefined)));
-    if (plan.refill && !(await fillerRunning(dir))) start(served, dest, depth);
+    if (!plan.refill || (await fillerRunning(dir))) return;
+    // At the end of the archive (a standby following it, the last segments of a recovery) a
+    // filler would find nothing: the first segment it would fetch is looked up first.
+    const first = segmentsAfter(served, depth, ctx.instance.walSegSize).find((s) => !plan.held.has(s));
+    if (first === undefined || !(await statArchivedWal(ctx.store, ctx.instance.name, first))) return;
+    debug(`prefetch filler started after ${served}`);
+    start(served, dest, depth);
   } catch {
     /* a prefetch directory that cannot be tended costs only speed */
   }
