@@ -14,7 +14,7 @@ import { archiveRepoDir, backupIdOf, createArchivingInstance, postgresRunner } f
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe.each([15] as PgMajor[])('archive-get --prefetch on PostgreSQL %i', (major) => {
+describe.each([13, 15] as PgMajor[])('archive-get --prefetch on PostgreSQL %i', (major) => {
   let repo: string;
   let source: TestCluster;
   const others: TestCluster[] = [];
