@@ -51,7 +51,10 @@ export interface ReadStoredFileOptions {
 export async function* readStoredFile(store: ByteStore, key: string, alg: CompressAlg, opts: ReadStoredFileOptions = {}): AsyncGenerator<Buffer> {
   await initHashing();
   const storedHasher = opts.verifyStoredChecksum !== undefined ? createHasher() : undefined;
-  const contentHasher = opts.verifyChecksum !== undefined ? createHasher() : undefined;
+  // Uncompressed, the stored bytes are the content and the two checksums one (stored-file.ts):
+  // hashed once, and that digest checked against both.
+  const sameBytes = alg === 'none' && storedHasher !== undefined && opts.verifyChecksum === opts.verifyStoredChecksum;
+  const contentHasher = opts.verifyChecksum === undefined ? undefined : sameBytes ? storedHasher : createHasher();
   const source = await openSource(store, key, opts.offset ? { start: opts.offset } : undefined);
   try {
     if (alg === 'none') {
@@ -78,7 +81,7 @@ export async function* readStoredFile(store: ByteStore, key: string, alg: Compre
           if (chunk.length === 0) break;
           pending = readNext();
           storedHasher?.update(chunk);
-          contentHasher?.update(chunk);
+          if (!sameBytes) contentHasher?.update(chunk);
           yield chunk;
         }
       } finally {

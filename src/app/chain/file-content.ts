@@ -26,7 +26,38 @@ export function sourceKey(instance: string, s: FileSource): string {
  * long chain costs no more memory than a short one.
  */
 export async function* fileContent(store: ByteStore, instance: string, plan: FilePlan, blockSize: number, scratch?: () => string): AsyncGenerator<Buffer> {
+  if (isStoredAsItIs(instance, plan)) {
+    // readStoredFile checks the stored checksum, which is here the content checksum: the
+    // bytes are hashed once, and only their count is checked here.
+    yield* sizedContent(plan.entry, readWhole(store, instance, plan));
+    return;
+  }
   yield* checkedContent(plan.entry, content(store, instance, plan, blockSize, scratch));
+}
+
+/**
+ * Whether the file is one uncompressed stored file whose bytes are the content: its stored
+ * checksum is then the manifest's content checksum, and checking one checks the other.
+ */
+function isStoredAsItIs(instance: string, plan: FilePlan): boolean {
+  const src = plan.sources[0];
+  if (!src || needsReconstruction(plan) || partedSource(instance, src)) return false;
+  const e = src.entry;
+  return e.compressAlg === 'none' && e.storedChecksum !== null && e.storedChecksum === plan.entry.checksum && e.size === plan.entry.size;
+}
+
+/** `chunks` passed on as they come and counted: at the end, BACKUP_CORRUPT if their size differs from `entry`'s. */
+async function* sizedContent(entry: FileEntry, chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let size = 0;
+  for await (const chunk of chunks) {
+    size += chunk.length;
+    yield chunk;
+  }
+  if (size !== entry.size) throw rebuiltSizeDiffers(entry, size);
+}
+
+function rebuiltSizeDiffers(entry: FileEntry, size: number): PgkeepError {
+  return new PgkeepError('BACKUP_CORRUPT', `${entry.path} rebuilds to ${size} bytes, the manifest says ${entry.size}`, 'validate the chain with `pgkeep validate`');
 }
 
 /**
@@ -41,9 +72,7 @@ export async function* checkedContent(entry: FileEntry, chunks: AsyncIterable<Bu
     size += chunk.length;
     yield chunk;
   }
-  if (size !== entry.size) {
-    throw new PgkeepError('BACKUP_CORRUPT', `${entry.path} rebuilds to ${size} bytes, the manifest says ${entry.size}`, 'validate the chain with `pgkeep validate`');
-  }
+  if (size !== entry.size) throw rebuiltSizeDiffers(entry, size);
   if (entry.checksum !== null && hasher.digestHex() !== entry.checksum) {
     throw new PgkeepError('BACKUP_CORRUPT', `${entry.path} rebuilds to content whose checksum differs from the manifest`, 'validate the chain with `pgkeep validate`');
   }
