@@ -2,7 +2,7 @@
 import { open, rename, unlink } from 'node:fs/promises';
 import { fromIoError } from '../../errors.js';
 import { readArchivedWal, type ArchivedWal } from '../../repository/wal-archive.js';
-import { writeFully } from '../../storage/write-fully.js';
+import { writeBehind } from '../restore/write-behind.js';
 import type { ArchiveContext } from './archive-context.js';
 
 /** Writes an archived file to `dest` through `temp`: complete, verified and fsynced before it has its name. */
@@ -11,11 +11,8 @@ export async function copyArchivedWal(ctx: ArchiveContext, info: ArchivedWal, de
     throw fromIoError(e, 'create', temp);
   });
   try {
-    let written = 0;
-    for await (const chunk of readArchivedWal(ctx.store, ctx.instance.name, info, { lend: true })) {
-      await writeFully(fh, chunk, written);
-      written += chunk.length;
-    }
+    // One write in flight while the next chunk is read, decompressed and hashed, as restore writes.
+    await writeBehind(fh, readArchivedWal(ctx.store, ctx.instance.name, info, { lend: true }), 0);
     await fh.sync();
     await fh.close();
     await rename(temp, dest);
