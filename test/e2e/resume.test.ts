@@ -125,7 +125,8 @@ describe('resumable backups', () => {
     // Changed between the attempts: big's file must not be reused.
     await cluster.query("UPDATE big SET pad = 'changed' WHERE id <= 100");
     const expected = await bigDigest(cluster);
-    const r = await fx.ok(['backup', '--instance', 'main', '-b', 'FULL', '--stream', '-j', '2']);
+    // PGKEEP_DEBUG: a file copied again says why, which the inode checks below then show.
+    const r = await fx.ok(['backup', '--instance', 'main', '-b', 'FULL', '--stream', '-j', '2'], { env: { PGKEEP_DEBUG: '1' } });
     const id = backupIdOf(r);
     expect(r.stderr).toMatch(/left RUNNING by process \d+, which is gone: marking it ERROR \(the next FULL backup resumes it/);
     expect(r.stderr).toContain(`resuming interrupted backup ${attempt.id}`);
@@ -135,8 +136,9 @@ describe('resumable backups', () => {
     expect(r.stdout).toMatch(new RegExp(`backup ${id} OK`));
 
     // The unchanged table is the very file the attempt stored; the updated one was copied again.
-    expect((await stat(storedFile(id, accountsPath))).ino).toBe(oldAccounts.ino);
+    expect((await stat(storedFile(id, accountsPath))).ino, r.stderr).toBe(oldAccounts.ino);
     expect((await stat(storedFile(id, bigPath))).ino).not.toBe(oldBig.ino);
+    expect(r.stderr).toMatch(new RegExp(`DEBUG: ${bigPath} copied again, not reused: its block \\d+ has LSN \\w+/\\w+, not below the attempt's start`));
     const record = JSON.parse(await readFile(join(backupDir(id), 'backup.json'), 'utf8')) as { metrics: Record<string, number> };
     expect(record.metrics.filesReused).toBe(reused);
     expect(existsSync(join(backupDir(id), 'resume.jsonl'))).toBe(false);
@@ -209,13 +211,13 @@ describe('resumable backups', () => {
 
     await cluster.query("UPDATE big SET pad = 'after' WHERE id BETWEEN 500000 AND 500100");
     const expected = await bigDigest(cluster);
-    const r = await fx.ok(['backup', '--instance', 'main', '-b', 'DELTA', '--stream', '-j', '2', '--resume']);
+    const r = await fx.ok(['backup', '--instance', 'main', '-b', 'DELTA', '--stream', '-j', '2', '--resume'], { env: { PGKEEP_DEBUG: '1' } });
     const id = backupIdOf(r);
     expect(r.stderr).toContain(`resuming interrupted backup ${attempt.id}`);
     expect(Number(/(\d+) files \(\d+ bytes\) reused/.exec(r.stderr)?.[1])).toBeGreaterThan(0);
     expect(r.stdout).toMatch(new RegExp(`backup ${id} OK`));
     // pgbench_accounts' page delta, unchanged since the attempt, is the attempt's file.
-    expect((await stat(storedFile(id, accountsPath))).ino).toBe(oldAccounts.ino);
+    expect((await stat(storedFile(id, accountsPath))).ino, r.stderr).toBe(oldAccounts.ino);
     expect(existsSync(backupDir(attempt.id))).toBe(false);
     // Read only now: reading sets hint bits, which with checksums rewrites pages under a new LSN.
     const invariant = await cluster.pgbenchInvariant();

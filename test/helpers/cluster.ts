@@ -340,10 +340,34 @@ export class TestCluster implements EmergencyStoppable {
 
   /** A concurrent writer (pgbench -n -c clients -T seconds) for a backup to race against. */
   startPgbench(opts: PgbenchRunOptions = {}): PgbenchRun {
-    const run = startPgbench(this, opts);
+    const started = startPgbench(this, opts);
+    const run: PgbenchRun = {
+      done: started.done,
+      stop: async () => {
+        await started.stop();
+        await this.waitForPgbenchBackends();
+      },
+    };
     this.pgbenchRuns.add(run);
     void run.done.finally(() => this.pgbenchRuns.delete(run)).catch(() => undefined);
     return run;
+  }
+
+  /**
+   * Waits (30 s at most) until no pgbench backend is left. pgbench's exit does not end the
+   * statement its backend was running: on a loaded machine that statement can write a page
+   * hundreds of milliseconds later, after a test has moved on (a backup's start checkpoint, say).
+   * A server that is down has no backends to wait for.
+   */
+  private async waitForPgbenchBackends(): Promise<void> {
+    if (!this.isRunning()) return;
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const left = await this.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'pgbench'").catch(() => [{ n: 0 }]);
+      if (left[0]!.n === 0) return;
+      if (Date.now() > deadline) throw new Error(`${this.name}: ${left[0]!.n} pgbench backend(s) still running 30 s after pgbench ended`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   async pgbenchInvariant(database = 'postgres'): Promise<PgbenchInvariant> {

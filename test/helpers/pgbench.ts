@@ -31,7 +31,10 @@ export interface PgbenchRun {
    * stop the server under pgbench on purpose may ignore it.
    */
   readonly done: Promise<void>;
-  /** Ends pgbench (transactions in flight roll back, so the invariant holds) and waits for it. */
+  /**
+   * Ends pgbench (transactions in flight roll back, so the invariant holds) and waits for it;
+   * a TestCluster's run also waits until the server has no pgbench backend left.
+   */
   stop(): Promise<void>;
 }
 

@@ -111,7 +111,10 @@ export class FileReuse {
     const keys = storedFileKeys(oldKey, old);
     const sizes = old.parts ? old.parts.map((p) => p.storedSize) : [old.storedSize];
     for (let i = 0; i < keys.length; i++) {
-      if ((await this.target.store.stat(keys[i]!))?.size !== sizes[i]) return undefined;
+      if ((await this.target.store.stat(keys[i]!))?.size !== sizes[i]) {
+        notReused(src.path, `stored file ${keys[i]} is missing or not ${sizes[i]} bytes`);
+        return undefined;
+      }
     }
     const buffer = this.spare.pop() ?? Buffer.allocUnsafe(READ_BUFFER_BYTES);
     try {
@@ -151,7 +154,7 @@ export class FileReuse {
       if (errnoCode(e) === 'ENOENT') return false;
       throw fromIoError(e, 'stat', src.absPath);
     }
-    if (size !== old.size) return false;
+    if (size !== old.size) return notReused(src.path, `${size} bytes now, ${old.size} then`);
     const bs = this.target.blockSize;
     const opts = { blockSize: bs, checksumsEnabled: this.target.checksumsEnabled, startLsn: this.target.startLsn, verify: this.target.verifyPages, firstBlock };
     // In the journalled checksum's form (part-tree for a file stored in parts).
@@ -159,13 +162,24 @@ export class FileReuse {
     let blocks = 0;
     for await (const pages of readDataFilePages(src.absPath, src.path, buffer, opts, counters)) {
       for (let off = 0; off < pages.length; off += bs) {
-        if (!pageUnchangedSince(readPageLsn(pages, off), this.attempt.startLsn)) return false;
+        const lsn = readPageLsn(pages, off);
+        if (!pageUnchangedSince(lsn, this.attempt.startLsn)) return notReused(src.path, `its block ${blocks + off / bs} has LSN ${formatLsn(lsn)}, not below the attempt's start ${formatLsn(this.attempt.startLsn)}`);
       }
       content.update(pages);
       blocks += pages.length / bs;
     }
-    return blocks === old.blocks && content.digestHex() === old.checksum;
+    if (blocks !== old.blocks || content.digestHex() !== old.checksum) return notReused(src.path, 'its content differs from the stored copy');
+    return true;
   }
+}
+
+/**
+ * With PGKEEP_DEBUG, says why a journalled file is copied again rather than reused (a test that
+ * expects a reuse shows it when it fails). Returns false, the check's answer.
+ */
+function notReused(path: string, why: string): false {
+  if (process.env.PGKEEP_DEBUG) process.stderr.write(`DEBUG: ${path} copied again, not reused: ${why}\n`);
+  return false;
 }
 
 /** INFO line at the start of a resumed backup. */
