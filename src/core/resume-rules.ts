@@ -63,12 +63,14 @@ export function mayReuseStorage(mode: BackupMode, storage: FileStorage): boolean
 }
 
 /**
- * A page allows its file's stored copy to be reused when no WAL-logged change touched it since
- * the interrupted attempt started: its LSN is below that attempt's start LSN. LSN 0 (a new or
- * zero page, which may stand where a truncated page was) never does.
+ * A page allows its file's stored copy to be reused unless a WAL-logged change touched it since
+ * the interrupted attempt started: its LSN is below that attempt's start LSN. LSN 0 (a zero
+ * page: extended and not yet written, or standing where a truncated page was) carries no word
+ * from WAL either way, and is left to the content checksum, which the caller compares too:
+ * refusing it kept out every file that an extension under concurrency had left zero pages in.
  */
 export function pageUnchangedSince(pageLsn: Lsn, attemptStartLsn: Lsn): boolean {
-  return pageLsn !== 0n && pageLsn < attemptStartLsn;
+  return pageLsn < attemptStartLsn;
 }
 
 /** One line for the INFO output: what was reused. */

@@ -95,7 +95,7 @@ export class FileReuse {
    *   - a relation main or init fork, journalled as a stored file of a kind this mode may reuse;
    *   - the stored file present with the journalled stored size;
    *   - the source file now the journalled size, every page with an LSN below the attempt's
-   *     start LSN and not 0, pages verified as a copy verifies them, and the content's xxh64
+   *     start LSN (0 for a zero page), pages verified as a copy verifies them, and the content's xxh64
    *     equal to the journalled checksum (the bytes a fresh copy would store are those stored).
    */
   async reuse(src: SourceEntry, counters: PageCheckCounters): Promise<FileEntry | undefined> {
