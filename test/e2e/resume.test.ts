@@ -11,23 +11,22 @@
 //   - --no-resume starts afresh and leaves the ERROR backup; --resume with nothing to resume, or
 //     with another compression, fails with NOTHING_TO_RESUME;
 //   - a DELTA backup killed with -9 and resumed restores to the source's data.
-import { type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnPgkeep } from '../helpers/cli.js';
 import { TestCluster } from '../helpers/cluster.js';
 import { sleep } from '../helpers/faults.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { backupIdOf, newRepo, type RepoFixture } from './pgkeep-fixture.js';
-
-interface Attempt {
-  child: ChildProcess;
-  id: string;
-  stderr: () => string;
-  exited: Promise<number | null>;
-}
+import {
+  backupDir as backupDirOf,
+  journalEntries,
+  journalPaths as journalPathsOf,
+  killAttempt,
+  startWaitingAttempt as startAttempt,
+  storedFile as storedFileOf,
+} from './resume-attempt.js';
 
 describe('resumable backups', () => {
   let cluster: TestCluster;
@@ -59,51 +58,14 @@ describe('resumable backups', () => {
     await cluster?.destroy();
   });
 
-  const backupDir = (id: string) => join(fx.repo, 'instances', 'main', 'backups', id);
+  const backupDir = (id: string) => backupDirOf(fx, id);
   // pgbench_accounts of scale 10 (134 MB) is larger than a part: with -j 2 it is stored in parts
   // (repository-format.md, "Parts"), and its first part stands for it here.
-  const storedFile = (id: string, path: string) => {
-    const whole = join(backupDir(id), 'data', path);
-    return existsSync(whole) ? whole : `${whole}.part0`;
-  };
-
-  /** The entries the journal of `id` names (lines are `<xxh64> <json>`, the first the header). */
-  async function journalEntries(id: string): Promise<{ path: string; parts?: unknown[] }[]> {
-    const text = await readFile(join(backupDir(id), 'resume.jsonl'), 'utf8').catch(() => '');
-    return text
-      .split('\n')
-      .slice(1)
-      .filter((l) => l.length > 17)
-      .map((l) => JSON.parse(l.slice(17)) as { path: string; parts?: unknown[] });
-  }
-
-  const journalPaths = async (id: string) => (await journalEntries(id)).map((e) => e.path);
-
+  const storedFile = (id: string, path: string) => storedFileOf(fx, id, path);
+  const journalPaths = (id: string) => journalPathsOf(fx, id);
   /** The stored files the journal of `id` names: a file stored in parts is its part files. */
-  const journalStoredFiles = async (id: string) => (await journalEntries(id)).flatMap((e) => (e.parts ? e.parts.map((_p, i) => `${e.path}.part${i}`) : [e.path]));
-
-  /** Starts a backup without --stream that will wait for the archive once it has copied everything. */
-  async function startWaitingAttempt(mode: 'FULL' | 'DELTA', archiveTimeout: number): Promise<Attempt> {
-    const child = spawnPgkeep(['backup', '--instance', 'main', '-b', mode, '-j', '2', '--archive-timeout', String(archiveTimeout)], { env: { PGKEEP_REPO: fx.repo } });
-    let stderr = '';
-    child.stderr?.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.stdout?.resume();
-    const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
-    const deadline = Date.now() + 60_000;
-    while (!/waiting for the backup's WAL/.test(stderr) && Date.now() < deadline && child.exitCode === null) await sleep(50);
-    expect(stderr).toMatch(/waiting for the backup's WAL/);
-    const id = /backup (\S+) started at LSN/.exec(stderr)?.[1];
-    if (!id) throw new Error(`no backup id in:\n${stderr}`);
-    // Every stored file is journalled within a second of being stored.
-    while (!(await journalPaths(id)).includes(bigPath) && Date.now() < deadline) await sleep(100);
-    await sleep(1200);
-    return { child, id, stderr: () => stderr, exited };
-  }
-
-  async function kill(a: Attempt): Promise<void> {
-    a.child.kill('SIGKILL');
-    await a.exited;
-  }
+  const journalStoredFiles = async (id: string) => (await journalEntries(fx, id)).flatMap((e) => (e.parts ? e.parts.map((_p, i) => `${e.path}.part${i}`) : [e.path]));
+  const startWaitingAttempt = (mode: 'FULL' | 'DELTA', archiveTimeout: number) => startAttempt(fx, mode, archiveTimeout, bigPath);
 
   async function restoreAndStart(id: string, name: string): Promise<TestCluster> {
     const dest = join(await makeTempDir('resume-restore'), 'data');
@@ -118,7 +80,7 @@ describe('resumable backups', () => {
     const attempt = await startWaitingAttempt('FULL', 120);
     const journalled = await journalPaths(attempt.id);
     expect(journalled).toEqual(expect.arrayContaining([bigPath, accountsPath]));
-    await kill(attempt);
+    await killAttempt(attempt);
     const oldAccounts = await stat(storedFile(attempt.id, accountsPath));
     const oldBig = await stat(storedFile(attempt.id, bigPath));
 
@@ -206,7 +168,7 @@ describe('resumable backups', () => {
     await cluster.query("UPDATE big SET pad = 'delta' WHERE id > 899000");
     const attempt = await startWaitingAttempt('DELTA', 120);
     expect(await journalPaths(attempt.id)).toContain(accountsPath);
-    await kill(attempt);
+    await killAttempt(attempt);
     const oldAccounts = await stat(storedFile(attempt.id, accountsPath));
 
     await cluster.query("UPDATE big SET pad = 'after' WHERE id BETWEEN 500000 AND 500100");
