@@ -67,7 +67,8 @@ export function mayReuseStorage(mode: BackupMode, storage: FileStorage): boolean
  * the interrupted attempt started: its LSN is below that attempt's start LSN. LSN 0 (a zero
  * page: extended and not yet written, or standing where a truncated page was) carries no word
  * from WAL either way, and is left to the content checksum, which the caller compares too:
- * refusing it kept out every file that an extension under concurrency had left zero pages in.
+ * refusing it kept out every file a bulk load (COPY, from PostgreSQL 16) or an extension under
+ * concurrency had left zero pages in.
  */
 export function pageUnchangedSince(pageLsn: Lsn, attemptStartLsn: Lsn): boolean {
   return pageLsn < attemptStartLsn;
