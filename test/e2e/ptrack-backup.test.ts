@@ -2,7 +2,8 @@
 // PostgreSQL 17 (summarize_wal = on, no autovacuum so that nothing writes between backups): a
 // FULL backup, a workload that changes relation files in every way (updates, deletes, TRUNCATE,
 // DROP/CREATE TABLE, VACUUM FULL, CREATE INDEX, CREATE DATABASE by WAL and by file copy, DROP
-// DATABASE, a shrink, a table growing into its second 1 GB segment), then with no writes in
+// DATABASE, a shrink, a table growing into its second 1 GB segment, COPY bulk loads that leave
+// zero pages in the parent and past it), then with no writes in
 // between DELTA, PTRACK from WAL summaries and PTRACK from the ptrack extension, all three with
 // the FULL as parent: their restores hold byte-identical files under base/ and global/, and the
 // PTRACKs read far fewer pages than DELTA.
@@ -56,6 +57,14 @@ async function createPtrack(c: TestCluster, database: string): Promise<void> {
 }
 
 
+
+/** All-zero pages in a relation file (a zero page has LSN 0: no WAL record names it). */
+async function zeroPages(path: string): Promise<number> {
+  const file = await readFile(path);
+  let n = 0;
+  for (let off = 0; off < file.length; off += 8192) if (file.subarray(off, off + 8192).every((b) => b === 0)) n++;
+  return n;
+}
 
 function backupOf(backups: ShowBackup[], id: string): ShowBackup {
   const b = backups.find((x) => x.id === id);
@@ -112,11 +121,16 @@ describe('PTRACK backups on PostgreSQL 17', () => {
     await q('CREATE TABLE big (id int, pad text) WITH (fillfactor = 10)');
     await q('ALTER TABLE big ALTER pad SET STORAGE PLAIN');
     await q(`INSERT INTO big SELECT g, repeat(md5(g::text), 16) FROM generate_series(1, ${BIG_ROWS_BEFORE}) g`);
+    // COPY extends by several pages at a time and leaves those it has not filled as zeros on disk.
+    await q('CREATE TABLE t_loaded (id int)');
+    await q("COPY t_loaded FROM PROGRAM 'seq 1 300000'");
     await q('CREATE TABLE in_tracked AS SELECT g AS id, md5(g::text) AS val FROM generate_series(1, 20000) g', PTRACK_DB);
     await q('CREATE DATABASE db_drop');
     await q('CREATE TABLE gone AS SELECT g FROM generate_series(1, 1000) g', 'db_drop');
     for (const db of ['postgres', PTRACK_DB, 'db_drop']) await q('VACUUM ANALYZE', db);
     await q('CHECKPOINT');
+    const loadedFile = (await q("SELECT pg_relation_filepath('t_loaded') AS p"))[0].p as string;
+    expect(await zeroPages(join(source.pgdata, loadedFile))).toBeGreaterThan(0);
     const full = backupIdOf(await fx.ok(['backup', '--instance', 'main', '-b', 'FULL', '--stream', '-j', '2']));
 
     // The workload.
@@ -140,8 +154,16 @@ describe('PTRACK backups on PostgreSQL 17', () => {
     await q("UPDATE big SET pad = repeat('u', 512) WHERE id IN (7, 65000)"); // segment 0, in place
     await q(`INSERT INTO big SELECT g, repeat(md5(g::text), 16) FROM generate_series(${BIG_ROWS_BEFORE + 1}, ${BIG_ROWS_BEFORE + BIG_ROWS_AFTER}) g`);
     await q('UPDATE in_tracked SET val = upper(val) WHERE id % 100 = 0', PTRACK_DB);
+    // Into the table again, through the free-space map (VACUUM recorded the zero pages the FULL
+    // holds) and past its end into new zero pages that nothing in WAL names; and a new table
+    // loaded the same way.
+    await q("COPY t_loaded FROM PROGRAM 'seq 300001 400000'");
+    await q('CREATE TABLE t_bulk (id int)');
+    await q("COPY t_bulk FROM PROGRAM 'seq 1 200000'");
     for (const db of ['postgres', PTRACK_DB, 'db_new', 'db_copied']) await q('VACUUM', db);
     await q('CHECKPOINT');
+    const bulkFile = (await q("SELECT pg_relation_filepath('t_bulk') AS p"))[0].p as string;
+    for (const f of [loadedFile, bulkFile]) expect(await zeroPages(join(source.pgdata, f)), f).toBeGreaterThan(0);
     const bigFile = (await q("SELECT pg_relation_filepath('big') AS p"))[0].p as string;
 
     // No writes from here on: three increments over the same interval.
@@ -212,6 +234,8 @@ describe('PTRACK backups on PostgreSQL 17', () => {
     expect((await started.query<{ p: string }>('SELECT pad AS p FROM big WHERE id = 65000'))[0]!.p).toBe('u'.repeat(512));
     expect((await started.query<{ n: string }>('SELECT count(*) AS n FROM t_early'))[0]!.n).toBe('2');
     expect((await started.query<{ n: string }>('SELECT count(*) AS n FROM t_trunc'))[0]!.n).toBe('100');
+    expect(await started.query('SELECT count(*)::int AS n, sum(id)::text AS s FROM t_loaded')).toEqual([{ n: 400000, s: '80000200000' }]);
+    expect(await started.query('SELECT count(*)::int AS n, sum(id)::text AS s FROM t_bulk')).toEqual([{ n: 200000, s: '20000100000' }]);
     expect((await started.query<{ n: string }>('SELECT count(*) AS n FROM fresh', [], 'db_new'))[0]!.n).toBe('5000');
     expect(await started.query("SELECT 1 FROM pg_database WHERE datname = 'db_drop'")).toEqual([]);
     expect(await started.tableDigest(PTRACK_DB)).toEqual(await source.tableDigest(PTRACK_DB));
@@ -246,6 +270,9 @@ describe('PTRACK from ptrack on a standby of PostgreSQL 17', () => {
     await createPtrack(primary, PTRACK_DB);
     await q('CREATE TABLE t_upd AS SELECT g AS id, md5(g::text) AS val FROM generate_series(1, 60000) g');
     await q("CREATE TABLE t_cold AS SELECT g AS id, repeat('c', 200) AS pad FROM generate_series(1, 100000) g");
+    // COPY extends by several pages at a time and leaves those it has not filled as zeros on disk.
+    await q('CREATE TABLE t_loaded (id int)');
+    await q("COPY t_loaded FROM PROGRAM 'seq 1 300000'");
     await q('CREATE TABLE in_tracked AS SELECT g AS id, md5(g::text) AS val FROM generate_series(1, 20000) g', PTRACK_DB);
     for (const db of ['postgres', PTRACK_DB]) await q('VACUUM', db); // hint bits and the visibility map, before the backups
     const primaryFull = backupIdOf(await fx.ok(['backup', '--instance', 'main', '-b', 'FULL', '--stream', '-j', '2']));
