@@ -20,6 +20,7 @@ import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parentPort, Worker } from 'node:worker_threads';
 import { errnoCode, errorMessage, isPgkeepError, PgkeepError, type ErrorCode } from '../errors.js';
+import { debugLine } from '../debug.js';
 import { initHashing } from '../repository/hash.js';
 
 interface SerializedError {
@@ -70,8 +71,8 @@ export class WorkerPool<T, R> {
   /** `size` workers running `entry`; `workerData` reaches each as worker_threads' workerData. */
   static start<T, R>(entry: URL, size: number, workerData: unknown): WorkerPool<T, R> {
     const n = Math.max(1, size);
-    // PGKEEP_DEBUG (also used for stack traces) says when threads are used: tests check it.
-    if (process.env.PGKEEP_DEBUG) process.stderr.write(`DEBUG: ${n} worker thread(s) running ${basename(fileURLToPath(entry))}\n`);
+    // Says when threads are used: tests check it.
+    debugLine(`${n} worker thread(s) running ${basename(fileURLToPath(entry))}`);
     const workers = Array.from({ length: n }, () => new Worker(entry, { workerData }));
     return new WorkerPool<T, R>(workers);
   }

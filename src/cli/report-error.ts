@@ -4,12 +4,13 @@
  * archive fast path, which runs without oclif.
  */
 import { ExitStatus, isPgkeepError, type ExitStatusValue } from '../errors.js';
+import { debugEnabled } from '../debug.js';
 
 export function reportError(err: unknown): ExitStatusValue {
   if (isPgkeepError(err)) {
     process.stderr.write(`ERROR: ${err.message}\n`);
     if (err.hint) process.stderr.write(`HINT: ${err.hint}\n`);
-    if (process.env.PGKEEP_DEBUG && err.stack) process.stderr.write(`${err.stack}\n`);
+    if (debugEnabled() && err.stack) process.stderr.write(`${err.stack}\n`);
     return err.exitStatus;
   }
   const e = err instanceof Error ? err : new Error(String(err));

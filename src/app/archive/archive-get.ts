@@ -8,6 +8,7 @@
  * renamed into place instead, and the filler is started again when few are left ahead.
  */
 import { isAbsolute, resolve } from 'node:path';
+import { debugLine } from '../../debug.js';
 import { statArchivedWal } from '../../repository/wal-archive.js';
 import type { ArchiveContext } from './archive-context.js';
 import { copyArchivedWal } from './copy-archived-wal.js';
@@ -26,7 +27,7 @@ export async function archiveGet(ctx: ArchiveContext, walName: string, destPath:
   if (prefetch) await markServed(walName, dest);
   const served = prefetch !== undefined && (await takePrefetched(info, dest));
   if (!served) await copyArchivedWal(ctx, info, dest, `${dest}.pgkeep-${process.pid}.tmp`);
-  if (prefetch && process.env.PGKEEP_DEBUG) process.stderr.write(`DEBUG: ${walName} ${served ? 'from the prefetch directory' : 'from the archive'}\n`);
+  if (prefetch) debugLine(`${walName} ${served ? 'from the prefetch directory' : 'from the archive'}`);
   if (prefetch) await tendPrefetch(ctx, walName, dest, prefetch.depth, prefetch.start);
   return true;
 }

@@ -25,6 +25,7 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } f
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { errnoCode } from '../../errors.js';
+import { debugLine } from '../../debug.js';
 import { isPrefetchable, isServed, planPrefetch, prefetchedName, prefetchedSegment, segmentsAfter } from '../../core/prefetch-plan.js';
 import { statArchivedWal, type ArchivedWal } from '../../repository/wal-archive.js';
 import type { ArchiveContext } from './archive-context.js';
@@ -43,10 +44,6 @@ const LOCK = '.lock';
 const SERVED = '.served';
 /** How long a lock with no pid in it yet counts as a filler starting up. */
 const EMPTY_LOCK_GRACE_MS = 10_000;
-
-function debug(line: string): void {
-  if (process.env.PGKEEP_DEBUG) process.stderr.write(`DEBUG: ${line}\n`);
-}
 
 /** Starts a filler for the `depth` segments after `served`, %p being `dest`. */
 export type PrefetchStarter = (served: string, dest: string, depth: number) => void;
@@ -98,7 +95,7 @@ export async function tendPrefetch(ctx: ArchiveContext, served: string, dest: st
     const first = segmentsAfter(served, depth, ctx.instance.walSegSize).find((s) => !plan.held.has(s));
     if (first === undefined || !(await statArchivedWal(ctx.store, ctx.instance.name, first))) return;
     start(served, dest, depth);
-    debug(`prefetch filler started after ${served}`);
+    debugLine(`prefetch filler started after ${served}`);
   } catch {
     /* a prefetch directory that cannot be tended costs only speed */
   }

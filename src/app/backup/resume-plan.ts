@@ -15,6 +15,7 @@ import type { BackupRecord, FileEntry } from '../../core/backup-types.js';
 import { formatLsn } from '../../core/lsn.js';
 import { mayReuseStorage, pageUnchangedSince, resumeCandidates, resumeIncompatibility, type AttemptFacts, type ResumeAttempt } from '../../core/resume-rules.js';
 import { errnoCode, errorMessage, fromIoError, PgkeepError } from '../../errors.js';
+import { debugLine } from '../../debug.js';
 import { readPageLsn } from '../../postgres/page.js';
 import type { SourceEntry } from '../../postgres/pgdata-walker.js';
 import { isDataFileForBlockIncremental, parseRelationPath, RELSEG_BLOCKS } from '../../postgres/relation-file.js';
@@ -178,7 +179,7 @@ export class FileReuse {
  * expects a reuse shows it when it fails). Returns false, the check's answer.
  */
 function notReused(path: string, why: string): false {
-  if (process.env.PGKEEP_DEBUG) process.stderr.write(`DEBUG: ${path} copied again, not reused: ${why}\n`);
+  debugLine(`${path} copied again, not reused: ${why}`);
   return false;
 }
 
