@@ -25,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster, binDir } from '../helpers/cluster.js';
 import { makeTempDir } from '../helpers/tmp.js';
-import { relationDigests } from '../helpers/file-digests.js';
+import { relationDigests, zeroPageCount } from '../helpers/file-digests.js';
 import { parseLsn } from '../../src/core/lsn.js';
 import { backupIdOf, connectionArgs, newRepo, restoreStandby, type RepoFixture, type ShowBackup } from './pgkeep-fixture.js';
 
@@ -57,14 +57,6 @@ async function createPtrack(c: TestCluster, database: string): Promise<void> {
 }
 
 
-
-/** All-zero pages in a relation file (a zero page has LSN 0: no WAL record names it). */
-async function zeroPages(path: string): Promise<number> {
-  const file = await readFile(path);
-  let n = 0;
-  for (let off = 0; off < file.length; off += 8192) if (file.subarray(off, off + 8192).every((b) => b === 0)) n++;
-  return n;
-}
 
 function backupOf(backups: ShowBackup[], id: string): ShowBackup {
   const b = backups.find((x) => x.id === id);
@@ -130,7 +122,7 @@ describe('PTRACK backups on PostgreSQL 17', () => {
     for (const db of ['postgres', PTRACK_DB, 'db_drop']) await q('VACUUM ANALYZE', db);
     await q('CHECKPOINT');
     const loadedFile = (await q("SELECT pg_relation_filepath('t_loaded') AS p"))[0].p as string;
-    expect(await zeroPages(join(source.pgdata, loadedFile))).toBeGreaterThan(0);
+    expect(await zeroPageCount(join(source.pgdata, loadedFile))).toBeGreaterThan(0);
     const full = backupIdOf(await fx.ok(['backup', '--instance', 'main', '-b', 'FULL', '--stream', '-j', '2']));
 
     // The workload.
@@ -163,7 +155,7 @@ describe('PTRACK backups on PostgreSQL 17', () => {
     for (const db of ['postgres', PTRACK_DB, 'db_new', 'db_copied']) await q('VACUUM', db);
     await q('CHECKPOINT');
     const bulkFile = (await q("SELECT pg_relation_filepath('t_bulk') AS p"))[0].p as string;
-    for (const f of [loadedFile, bulkFile]) expect(await zeroPages(join(source.pgdata, f)), f).toBeGreaterThan(0);
+    for (const f of [loadedFile, bulkFile]) expect(await zeroPageCount(join(source.pgdata, f)), f).toBeGreaterThan(0);
     const bigFile = (await q("SELECT pg_relation_filepath('big') AS p"))[0].p as string;
 
     // No writes from here on: three increments over the same interval.

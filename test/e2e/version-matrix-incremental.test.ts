@@ -3,7 +3,7 @@
 // through pgkeep archive-push (PAGE reads the archived WAL since its parent), autovacuum off
 // (nothing may write between the increments), summarize_wal = on on 17+ (PTRACK's wal-summary
 // source). A FULL backup, writes of every kind (update, insert, delete, a new table, a TRUNCATE,
-// a DROP TABLE), a CHECKPOINT, then with no writes in between DELTA, PAGE and, on 17+, PTRACK,
+// a DROP TABLE, COPY bulk loads, which leave zero pages on disk from 16), a CHECKPOINT, then with no writes in between DELTA, PAGE and, on 17+, PTRACK,
 // all with the FULL as parent. The PAGE (and PTRACK) restore must hold relation files identical
 // byte for byte to the DELTA restore's; the PAGE restore starts and holds the table digest taken
 // before the increments and passes amcheck. Only what is compared is restored, only PAGE started.
@@ -12,7 +12,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster, majorsUnderTest, type PgMajor } from '../helpers/cluster.js';
-import { relationDigests } from '../helpers/file-digests.js';
+import { relationDigests, zeroPageCount } from '../helpers/file-digests.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { archiveRepoDir, backupIdOf, createArchivingInstance, type ShowBackup, type ShowInstance, postgresRunner } from './pgkeep-fixture.js';
 
@@ -66,6 +66,9 @@ describe.each(MAJORS)('PAGE (and PTRACK on 17+) against DELTA on PostgreSQL %i',
 
     await q("CREATE TABLE t_trunc AS SELECT g AS id, repeat('t', 200) AS pad FROM generate_series(1, 5000) g");
     await q('CREATE TABLE t_drop AS SELECT g AS id FROM generate_series(1, 10000) g');
+    // Bulk loads: from PostgreSQL 16, COPY extends by several pages and leaves zero pages on disk.
+    await q('CREATE TABLE t_loaded (id int)');
+    await q("COPY t_loaded FROM PROGRAM 'seq 1 100000'");
     await q('VACUUM ANALYZE');
     await q('CHECKPOINT');
     let t = Date.now();
@@ -81,7 +84,14 @@ describe.each(MAJORS)('PAGE (and PTRACK on 17+) against DELTA on PostgreSQL %i',
     await q('TRUNCATE t_trunc');
     await q("INSERT INTO t_trunc SELECT g, 'again' FROM generate_series(1, 100) g");
     await q('DROP TABLE t_drop');
+    await q("COPY t_loaded FROM PROGRAM 'seq 100001 150000'");
+    await q('CREATE TABLE t_bulk (id int)');
+    await q("COPY t_bulk FROM PROGRAM 'seq 1 100000'");
     await q('CHECKPOINT');
+    if (major >= 16) {
+      const bulkPath = (await source.query<{ p: string }>("SELECT pg_relation_filepath('t_bulk') AS p"))[0]!.p;
+      expect(await zeroPageCount(join(source.pgdata, bulkPath))).toBeGreaterThan(0);
+    }
     const digestBefore = await source.tableDigest();
     expect(Object.keys(digestBefore)).toContain('public.t_new');
     expect(Object.keys(digestBefore)).not.toContain('public.t_drop');

@@ -3,7 +3,7 @@
 // pg_tblspc links; leaves out global/pg_control, which differs between any two backups.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** "size:sha1" of every file under `root/sub`, keyed by its path relative to `root`. */
@@ -25,4 +25,15 @@ export async function fileDigests(root: string, sub: string, out = new Map<strin
 /** The relation files of a data directory: everything under base/ and global/. */
 export async function relationDigests(root: string): Promise<Map<string, string>> {
   return new Map([...(await fileDigests(root, 'base')), ...(await fileDigests(root, 'global'))]);
+}
+
+/**
+ * All-zero pages in a relation file: pages a bulk extension added and nothing has written yet
+ * (COPY leaves some on PostgreSQL 16 and later). Their LSN is 0: no WAL record names them.
+ */
+export async function zeroPageCount(path: string, blockSize = 8192): Promise<number> {
+  const file = await readFile(path);
+  let n = 0;
+  for (let off = 0; off < file.length; off += blockSize) if (file.subarray(off, off + blockSize).every((b) => b === 0)) n++;
+  return n;
 }
