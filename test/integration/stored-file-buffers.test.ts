@@ -16,6 +16,7 @@ import { hashHex, initHashing } from '../../src/repository/hash.js';
 import { readBuffers } from '../../src/repository/read-buffer-pool.js';
 import { encodeFrameHeader, encodeStoredHeader, END_MARKER } from '../../src/repository/stored-file-format.js';
 import { readStoredFile, StoredFileWriter, verifyStoredFile, type StoredFileResult } from '../../src/repository/stored-file.js';
+import type { ByteRange, ObjectReader } from '../../src/storage/byte-store.js';
 import { PosixStore } from '../../src/storage/posix-store.js';
 
 const MiB = 1024 * 1024;
@@ -183,6 +184,29 @@ describe('stored-file reader buffers', () => {
     expect(await Promise.all([whole(), stopEarly(), whole(), stopEarly(), whole()])).toEqual([true, true, true, true, true]);
   });
 
+  it('a plain file read ahead: a consumer that stops early waits for the read in flight before its buffers go back', async () => {
+    await store(s, 'f0', 'none', data[0]!);
+    // The read ahead lands late: its bytes are read at once, then copied into the reader's
+    // buffer only when the gate opens, as a slow device would fill it.
+    const gated = new LateLandingStore(dir);
+    const it = readStoredFile(gated, 'f0', 'none', { lend: true });
+    expect((await it.next()).done).toBe(false);
+    // The second chunk is in flight: read, and waiting to land.
+    for (let i = 0; i < 1000 && gated.waiting === 0; i++) await new Promise((resolve) => setTimeout(resolve, 1));
+    expect(gated.waiting).toBe(1);
+    let stopped = false;
+    const stopping = it.return(undefined).then(() => (stopped = true));
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+    expect(stopped, 'the consumer stopped before the read in flight landed').toBe(false);
+    // Whatever the pool hands out now must not be the buffer the late read lands in.
+    const taken = [readBuffers.take(), readBuffers.take()];
+    for (const b of taken) b.fill(0x5a);
+    gated.open();
+    await stopping;
+    expect(taken.map((b) => b.every((x) => x === 0x5a))).toEqual([true, true]);
+    for (const b of taken) readBuffers.give(b);
+  });
+
   it('lent zstd chunks reuse one buffer where the codec decodes into it (zstd-napi), else are fresh buffers', async () => {
     const r = await store(s, 'f0', 'zstd', data[0]!);
     const kept = await keepAll(readStoredFile(s, 'f0', 'zstd', { lend: true, verifyStoredChecksum: r.storedChecksum }));
@@ -203,3 +227,39 @@ describe('stored-file reader buffers', () => {
     expect(got.equals(Buffer.concat([raw, small]))).toBe(true);
   });
 });
+
+/**
+ * A real store whose reads after the first land late: the bytes are read from the file at once
+ * (while it is open), and copied into the caller's buffer only once `open()` is called.
+ */
+class LateLandingStore extends PosixStore {
+  private reads = 0;
+  private release!: () => void;
+  private readonly gate = new Promise<void>((resolve) => (this.release = resolve));
+  /** Reads read but not landed yet. */
+  waiting = 0;
+
+  open(): void {
+    this.release();
+  }
+
+  override async openReader(key: string, range?: ByteRange): Promise<ObjectReader> {
+    const inner = await super.openReader(key, range);
+    return {
+      get remaining() {
+        return inner.remaining;
+      },
+      read: async (into: Uint8Array) => {
+        if (this.reads++ === 0) return inner.read(into);
+        const early = Buffer.alloc(into.length);
+        const n = await inner.read(early);
+        this.waiting++;
+        await this.gate;
+        this.waiting--;
+        early.copy(into, 0, 0, n);
+        return n;
+      },
+      close: () => inner.close(),
+    };
+  }
+}
