@@ -10,9 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster, type PgMajor } from '../helpers/cluster.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { runPgkeep } from '../helpers/cli.js';
+import { sleep } from '../helpers/faults.js';
 import { archiveRepoDir, backupIdOf, createArchivingInstance, postgresRunner } from './pgkeep-fixture.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe.each([13, 15] as PgMajor[])('archive-get --prefetch on PostgreSQL %i', (major) => {
   let repo: string;

@@ -10,14 +10,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster, type PgMajor } from '../helpers/cluster.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { sleep } from '../helpers/faults.js';
 import { archiveRepoDir, backupIdOf, createArchivingInstance, type ShowInstance, postgresRunner } from './pgkeep-fixture.js';
 
 interface ArchiveJson {
   instance: string;
   timelines: { timeline: number; parent_timeline: number | null; first_segment: string | null; last_segment: string | null; gaps: unknown[]; ranges: { backups: string[] }[] }[];
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe.each([15, 17] as PgMajor[])('point-in-time restore on PostgreSQL %i', (major) => {
   let repo: string;

@@ -18,6 +18,7 @@ import { encodeFrameHeader, encodeStoredHeader, END_MARKER } from '../../src/rep
 import { readStoredFile, StoredFileWriter, verifyStoredFile, type StoredFileResult } from '../../src/repository/stored-file.js';
 import type { ByteRange, ObjectReader } from '../../src/storage/byte-store.js';
 import { PosixStore } from '../../src/storage/posix-store.js';
+import { sleep } from '../helpers/faults.js';
 
 const MiB = 1024 * 1024;
 
@@ -192,7 +193,7 @@ describe('stored-file reader buffers', () => {
     const it = readStoredFile(gated, 'f0', 'none', { lend: true });
     expect((await it.next()).done).toBe(false);
     // The second chunk is in flight: read, and waiting to land.
-    for (let i = 0; i < 1000 && gated.waiting === 0; i++) await new Promise((resolve) => setTimeout(resolve, 1));
+    for (let i = 0; i < 1000 && gated.waiting === 0; i++) await sleep(1);
     expect(gated.waiting).toBe(1);
     let stopped = false;
     const stopping = it.return(undefined).then(() => (stopped = true));
