@@ -12,3 +12,12 @@ export function debugEnabled(): boolean {
 export function debugLine(line: string): void {
   if (debugEnabled()) process.stderr.write(`DEBUG: ${line}\n`);
 }
+
+/**
+ * Writes `DEBUG: <ms> ms <phase>` when PGKEEP_DEBUG is set: milliseconds since the process
+ * started (performance.now() counts from there), so that a run's time line shows which step
+ * took its time without a profiler. Phases are named by what has just finished.
+ */
+export function debugPhase(phase: string): void {
+  if (debugEnabled()) process.stderr.write(`DEBUG: ${performance.now().toFixed(1)} ms ${phase}\n`);
+}

@@ -7,6 +7,7 @@
 import * as Flags from '@oclif/core/flags';
 import type { Interfaces } from '@oclif/core';
 import { takeBackup } from '../app/backup/take-backup.js';
+import { debugPhase } from '../debug.js';
 import { BACKUP_MODES, COMPRESS_ALGS, type BackupMode, type CompressAlg } from '../core/backup-types.js';
 import { formatLsn } from '../core/lsn.js';
 import { applyRetention } from '../app/retention/apply-retention.js';
@@ -49,6 +50,7 @@ export async function runBackup(flags: BackupFlags, io: CommandIo): Promise<void
   // Read before the backup, so that a mistyped pin fails before any work.
   const pin = { ttlSeconds: flags.ttl === undefined ? undefined : parseTtl(flags.ttl), expireTime: flags['expire-time'] === undefined ? undefined : parseExpireTime(flags['expire-time']) };
   const ctx = await io.openRepo(flags['backup-path']);
+  debugPhase('program loaded, repository and catalog open');
   const b = await takeBackup(ctx, {
     instance: flags.instance,
     mode: flags['backup-mode'] as BackupMode,

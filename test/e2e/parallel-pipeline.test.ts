@@ -2,7 +2,8 @@
 // writes between them, a backup taken with workers and one taken in-process store the same
 // bytes; restores with and without workers are byte-identical and the restored server holds the
 // source's tables; a corrupt stored file is reported through a worker as it is in-process.
-// PGKEEP_DEBUG makes the pool say when threads run, so each test also proves the path it took.
+// PGKEEP_DEBUG makes the pool say when threads run, so each test also proves the path it took,
+// and the backup print its time line.
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -38,6 +39,14 @@ describe('parallel pipeline on PostgreSQL 15', () => {
   it('stores the same bytes with worker threads as in-process', async () => {
     const a = await fx.ok(['backup', '--instance', 'main', '-b', 'FULL', '--stream', '-j', '2'], DEBUG);
     expect(a.stderr).toMatch(/DEBUG: 1 worker thread\(s\) running copy-worker\.js/);
+    // The backup's time line: each step as it ends, in order, in milliseconds since the process started.
+    const phases = [...a.stderr.matchAll(/^DEBUG: (\d+\.\d) ms (.+)$/gm)].map((m) => ({ ms: Number(m[1]), phase: m[2] }));
+    expect(phases.map((p) => p.phase)).toEqual([
+      'program loaded, repository and catalog open', 'connected and prepared (parent chosen, its manifest read)', 'backup started on the server (start checkpoint done)',
+      'data directory walked', 'files copied', 'backup stopped on the server', 'WAL copied', 'backup sealed (manifest written, catalog saved)', 'backup validated',
+    ]);
+    expect(phases.map((p) => p.ms)).toEqual(phases.map((p) => p.ms).sort((x, y) => x - y));
+    expect(phases[0]!.ms).toBeGreaterThan(0);
     threaded = backupIdOf(a);
     const b = await fx.ok(['backup', '--instance', 'main', '-b', 'FULL', '--stream', '-j', '1'], DEBUG);
     expect(b.stderr).not.toMatch(/worker thread/);

@@ -46,6 +46,7 @@ import { chooseResume, describeResumeStart, FileReuse } from './resume-plan.js';
 import { sealBackup } from './seal-backup.js';
 import { stopBackup } from './stop-backup.js';
 import { storedDataKeys } from '../stored-data-keys.js';
+import { debugPhase } from '../../debug.js';
 
 export interface BackupRequest {
   instance: string;
@@ -93,6 +94,7 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
   try {
     const id = session.identity;
     const { owner, parent, base, history } = await prepareBackup(ctx, req, instance, session, guess);
+    debugPhase('connected and prepared (parent chosen, its manifest read)');
 
     // 2. begin
     lock = await lockInstance(ctx, instance.name, 'backup', req.waitSeconds);
@@ -111,6 +113,7 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
     // 3. start
     await session.reserveWal(`pgkeep_${record.id.toLowerCase()}_${process.pid}`);
     record.startLsn = await session.startBackup(`pgkeep backup ${record.id}`, true);
+    debugPhase('backup started on the server (start checkpoint done)');
     // Which pages changed since the parent: DELTA finds out by reading everything, PAGE and
     // PTRACK ask the archived WAL or the server, now that the new start LSN is known. PTRACK's
     // map is the server's work: asked for at once, so that the server reads it while the data
@@ -146,6 +149,7 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
     mapping?.catch(() => undefined); // awaited below
     if (base) {
       base.changeMap = await mapping;
+      if (mapping) debugPhase('change map read');
       // Saved with the DONE record, or the ERROR one if the backup fails (abandonBackup saves
       // this record); not saved again now, for `show` of a RUNNING backup alone (3-5 ms of each).
       record.changeSource = base.changeMap?.source ?? 'lsn-scan';
@@ -179,10 +183,12 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
     const ahead = dataStore.syncAhead();
     const hooks: CopyHooks = { stored: (e) => out.add(e), committed: (keys) => ahead.add(keys), ...(reuse ? { reuse: (src, c) => reuse.reuse(src, c) } : {}) };
     const sources = await walking;
+    debugPhase('data directory walked');
     const copied = sources.filter((s) => s.kind === 'data' || s.kind === 'file');
     meter.start(copied.length, copied.reduce((n, s) => n + s.size, 0));
     const entries = await copySources(sources, target, req.threads, base, counters, { progress: meter, ...hooks });
     meter.finish();
+    debugPhase('files copied');
     // The copy's stored files are made durable while the backup stops and its WAL is copied;
     // sealBackup waits for them, and syncs the files stored after, before the manifest.
     const syncing = { entries: new Set(entries), done: Promise.all([ahead.drain(), syncStored(entries)]).then(() => undefined) };
@@ -191,16 +197,19 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
     // 5. stop
     entries.push(...(await stopBackup(session, target, record)));
     assertTornPagesBeforeStop(counters, record.stopLsn as bigint);
+    debugPhase('backup stopped on the server');
 
     // 6. wal, and the recovery point beside it
     if (req.stream) entries.push(...(await copyBackupWal(ctx, record, { pgdata: instance.pgdata, threads: req.threads, target, counters, progress: meter })));
     // Ending the session (and with it the slot that held the WAL) takes the server a few
     // milliseconds; neither the archive nor the manifest needs anything of it.
     const closing = session.close();
+    debugPhase(req.stream ? 'WAL copied' : 'waiting for the archived WAL');
     if (!req.stream) await awaitBackupWal(ctx, record, { pgdata: instance.pgdata, entries, timeoutSeconds: archiveTimeoutSeconds(req), fromStandby: id.inRecovery });
 
     // 7. seal
     await sealBackup(ctx, record, { entries, sources, counters, meter, journal, closing, syncing, resume: resume && reuse ? { source: resume, reuse } : undefined });
+    debugPhase('backup sealed (manifest written, catalog saved)');
 
     // 8. validate
     if (req.validate) {
@@ -208,6 +217,7 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
       // (the record says so): a page taken as it is would otherwise make the backup CORRUPT.
       await validateBackup(ctx, record, req.threads, { progress: req.progress });
       record = ctx.catalog.requireBackup(instance.name, record.id);
+      debugPhase('backup validated');
     }
     return record;
   } catch (e) {

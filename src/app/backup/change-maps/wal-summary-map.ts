@@ -14,6 +14,7 @@ import { PgkeepError } from '../../../errors.js';
 import type { BackupSession } from '../../../postgres/backup-session.js';
 import { spansBetween } from '../../../core/timeline-history.js';
 import { oldestWalSummary, walSummarizerState, walSummariesOverlapping, walSummaryContents, type WalSummary } from '../../../postgres/wal-summary-api.js';
+import { debugPhase } from '../../../debug.js';
 import { SegmentBitmaps } from './segment-bitmaps.js';
 import type { ServerChangeMapRequest } from './server-change-map-request.js';
 import { firstUncoveredLsn } from './summary-coverage.js';
@@ -39,6 +40,7 @@ export async function walSummaryChangeMap(session: BackupSession, req: ServerCha
     if (oldest !== undefined && oldest.startLsn > parentStart) throw predatesSummaries(req, first.tli, oldest.startLsn);
   }
   await waitForSummarizer(session, req.startLsn);
+  debugPhase('WAL summarizer past the start LSN');
 
   const perTimeline: { tli: number; summaries: WalSummary[] }[] = [];
   for (const part of parts) {
