@@ -1,13 +1,15 @@
 // readSelectedPages (app/backup/read-data-file.ts): the reader of a PTRACK or PAGE backup's listed
-// pages keeps several reads in flight, each in its own slot of one buffer. These tests read real
-// files of checksummed pages and check that every page comes back in order and unharmed, whatever
-// the slots, runs and buffer sizes, that torn pages are re-read in their slot, and that the file
-// is closed however the reading ends.
+// pages reads them synchronously while they come from the page cache, and once its reads look like
+// the disk's, keeps several in flight, each in its own slot of one buffer. These tests read real
+// files of checksummed pages both ways (the bound of a slow read set so that every read is slow,
+// or none) and check that every page comes back in order and unharmed, whatever the slots, runs
+// and buffer sizes, that torn pages are re-read in their slot, and that the file is closed however
+// the reading ends.
 import { readdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { readSelectedPages, SELECTED_READS_IN_FLIGHT, type PageCheckCounters, type PageCheckOptions } from '../../src/app/backup/read-data-file.js';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { readSelectedPages, SELECTED_READS_IN_FLIGHT, SLOW_SYNC_READS_TO_SWITCH, type PageCheckCounters, type PageCheckOptions } from '../../src/app/backup/read-data-file.js';
 import { SMALL_FILE_BYTES } from '../../src/app/backup/source-file.js';
 import { pageChecksum } from '../helpers/page-checksum.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -47,10 +49,17 @@ async function relationFile(dir: string, name: string, damaged: Map<number, bigi
 const counters = (): PageCheckCounters => ({ pagesRead: 0, pagesReread: 0, pagesTornAccepted: 0 });
 const options = (): PageCheckOptions => ({ blockSize: BS, checksumsEnabled: true, startLsn: START_LSN, verify: true, firstBlock: 0 });
 
+/**
+ * How the reads go: `cached` takes every synchronous read as quick (all synchronous), `disk` every
+ * one as slow (asynchronous, several in flight, after the first SLOW_SYNC_READS_TO_SWITCH).
+ */
+type ReadPath = 'cached' | 'disk';
+const slowReadBound = (path: ReadPath) => (path === 'cached' ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY);
+
 /** Reads `blocks` and returns each run as yielded, copied (the views are reused). */
-async function readAll(path: string, blocks: readonly number[], bufferBytes: number, c = counters()): Promise<{ start: number; pages: Buffer }[]> {
+async function readAll(path: string, blocks: readonly number[], bufferBytes: number, c = counters(), via: ReadPath = 'disk'): Promise<{ start: number; pages: Buffer }[]> {
   const runs: { start: number; pages: Buffer }[] = [];
-  for await (const run of readSelectedPages(path, 'base/5/16384', blocks, Buffer.alloc(bufferBytes), options(), c)) {
+  for await (const run of readSelectedPages(path, 'base/5/16384', blocks, Buffer.alloc(bufferBytes), options(), c, slowReadBound(via))) {
     runs.push({ start: run.start, pages: Buffer.from(run.pages) });
   }
   return runs;
@@ -77,10 +86,10 @@ describe('readSelectedPages', () => {
     expect(file.bytes.length).toBeGreaterThan(SMALL_FILE_BYTES);
   });
 
-  for (const bufferBytes of [BS, 3 * BS, 64 * 1024, 1024 * 1024, 1024 * 1024 + 5 * 1024]) {
-    it(`returns every listed page in order, each its own, with a ${bufferBytes}-byte buffer`, async () => {
+  for (const [bufferBytes, via] of [BS, 3 * BS, 64 * 1024, 1024 * 1024, 1024 * 1024 + 5 * 1024].flatMap((n) => [[n, 'disk'], [n, 'cached']] as const)) {
+    it(`returns every listed page in order, each its own, with a ${bufferBytes}-byte buffer, read as from ${via === 'disk' ? 'disk' : 'the page cache'}`, async () => {
       const c = counters();
-      const runs = await readAll(file.path, LISTED, bufferBytes, c);
+      const runs = await readAll(file.path, LISTED, bufferBytes, c, via);
       const inFile = LISTED.filter((b) => b < FILE_BLOCKS);
       const got: number[] = [];
       for (const run of runs) {
@@ -100,10 +109,10 @@ describe('readSelectedPages', () => {
     });
   }
 
-  it('re-reads a failing page in its own slot: taken as torn at or past the start LSN, its neighbours unharmed', async () => {
-    const torn = await relationFile(dir, 'torn', new Map([[301, START_LSN + 10n], [7, START_LSN]]));
+  it.each(['disk', 'cached'] as const)('re-reads a failing page in its own slot: taken as torn at or past the start LSN, its neighbours unharmed (read as from %s)', async (via) => {
+    const torn = await relationFile(dir, `torn-${via}`, new Map([[301, START_LSN + 10n], [7, START_LSN]]));
     const c = counters();
-    const runs = await readAll(torn.path, LISTED, 64 * 1024, c);
+    const runs = await readAll(torn.path, LISTED, 64 * 1024, c, via);
     const all = Buffer.concat(runs.map((r) => r.pages));
     const expected = Buffer.concat(LISTED.filter((b) => b < FILE_BLOCKS).map((b) => torn.bytes.subarray(b * BS, (b + 1) * BS)));
     expect(all.equals(expected)).toBe(true);
@@ -122,13 +131,43 @@ describe('readSelectedPages', () => {
   it('closes the file when its reader stops early, with reads still in flight', async () => {
     const before = openDescriptors();
     let seen = 0;
-    for await (const run of readSelectedPages(file.path, 'base/5/16384', LISTED, Buffer.alloc(64 * 1024), options(), counters())) {
+    for await (const run of readSelectedPages(file.path, 'base/5/16384', LISTED, Buffer.alloc(64 * 1024), options(), counters(), slowReadBound('disk'))) {
       expect(run.start).toBe(0);
       seen++;
       break;
     }
     expect(seen).toBe(1);
     expect(openDescriptors()).toBe(before);
+  });
+
+  describe('choosing between the page cache and the disk', () => {
+    afterEach(() => {
+      vi.restoreAllMocks();
+      vi.unstubAllEnvs();
+    });
+
+    /** The DEBUG lines a read of LISTED writes, with PGKEEP_DEBUG set. */
+    async function debugLinesOf(slowReadBaseNs: number): Promise<string[]> {
+      vi.stubEnv('PGKEEP_DEBUG', '1');
+      const lines: string[] = [];
+      vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+        lines.push(String(chunk));
+        return true;
+      });
+      const pages: number[] = [];
+      for await (const run of readSelectedPages(file.path, 'base/5/16384', LISTED, Buffer.alloc(64 * 1024), options(), counters(), slowReadBaseNs)) pages.push(run.pages.length / BS);
+      expect(pages.reduce((a, b) => a + b, 0)).toBe(LISTED.filter((b) => b < FILE_BLOCKS).length);
+      return lines;
+    }
+
+    it(`goes asynchronous after ${SLOW_SYNC_READS_TO_SWITCH} slow reads, and says so under PGKEEP_DEBUG`, async () => {
+      const lines = await debugLinesOf(Number.NEGATIVE_INFINITY);
+      expect(lines).toEqual([expect.stringMatching(new RegExp(`^DEBUG: base/5/16384: its listed pages come from disk, read asynchronously after ${SLOW_SYNC_READS_TO_SWITCH} of \\d+ reads\\n$`))]);
+    });
+
+    it('stays synchronous while every read is quick', async () => {
+      expect(await debugLinesOf(Number.POSITIVE_INFINITY)).toEqual([]);
+    });
   });
 
   it('returns nothing for a file that vanished', async () => {

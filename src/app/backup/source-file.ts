@@ -22,6 +22,12 @@ const closeAsync = promisify(closeCallback);
 export interface SourceFile {
   /** Bytes read into `buffer[offset..]` from `position`: fewer than `length` only at the end. */
   read(buffer: Buffer, offset: number, length: number, position: number): Promise<number>;
+  /**
+   * The same read, synchronous whatever the file's size: for a caller that reads a few pages
+   * likely in the page cache and times the read (readSelectedPages), since a synchronous read
+   * from disk holds up the thread.
+   */
+  readNow(buffer: Buffer, offset: number, length: number, position: number): number;
   close(): Promise<void>;
 }
 
@@ -47,6 +53,13 @@ export function openSourceFile(absPath: string): SourceFile | undefined {
       try {
         if (small) return readSync(fd, buffer, offset, length, position);
         return (await readAsync(fd, buffer, offset, length, position)).bytesRead;
+      } catch (e) {
+        throw fromIoError(e, 'read', absPath);
+      }
+    },
+    readNow(buffer, offset, length, position) {
+      try {
+        return readSync(fd, buffer, offset, length, position);
       } catch (e) {
         throw fromIoError(e, 'read', absPath);
       }
