@@ -42,8 +42,16 @@ function checkBlockSize(blockSize: number): void {
 }
 
 export class PageDeltaWriter {
-  /** The run being collected: pages copied in, because a later call may extend it. Allocated on first use: most files of a DELTA backup change nowhere. */
-  private run: Buffer | undefined;
+  /**
+   * Runs gathered before they go to the stored file, each as its header and pages: one write for
+   * many runs instead of two for each (a scattered change is a run per page, and each write is a
+   * chain of awaits). Its last run stays open while pages extend it; its count is written when it
+   * closes. Room for one whole run; allocated on first use: most files of a DELTA backup change nowhere.
+   */
+  private staging: Buffer | undefined;
+  private fill = 0;
+  /** The open run: where its header is in `staging`, its first block and its pages so far (0: none open). */
+  private runAt = 0;
   private runStart = 0;
   private runCount = 0;
   /** First block number a new page may have (the end of the last page added). */
@@ -103,20 +111,35 @@ export class PageDeltaWriter {
     let block = start;
     let off = 0;
     while (off < pages.length) {
-      const contiguous = this.runCount > 0 && this.runStart + this.runCount === block;
-      if (this.runCount > 0 && (!contiguous || this.runCount === MAX_RUN_PAGES)) await this.flushRun();
+      if (this.runCount > 0 && (this.runStart + this.runCount !== block || this.runCount === MAX_RUN_PAGES)) this.closeRun();
       const left = (pages.length - off) / bs;
       if (this.runCount === 0 && left >= MAX_RUN_PAGES) {
-        // A whole run from the caller's buffer: written at once, no copy. StoredFileWriter
-        // copies what it keeps, so the caller may still reuse `pages`.
-        await this.writeRun(block, MAX_RUN_PAGES, pages.subarray(off, off + MAX_RUN_PAGES * bs));
+        // A whole run from the caller's buffer: written at once, no copy (after what is
+        // gathered). StoredFileWriter copies what it keeps, so the caller may still reuse `pages`.
+        await this.flushStaging();
+        this.head.writeUInt32LE(block, 0);
+        this.head.writeUInt32LE(MAX_RUN_PAGES, 4);
+        await this.out.write(this.head.subarray(0, RUN_HEADER_SIZE));
+        await this.out.write(pages.subarray(off, off + MAX_RUN_PAGES * bs));
         block += MAX_RUN_PAGES;
         off += MAX_RUN_PAGES * bs;
         continue;
       }
-      if (this.runCount === 0) this.runStart = block;
-      const take = Math.min(left, MAX_RUN_PAGES - this.runCount);
-      (this.run ??= Buffer.allocUnsafe(MAX_RUN_PAGES * bs)).set(pages.subarray(off, off + take * bs), this.runCount * bs);
+      const staging = (this.staging ??= Buffer.allocUnsafe(RUN_HEADER_SIZE + MAX_RUN_PAGES * bs));
+      if (this.fill + (this.runCount === 0 ? RUN_HEADER_SIZE : 0) + bs > staging.length) {
+        // Full: the closed runs go out, and the open one moves to the front (it fits: room for a whole run).
+        await this.flushClosedRuns();
+        continue;
+      }
+      if (this.runCount === 0) {
+        this.runAt = this.fill;
+        this.runStart = block;
+        staging.writeUInt32LE(block, this.fill);
+        this.fill += RUN_HEADER_SIZE;
+      }
+      const take = Math.min(left, MAX_RUN_PAGES - this.runCount, Math.floor((staging.length - this.fill) / bs));
+      staging.set(pages.subarray(off, off + take * bs), this.fill);
+      this.fill += take * bs;
       this.runCount += take;
       block += take;
       off += take * bs;
@@ -137,7 +160,8 @@ export class PageDeltaWriter {
     this.done = true;
     let result: StoredFileResult;
     try {
-      if (this.runCount > 0) await this.flushRun();
+      this.closeRun();
+      await this.flushStaging();
       this.head.writeUInt32LE(TRAILER_MARK, 0);
       this.head.writeUInt32LE(fileBlocks, 4);
       this.head.writeUInt32LE(this.pages, 8);
@@ -156,17 +180,29 @@ export class PageDeltaWriter {
     await this.out.abort();
   }
 
-  private async flushRun(): Promise<void> {
-    const count = this.runCount;
+  /** Writes the open run's page count into its header: the run is complete. */
+  private closeRun(): void {
+    if (this.runCount === 0) return;
+    (this.staging as Buffer).writeUInt32LE(this.runCount, this.runAt + 4);
     this.runCount = 0;
-    await this.writeRun(this.runStart, count, (this.run as Buffer).subarray(0, count * this.blockSize));
   }
 
-  private async writeRun(start: number, count: number, bytes: Uint8Array): Promise<void> {
-    this.head.writeUInt32LE(start, 0);
-    this.head.writeUInt32LE(count, 4);
-    await this.out.write(this.head.subarray(0, RUN_HEADER_SIZE));
-    await this.out.write(bytes);
+  /** Sends the closed runs to the stored file, keeping the open one (moved to the front of `staging`). */
+  private async flushClosedRuns(): Promise<void> {
+    const staging = this.staging as Buffer;
+    const closedEnd = this.runCount > 0 ? this.runAt : this.fill;
+    if (closedEnd > 0) await this.out.write(staging.subarray(0, closedEnd));
+    staging.copyWithin(0, closedEnd, this.fill);
+    this.fill -= closedEnd;
+    this.runAt = 0;
+  }
+
+  /** Sends everything gathered to the stored file: call with no run open. */
+  private async flushStaging(): Promise<void> {
+    if (this.fill === 0) return;
+    const len = this.fill;
+    this.fill = 0;
+    await this.out.write((this.staging as Buffer).subarray(0, len));
   }
 
   private assertOpen(action: string): void {

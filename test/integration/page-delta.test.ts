@@ -127,6 +127,22 @@ describe('page-delta files', () => {
       for (const [b, p] of back.blocks) expect(p.equals(page(7, b)), `block ${b}`).toBe(true);
     });
 
+    it('keeps runs whole where the pages it gathers fill its buffer: scattered pages, then a run given a page at a time', async () => {
+      // 100 single pages (about 800 KiB gathered), then a run of 60 pages, one call each: the
+      // buffer (one run's worth) fills while that run is open, which must go on as one run.
+      const w = await PageDeltaWriter.open(store, 'data/base/5/2608', alg, defaultLevel(alg), BS);
+      const singles = Array.from({ length: 100 }, (_, i) => i * 2);
+      for (const b of singles) await w.addPages(b, page(9, b));
+      for (let b = 300; b < 360; b++) await w.addPages(b, page(9, b));
+      const r = await w.finish(400);
+      expect(r.pageCount).toBe(160);
+      expect(r.size).toBe(12 + 160 * BS + 101 * 8 + 12);
+      const back = await readBack(store, 'data/base/5/2608', alg, r.storedChecksum);
+      expect(back.runs).toEqual([...singles.map((start) => ({ start, count: 1 })), { start: 300, count: 60 }]);
+      expect(back.blocks.size).toBe(160);
+      for (const [b, p] of back.blocks) expect(p.equals(page(9, b)), `block ${b}`).toBe(true);
+    });
+
     it('round-trips an empty delta that only records the block count', async () => {
       const w = await PageDeltaWriter.open(store, 'empty', alg, defaultLevel(alg), BS);
       const r = await w.finish(17);
