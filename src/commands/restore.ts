@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { MAX_PREFETCH } from '../app/archive/wal-prefetch.js';
 import { restoreBackup } from '../app/restore/restore-backup.js';
 import { parseTablespaceMappings } from '../core/tablespace-mapping.js';
+import { debugPhase } from '../debug.js';
 import { PgkeepError } from '../errors.js';
 import { BaseCommand, progressFlag, repoFlag, threadsFlag, waitFlag } from '../cli/base-command.js';
 import { recoveryRequestFromFlags, recoveryTargetFlags } from '../cli/recovery-target-flags.js';
@@ -42,6 +43,7 @@ export default class Restore extends BaseCommand {
   async run(): Promise<void> {
     const { flags } = await this.parse(Restore);
     const ctx = await this.openRepo(flags['backup-path']);
+    debugPhase('program loaded, repository and catalog open');
     const meter = this.openMeter(flags.progress);
     const r = await restoreBackup(ctx, {
       progress: meter,

@@ -70,6 +70,13 @@ describe('parallel pipeline on PostgreSQL 15', () => {
     const withWorkers = join(await makeTempDir('par-j2'), 'data');
     const r = await fx.ok(['restore', '--instance', 'main', '-i', threaded, '-D', withWorkers, '-j', '2'], DEBUG);
     expect(r.stderr).toMatch(/worker thread\(s\) running restore-worker\.js/);
+    // The restore's time line, as the backup's: each step as it ends, in order.
+    const phases = [...r.stderr.matchAll(/^DEBUG: (\d+\.\d) ms (.+)$/gm)].map((m) => ({ ms: Number(m[1]), phase: m[2] }));
+    expect(phases.map((p) => p.phase)).toEqual([
+      'program loaded, repository and catalog open', "backup chosen and its chain's manifests read (1 backup(s))", 'files planned, targets checked',
+      'directories and links laid out', 'files written', 'recovery settings written, files synced', 'pg_control written', 'directories synced',
+    ]);
+    expect(phases.map((p) => p.ms)).toEqual(phases.map((p) => p.ms).sort((x, y) => x - y));
     const alone = join(await makeTempDir('par-j1'), 'data');
     await fx.ok(['restore', '--instance', 'main', '-i', threaded, '-D', alone, '-j', '1']);
     expect(await relationDigests(withWorkers)).toEqual(await relationDigests(alone));

@@ -42,6 +42,7 @@ import { openRestoreWriter, restorablePartCount, writeRestoredFile } from './wri
 import { FileSyncQueue } from '../../storage/posix-store.js';
 import { withInstanceLock } from '../instance-locking.js';
 import type { RepoContext } from '../repo-context.js';
+import { debugPhase } from '../../debug.js';
 
 export interface RestoreRequest {
   instance: string;
@@ -100,6 +101,7 @@ async function restoreLocked(ctx: RepoContext, req: RestoreRequest): Promise<Res
   // --force: also read back the archived WAL the backup needs to become consistent.
   if (salvage.force && !backup.stream) salvage.missing.push(...(await checkArchivedWal(ctx, backup)));
   const chain = salvage.force ? await loadSalvageChain(ctx, backup, salvage.missing) : await loadChain(ctx, backup);
+  debugPhase(`backup chosen and its chain's manifests read (${chain.members.length} backup(s))`);
   const files = chain.targetFiles;
   for (const f of files) assertSafeRelativePath(f.path);
   const plans = new Map<string, FilePlan>();
@@ -113,6 +115,7 @@ async function restoreLocked(ctx: RepoContext, req: RestoreRequest): Promise<Res
 
   // 2. check
   await checkRestoreTargets(req, files);
+  debugPhase('files planned, targets checked');
   const control = files.find((f) => f.path === 'global/pg_control');
   if (!control) throw new PgkeepError('BACKUP_CORRUPT', `backup ${backup.id} has no global/pg_control in its manifest`, 'validate the backup; restore another one');
 
@@ -154,6 +157,7 @@ async function writeRestore(ctx: RepoContext, req: RestoreRequest, { backup, cha
   // 3. layout
   const setOwner = ownerSetter(files, req.owner);
   await layOutRestore(req, files, backup, setOwner);
+  debugPhase('directories and links laid out');
 
   // 4. files
   const regular = files.filter((f) => (f.kind === 'data' || f.kind === 'file' || f.kind === 'wal') && f !== control);
@@ -195,6 +199,7 @@ async function writeRestore(ctx: RepoContext, req: RestoreRequest, { backup, cha
     if (left === 0 && !salvage.isMissing(e.path)) await finished(e);
   });
   await writer.close();
+  debugPhase('files written');
   // --force: a part written after another part of its file failed may have created it again.
   for (const m of salvage.missing) if (tasks.some((t) => t.part !== undefined && t.e.path === m.path)) await unlink(join(req.dest, m.path)).catch(() => undefined);
 
@@ -204,6 +209,7 @@ async function writeRestore(ctx: RepoContext, req: RestoreRequest, { backup, cha
   // disk); here the last of those syncs, and the recovery files', are waited for.
   for (const f of recoveryFiles) syncs.add(f);
   await syncs.drain();
+  debugPhase('recovery settings written, files synced');
 
   // 6. control
   const controlPlan = plans.get(control.path);
@@ -212,9 +218,11 @@ async function writeRestore(ctx: RepoContext, req: RestoreRequest, { backup, cha
   progress.advance(1, controlBytes ?? 0);
   progress.finish();
   if (controlBytes !== undefined) await setOwner(join(req.dest, control.path), control);
+  debugPhase('pg_control written');
 
   // 7. sync
   await syncRestoredDirectories(req.dest, files);
+  debugPhase('directories synced');
   const bytesRead = [...regular, control].reduce((n, e) => n + (plans.get(e.path)?.sources ?? []).reduce((m, src) => m + src.entry.storedSize, 0), 0);
   const left = new Set(salvage.missing.map((m) => m.path));
   const filesWritten = [...regular, control].filter((e) => !left.has(e.path)).length;
