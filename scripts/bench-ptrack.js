@@ -38,6 +38,29 @@ import { buildDatabase, changeRows, changeScatteredPages, checkRestoredAccounts,
 import { extraCaCertsNote, withoutExtraCaCerts } from './lib/node-env.js';
 
 withoutExtraCaCerts();
+
+/**
+ * Where each backup's time went: the time line of its median run (PGKEEP_DEBUG), as the ms each
+ * step took, and the process's exit after its last step. A step a mode does not have is '-'.
+ */
+function printTimeline(runs) {
+  // Every run's steps in order: a step one mode lacks goes after the step that precedes it where it occurs.
+  const steps = [];
+  for (const r of runs) {
+    (r.phases ?? []).forEach(({ phase }, i, all) => {
+      if (!steps.includes(phase)) steps.splice(i === 0 ? 0 : steps.indexOf(all[i - 1].phase) + 1, 0, phase);
+    });
+  }
+  const label = (r) => `${r.mode} ${r.change === 'none' ? 'no change' : r.change}, ${r.cache === 'cached' ? 'cached' : 'not cached'}`;
+  console.log('\nTime line of the median runs above (ms each step took, PGKEEP_DEBUG; a step ends at the line that names it):');
+  console.log(`| step | ${runs.map(label).join(' | ')} |`);
+  console.log(`|---|${runs.map(() => '---:').join('|')}|`);
+  const durations = runs.map((r) => new Map((r.phases ?? []).map((p, i, all) => [p.phase, p.ms - (i > 0 ? all[i - 1].ms : 0)])));
+  for (const step of steps) console.log(`| ${step} | ${durations.map((d) => (d.has(step) ? d.get(step).toFixed(1) : '-')).join(' | ')} |`);
+  const exits = runs.map((r) => (r.phases?.length ? (r.seconds * 1000 - r.phases[r.phases.length - 1].ms).toFixed(1) : '-'));
+  console.log(`| process exit (wall clock less the last step) | ${exits.join(' | ')} |`);
+}
+
 const { values: opts } = parseArgs({
   options: {
     scale: { type: 'string', default: '50' },
@@ -63,7 +86,7 @@ try {
   };
   const backup = async (mode, parent, cache = 'cached') => {
     await settle(cache);
-    return { mode, cache, ...pk.backup(mode, { parent }) };
+    return { mode, cache, ...pk.backup(mode, { parent, timeline: true }) };
   };
   /** The median run of --repeat of `once` (async, so not measure.js's repeated()). */
   const medianOfRuns = async (once) => {
@@ -174,6 +197,7 @@ try {
     console.log(`PostgreSQL 17's own incremental backup of the change, PGDATA ${cache}: ${pgIncr.seconds.toFixed(2)} s, ${(pgIncr.seconds / pgFull.seconds).toFixed(2)} of its full (${pgFull.seconds.toFixed(2)} s, cached); ` +
       `pgkeep PTRACK / it: ${(p.seconds / pgIncr.seconds).toFixed(2)}`);
   }
+  printTimeline([idle, ...['cached', 'not cached'].flatMap((cache) => ['DELTA', 'PTRACK'].map((m) => rows.find((r) => r.mode === m && r.cache === cache && r.change !== 'none')))]);
   console.log(`\nReading back the cached PTRACK backup of the ${opts.percent}% change (${ptrack.id}), -j ${opts.threads}, median of ${opts.repeat} runs; the restored cluster started and its pgbench_accounts matched the source's:`);
   console.log('| operation | seconds | runs | peak RSS MB |');
   console.log('|---|---:|---|---:|');
@@ -186,6 +210,7 @@ try {
     const [d, p] = ['DELTA', 'PTRACK'].map((m) => spread.find((r) => r.mode === m && r.cache === cache));
     console.log(`PTRACK / DELTA of the scattered change, PGDATA ${cache}: ${(p.seconds / d.seconds).toFixed(2)} (${p.seconds.toFixed(2)} s / ${d.seconds.toFixed(2)} s)`);
   }
+  printTimeline(spread);
   const note = extraCaCertsNote();
   if (note) console.log(note);
 } finally {

@@ -29,7 +29,7 @@ export function measure(cmd, args, { env = {}, asRoot = false } = {}) {
   const last = r.stderr.trim().split('\n').pop() ?? '';
   const [seconds, kb] = last.split(' ').map(Number);
   if (!Number.isFinite(seconds) || !Number.isFinite(kb)) throw new Error(`cannot read GNU time's output: ${last}`);
-  return { seconds, rssMb: kb / 1024, stdout: r.stdout };
+  return { seconds, rssMb: kb / 1024, stdout: r.stdout, stderr: r.stderr };
 }
 
 export function median(values) {

@@ -23,8 +23,8 @@ export class PgkeepRepo {
   }
 
   /** Timed run under GNU time. */
-  timed(args) {
-    return measure(process.execPath, [pgkeepBin, ...args], { env: this.env });
+  timed(args, env = {}) {
+    return measure(process.execPath, [pgkeepBin, ...args], { env: { ...this.env, ...env } });
   }
 
   setUp() {
@@ -37,13 +37,18 @@ export class PgkeepRepo {
     return `"${process.execPath}" "${pgkeepBin}" archive-push -B "${this.root}" --instance b --wal-file-path "%p" --wal-file-name "%f"`;
   }
 
-  /** A timed --stream backup without validation (validate is timed on its own). */
-  backup(mode, { compress = 'none', parent } = {}) {
-    const m = this.timed(['backup', '--instance', 'b', '-b', mode, '--stream', '-j', this.threads, '--no-validate', '--compress-algorithm', compress, ...(parent ? ['--parent', parent] : [])]);
+  /**
+   * A timed --stream backup without validation (validate is timed on its own). `timeline`: run it
+   * with PGKEEP_DEBUG and return its time line (`phases`: each step's name and the ms since the
+   * process started at its end; docs/errors.md, "PGKEEP_DEBUG").
+   */
+  backup(mode, { compress = 'none', parent, timeline = false } = {}) {
+    const m = this.timed(['backup', '--instance', 'b', '-b', mode, '--stream', '-j', this.threads, '--no-validate', '--compress-algorithm', compress, ...(parent ? ['--parent', parent] : [])], timeline ? { PGKEEP_DEBUG: '1' } : {});
     const id = /^backup ([0-9A-Z]+) /m.exec(m.stdout)?.[1];
     if (!id) throw new Error(`no backup id in pgkeep's output:\n${m.stdout}`);
     const b = this.show(id);
-    return { ...m, id, storedBytes: Number(b.stored_bytes), pagesRead: b.metrics?.pagesRead };
+    const phases = timeline ? [...m.stderr.matchAll(/^DEBUG: (\d+\.\d) ms (.+)$/gm)].map((x) => ({ phase: x[2], ms: Number(x[1]) })) : undefined;
+    return { ...m, id, storedBytes: Number(b.stored_bytes), pagesRead: b.metrics?.pagesRead, phases };
   }
 
   restore(id, target) {
