@@ -116,7 +116,7 @@ export class PageDeltaWriter {
       if (this.runCount === 0 && left >= MAX_RUN_PAGES) {
         // A whole run from the caller's buffer: written at once, no copy (after what is
         // gathered). StoredFileWriter copies what it keeps, so the caller may still reuse `pages`.
-        await this.flushStaging();
+        await this.flushClosedRuns();
         this.head.writeUInt32LE(block, 0);
         this.head.writeUInt32LE(MAX_RUN_PAGES, 4);
         await this.out.write(this.head.subarray(0, RUN_HEADER_SIZE));
@@ -161,7 +161,7 @@ export class PageDeltaWriter {
     let result: StoredFileResult;
     try {
       this.closeRun();
-      await this.flushStaging();
+      await this.flushClosedRuns();
       this.head.writeUInt32LE(TRAILER_MARK, 0);
       this.head.writeUInt32LE(fileBlocks, 4);
       this.head.writeUInt32LE(this.pages, 8);
@@ -187,22 +187,18 @@ export class PageDeltaWriter {
     this.runCount = 0;
   }
 
-  /** Sends the closed runs to the stored file, keeping the open one (moved to the front of `staging`). */
+  /**
+   * Sends the closed runs to the stored file, keeping the open one, if any, moved to the front of
+   * `staging`; with none open, everything gathered goes.
+   */
   private async flushClosedRuns(): Promise<void> {
+    if (this.fill === 0) return; // nothing gathered (and no buffer yet, perhaps)
     const staging = this.staging as Buffer;
     const closedEnd = this.runCount > 0 ? this.runAt : this.fill;
     if (closedEnd > 0) await this.out.write(staging.subarray(0, closedEnd));
     staging.copyWithin(0, closedEnd, this.fill);
     this.fill -= closedEnd;
     this.runAt = 0;
-  }
-
-  /** Sends everything gathered to the stored file: call with no run open. */
-  private async flushStaging(): Promise<void> {
-    if (this.fill === 0) return;
-    const len = this.fill;
-    this.fill = 0;
-    await this.out.write((this.staging as Buffer).subarray(0, len));
   }
 
   private assertOpen(action: string): void {

@@ -14,6 +14,11 @@ import { backupIdOf, newRepo, readManifestFile, type RepoFixture } from './pgkee
 
 const DEBUG = { env: { PGKEEP_DEBUG: '1' } };
 
+/** A run's time line from its PGKEEP_DEBUG lines (src/debug.ts, debugPhase): each step and the ms since the process started at its end. */
+function timeLine(stderr: string): { ms: number; phase: string }[] {
+  return [...stderr.matchAll(/^DEBUG: (\d+\.\d) ms (.+)$/gm)].map((m) => ({ ms: Number(m[1]), phase: m[2]! }));
+}
+
 describe('parallel pipeline on PostgreSQL 15', () => {
   let source: TestCluster;
   let fx: RepoFixture;
@@ -40,7 +45,7 @@ describe('parallel pipeline on PostgreSQL 15', () => {
     const a = await fx.ok(['backup', '--instance', 'main', '-b', 'FULL', '--stream', '-j', '2'], DEBUG);
     expect(a.stderr).toMatch(/DEBUG: 1 worker thread\(s\) running copy-worker\.js/);
     // The backup's time line: each step as it ends, in order, in milliseconds since the process started.
-    const phases = [...a.stderr.matchAll(/^DEBUG: (\d+\.\d) ms (.+)$/gm)].map((m) => ({ ms: Number(m[1]), phase: m[2] }));
+    const phases = timeLine(a.stderr);
     expect(phases.map((p) => p.phase)).toEqual([
       'program loaded, repository and catalog open', 'connected and prepared (parent chosen, its manifest read)', 'backup started on the server (start checkpoint done)',
       'data directory walked', 'files copied', 'backup stopped on the server', 'WAL copied', 'backup sealed (manifest written, catalog saved)', 'backup validated',
@@ -71,7 +76,7 @@ describe('parallel pipeline on PostgreSQL 15', () => {
     const r = await fx.ok(['restore', '--instance', 'main', '-i', threaded, '-D', withWorkers, '-j', '2'], DEBUG);
     expect(r.stderr).toMatch(/worker thread\(s\) running restore-worker\.js/);
     // The restore's time line, as the backup's: each step as it ends, in order.
-    const phases = [...r.stderr.matchAll(/^DEBUG: (\d+\.\d) ms (.+)$/gm)].map((m) => ({ ms: Number(m[1]), phase: m[2] }));
+    const phases = timeLine(r.stderr);
     expect(phases.map((p) => p.phase)).toEqual([
       'program loaded, repository and catalog open', "backup chosen and its chain's manifests read (1 backup(s))", 'files planned, targets checked',
       'directories and links laid out', 'files written', 'recovery settings written, files synced', 'pg_control written', 'directories synced',

@@ -200,12 +200,17 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
     debugPhase('backup stopped on the server');
 
     // 6. wal, and the recovery point beside it
-    if (req.stream) entries.push(...(await copyBackupWal(ctx, record, { pgdata: instance.pgdata, threads: req.threads, target, counters, progress: meter })));
+    if (req.stream) {
+      entries.push(...(await copyBackupWal(ctx, record, { pgdata: instance.pgdata, threads: req.threads, target, counters, progress: meter })));
+      debugPhase('WAL copied');
+    }
     // Ending the session (and with it the slot that held the WAL) takes the server a few
     // milliseconds; neither the archive nor the manifest needs anything of it.
     const closing = session.close();
-    debugPhase(req.stream ? 'WAL copied' : 'waiting for the archived WAL');
-    if (!req.stream) await awaitBackupWal(ctx, record, { pgdata: instance.pgdata, entries, timeoutSeconds: archiveTimeoutSeconds(req), fromStandby: id.inRecovery });
+    if (!req.stream) {
+      await awaitBackupWal(ctx, record, { pgdata: instance.pgdata, entries, timeoutSeconds: archiveTimeoutSeconds(req), fromStandby: id.inRecovery });
+      debugPhase('WAL archived');
+    }
 
     // 7. seal
     await sealBackup(ctx, record, { entries, sources, counters, meter, journal, closing, syncing, resume: resume && reuse ? { source: resume, reuse } : undefined });
