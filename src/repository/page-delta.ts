@@ -30,6 +30,10 @@ export const MAX_RUN_PAGES = 128;
 /** A run's `start` with this value marks the trailer instead. */
 const TRAILER_MARK = 0xffff_ffff;
 const TRAILER_SIZE = 12;
+/** The staging buffer: room for one whole run, header and pages. */
+function stagingBytes(blockSize: number): number {
+  return RUN_HEADER_SIZE + MAX_RUN_PAGES * blockSize;
+}
 /** Block numbers and counts are u32, and TRAILER_MARK is not a block. */
 const MAX_BLOCKS = TRAILER_MARK;
 const VALIDATE_HINT = 'run `pgkeep validate` to find every damaged backup';
@@ -95,6 +99,65 @@ export class PageDeltaWriter {
    * cut at MAX_RUN_PAGES. `pages` may be reused by the caller once the promise resolves.
    */
   async addPages(start: number, pages: Uint8Array): Promise<void> {
+    const n = this.checkPages(start, pages);
+    if (n === 0) return;
+    let block = start;
+    let off = 0;
+    while (off < pages.length) {
+      if (this.runCount > 0 && (this.runStart + this.runCount !== block || this.runCount === MAX_RUN_PAGES)) this.closeRun();
+      const left = (pages.length - off) / this.blockSize;
+      if (this.runCount === 0 && left >= MAX_RUN_PAGES) {
+        // A whole run from the caller's buffer: written at once, no copy (after what is
+        // gathered). StoredFileWriter copies what it keeps, so the caller may still reuse `pages`.
+        await this.flushClosedRuns();
+        this.head.writeUInt32LE(block, 0);
+        this.head.writeUInt32LE(MAX_RUN_PAGES, 4);
+        await this.out.write(this.head.subarray(0, RUN_HEADER_SIZE));
+        await this.out.write(pages.subarray(off, off + MAX_RUN_PAGES * this.blockSize));
+        block += MAX_RUN_PAGES;
+        off += MAX_RUN_PAGES * this.blockSize;
+        continue;
+      }
+      this.staging ??= Buffer.allocUnsafe(stagingBytes(this.blockSize));
+      if (!this.hasRoom(this.runCount === 0 ? 1 : 0, 1)) {
+        // Full: the closed runs go out, and the open one moves to the front (it fits: room for a whole run).
+        await this.flushClosedRuns();
+        continue;
+      }
+      const taken = this.stage(block, pages, off);
+      block += taken;
+      off += taken * this.blockSize;
+    }
+    this.nextBlock = block;
+    this.pages += n;
+  }
+
+  /**
+   * addPages without a wait, when it needs none: true when the pages were gathered; false, with
+   * nothing done, when they need the stored file first (the writer's first pages, a full buffer,
+   * a whole run). A scattered change is thousands of single pages, and each await of addPages
+   * is a turn of the microtask queue through several async frames: this path has none
+   * (docs/performance.md, "Changed pages gathered without a wait").
+   */
+  addPagesNow(start: number, pages: Uint8Array): boolean {
+    const n = this.checkPages(start, pages);
+    // A run is cut once at most (n < MAX_RUN_PAGES), so two headers at most.
+    if (this.staging === undefined || n >= MAX_RUN_PAGES || !this.hasRoom(2, n)) return false;
+    let block = start;
+    let off = 0;
+    while (off < pages.length) {
+      if (this.runCount > 0 && (this.runStart + this.runCount !== block || this.runCount === MAX_RUN_PAGES)) this.closeRun();
+      const taken = this.stage(block, pages, off);
+      block += taken;
+      off += taken * this.blockSize;
+    }
+    this.nextBlock = block;
+    this.pages += n;
+    return true;
+  }
+
+  /** Checks a call's pages (INTERNAL when they are not whole, out of range or not ascending): their count. */
+  private checkPages(start: number, pages: Uint8Array): number {
     this.assertOpen('add pages to');
     const bs = this.blockSize;
     if (pages.length % bs !== 0) {
@@ -107,45 +170,32 @@ export class PageDeltaWriter {
     if (start < this.nextBlock) {
       throw new PgkeepError('INTERNAL', `page-delta ${this.key}: block ${start} added after block ${this.nextBlock - 1}; blocks must ascend`);
     }
-    if (n === 0) return;
-    let block = start;
-    let off = 0;
-    while (off < pages.length) {
-      if (this.runCount > 0 && (this.runStart + this.runCount !== block || this.runCount === MAX_RUN_PAGES)) this.closeRun();
-      const left = (pages.length - off) / bs;
-      if (this.runCount === 0 && left >= MAX_RUN_PAGES) {
-        // A whole run from the caller's buffer: written at once, no copy (after what is
-        // gathered). StoredFileWriter copies what it keeps, so the caller may still reuse `pages`.
-        await this.flushClosedRuns();
-        this.head.writeUInt32LE(block, 0);
-        this.head.writeUInt32LE(MAX_RUN_PAGES, 4);
-        await this.out.write(this.head.subarray(0, RUN_HEADER_SIZE));
-        await this.out.write(pages.subarray(off, off + MAX_RUN_PAGES * bs));
-        block += MAX_RUN_PAGES;
-        off += MAX_RUN_PAGES * bs;
-        continue;
-      }
-      const staging = (this.staging ??= Buffer.allocUnsafe(RUN_HEADER_SIZE + MAX_RUN_PAGES * bs));
-      if (this.fill + (this.runCount === 0 ? RUN_HEADER_SIZE : 0) + bs > staging.length) {
-        // Full: the closed runs go out, and the open one moves to the front (it fits: room for a whole run).
-        await this.flushClosedRuns();
-        continue;
-      }
-      if (this.runCount === 0) {
-        this.runAt = this.fill;
-        this.runStart = block;
-        staging.writeUInt32LE(block, this.fill);
-        this.fill += RUN_HEADER_SIZE;
-      }
-      const take = Math.min(left, MAX_RUN_PAGES - this.runCount, Math.floor((staging.length - this.fill) / bs));
-      staging.set(pages.subarray(off, off + take * bs), this.fill);
-      this.fill += take * bs;
-      this.runCount += take;
-      block += take;
-      off += take * bs;
+    return n;
+  }
+
+  /** Whether `staging` (allocated) holds `headers` more run headers and `pages` more pages. */
+  private hasRoom(headers: number, pages: number): boolean {
+    return this.fill + headers * RUN_HEADER_SIZE + pages * this.blockSize <= (this.staging as Buffer).length;
+  }
+
+  /**
+   * Gathers pages from `off` into `staging`, extending the open run or opening one at `block`, as
+   * many as fit in the run and the buffer (at least one: the caller made room): how many.
+   */
+  private stage(block: number, pages: Uint8Array, off: number): number {
+    const bs = this.blockSize;
+    const staging = this.staging as Buffer;
+    if (this.runCount === 0) {
+      this.runAt = this.fill;
+      this.runStart = block;
+      staging.writeUInt32LE(block, this.fill);
+      this.fill += RUN_HEADER_SIZE;
     }
-    this.nextBlock = block;
-    this.pages += n;
+    const take = Math.min((pages.length - off) / bs, MAX_RUN_PAGES - this.runCount, Math.floor((staging.length - this.fill) / bs));
+    staging.set(pages.subarray(off, off + take * bs), this.fill);
+    this.fill += take * bs;
+    this.runCount += take;
+    return take;
   }
 
   /**

@@ -192,6 +192,49 @@ describe('page-delta files', () => {
     });
   });
 
+  it('addPagesNow gathers without a wait what fits, refuses (changing nothing) what needs the stored file, and makes the very bytes addPages makes', async () => {
+    // Single pages (the buffer fills twice), a run given a page at a time across a fill, calls of
+    // several pages, one that cuts a run at 128, and a call of a whole run (written directly).
+    const calls: [number, number][] = [
+      ...Array.from({ length: 300 }, (_, i): [number, number] => [i * 3, 1]),
+      ...Array.from({ length: 90 }, (_, i): [number, number] => [1000 + i, 1]),
+      [1100, 5], [1105, 120], [1225, 10], [1300, 128], [1500, 2],
+    ];
+    const plain = await PageDeltaWriter.open(store, 'plain', 'none', 0, BS);
+    for (const [b, n] of calls) await plain.addPages(b, pages(4, b, n));
+    const a = await plain.finish(1600);
+
+    const now = await PageDeltaWriter.open(store, 'now', 'none', 0, BS);
+    const refused: number[] = [];
+    for (const [b, n] of calls) {
+      const before = now.pageCount;
+      if (now.addPagesNow(b, pages(4, b, n))) continue;
+      expect(now.pageCount).toBe(before);
+      refused.push(b);
+      await now.addPages(b, pages(4, b, n));
+    }
+    const b = await now.finish(1600);
+    // The first call (no buffer yet), the calls where the buffer was full, the whole run.
+    expect(refused[0]).toBe(0);
+    expect(refused).toContain(1300);
+    expect(refused.length).toBeGreaterThanOrEqual(4);
+    expect(refused.length).toBeLessThan(10);
+    expect(b).toEqual(a);
+    expect((await readFile(join(dir, 'now'))).equals(await readFile(join(dir, 'plain')))).toBe(true);
+    const back = await readBack(store, 'now', 'none', b.storedChecksum);
+    for (const [blk, p] of back.blocks) expect(p.equals(page(4, blk)), `block ${blk}`).toBe(true);
+  });
+
+  it('addPagesNow refuses blocks that do not ascend and partial pages, as addPages does', async () => {
+    const w = await PageDeltaWriter.open(store, 'f', 'none', 0, BS);
+    await w.addPages(5, pages(1, 5, 2));
+    expect(() => w.addPagesNow(3, page(1, 3))).toThrow(expect.objectContaining({ code: 'INTERNAL' }));
+    expect(() => w.addPagesNow(7, Buffer.alloc(100))).toThrow(expect.objectContaining({ code: 'INTERNAL' }));
+    expect(w.addPagesNow(7, page(1, 7))).toBe(true);
+    expect(w.pageCount).toBe(3);
+    await w.abort();
+  });
+
   it('lets the caller reuse its buffer once addPages resolved', async () => {
     const w = await PageDeltaWriter.open(store, 'f', 'none', 0, BS);
     const buf = pages(3, 0, 2);

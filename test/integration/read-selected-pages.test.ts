@@ -56,12 +56,26 @@ const options = (): PageCheckOptions => ({ blockSize: BS, checksumsEnabled: true
 type ReadPath = 'cached' | 'disk';
 const slowReadBound = (path: ReadPath) => (path === 'cached' ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY);
 
-/** Reads `blocks` and returns each run as yielded, copied (the views are reused). */
-async function readAll(path: string, blocks: readonly number[], bufferBytes: number, c = counters(), via: ReadPath = 'disk'): Promise<{ start: number; pages: Buffer }[]> {
+/**
+ * How the runs are taken: `sync` copies each as it is handed on and returns nothing; `async`
+ * returns a promise, and copies the run only after a turn of the event loop, so that a reader
+ * reusing a run's slot before that promise resolves hands on wrong pages.
+ */
+type Consumer = 'sync' | 'async';
+
+/** Reads `blocks` and returns each run as handed on, copied (the views are reused). */
+async function readAll(path: string, blocks: readonly number[], bufferBytes: number, c = counters(), via: ReadPath = 'disk', consumer: Consumer = 'sync'): Promise<{ start: number; pages: Buffer }[]> {
   const runs: { start: number; pages: Buffer }[] = [];
-  for await (const run of readSelectedPages(path, 'base/5/16384', blocks, Buffer.alloc(bufferBytes), options(), c, slowReadBound(via))) {
-    runs.push({ start: run.start, pages: Buffer.from(run.pages) });
-  }
+  await readSelectedPages(path, 'base/5/16384', blocks, Buffer.alloc(bufferBytes), options(), c, (start, pages) => {
+    if (consumer === 'sync') {
+      runs.push({ start, pages: Buffer.from(pages) });
+      return undefined;
+    }
+    return new Promise<void>((resolve) => setImmediate(() => {
+      runs.push({ start, pages: Buffer.from(pages) });
+      resolve();
+    }));
+  }, slowReadBound(via));
   return runs;
 }
 
@@ -86,10 +100,11 @@ describe('readSelectedPages', () => {
     expect(file.bytes.length).toBeGreaterThan(SMALL_FILE_BYTES);
   });
 
-  for (const [bufferBytes, via] of [BS, 3 * BS, 64 * 1024, 1024 * 1024, 1024 * 1024 + 5 * 1024].flatMap((n) => [[n, 'disk'], [n, 'cached']] as const)) {
-    it(`returns every listed page in order, each its own, with a ${bufferBytes}-byte buffer, read as from ${via === 'disk' ? 'disk' : 'the page cache'}`, async () => {
+  const ways = (['disk', 'cached'] as const).flatMap((via) => (['sync', 'async'] as const).map((consumer) => [via, consumer] as const));
+  for (const [bufferBytes, via, consumer] of [BS, 3 * BS, 64 * 1024, 1024 * 1024, 1024 * 1024 + 5 * 1024].flatMap((n) => ways.map((w) => [n, ...w] as const))) {
+    it(`returns every listed page in order, each its own, with a ${bufferBytes}-byte buffer, read as from ${via === 'disk' ? 'disk' : 'the page cache'}, taken ${consumer === 'sync' ? 'at once' : 'after a wait'}`, async () => {
       const c = counters();
-      const runs = await readAll(file.path, LISTED, bufferBytes, c, via);
+      const runs = await readAll(file.path, LISTED, bufferBytes, c, via, consumer);
       const inFile = LISTED.filter((b) => b < FILE_BLOCKS);
       const got: number[] = [];
       for (const run of runs) {
@@ -128,15 +143,16 @@ describe('readSelectedPages', () => {
     expect(openDescriptors()).toBe(before);
   });
 
-  it('closes the file when its reader stops early, with reads still in flight', async () => {
+  it('closes the file when the taker of its runs fails, with reads still in flight', async () => {
     const before = openDescriptors();
-    let seen = 0;
-    for await (const run of readSelectedPages(file.path, 'base/5/16384', LISTED, Buffer.alloc(64 * 1024), options(), counters(), slowReadBound('disk'))) {
-      expect(run.start).toBe(0);
-      seen++;
-      break;
-    }
-    expect(seen).toBe(1);
+    const starts: number[] = [];
+    const stop = new Error('the taker stops');
+    const reading = readSelectedPages(file.path, 'base/5/16384', LISTED, Buffer.alloc(64 * 1024), options(), counters(), (start) => {
+      starts.push(start);
+      throw stop;
+    }, slowReadBound('disk'));
+    await expect(reading).rejects.toBe(stop);
+    expect(starts).toEqual([0]);
     expect(openDescriptors()).toBe(before);
   });
 
@@ -155,7 +171,10 @@ describe('readSelectedPages', () => {
         return true;
       });
       const pages: number[] = [];
-      for await (const run of readSelectedPages(file.path, 'base/5/16384', LISTED, Buffer.alloc(64 * 1024), options(), counters(), slowReadBaseNs)) pages.push(run.pages.length / BS);
+      await readSelectedPages(file.path, 'base/5/16384', LISTED, Buffer.alloc(64 * 1024), options(), counters(), (_start, run) => {
+        pages.push(run.length / BS);
+        return undefined;
+      }, slowReadBaseNs);
       expect(pages.reduce((a, b) => a + b, 0)).toBe(LISTED.filter((b) => b < FILE_BLOCKS).length);
       return lines;
     }

@@ -256,9 +256,7 @@ export async function copyMappedDelta(src: SourceEntry, t: CopyTarget, parent: F
   const wanted = mergeAscending(listed.filter((b) => b < blocks), grown);
   const writer = new DeferredDeltaWriter(() => PageDeltaWriter.open(t.store, backupDataKey(t.instance, t.backupId, src.path), t.compressAlg, t.compressLevel, bs));
   try {
-    for await (const run of readSelectedPages(src.absPath, src.path, wanted, buffer, pageOptions(src, t), counters)) {
-      await addChangedRuns(writer, run.pages, run.start, since, bs);
-    }
+    await readSelectedPages(src.absPath, src.path, wanted, buffer, pageOptions(src, t), counters, (start, pages) => addChangedRuns(writer, pages, start, since, bs));
     const base = { ...entryWithoutData(src, t), size: blocks * bs, blocks, checksum: null };
     if (writer.pageCount === 0 && blocks === parent.blocks) {
       await writer.abort();
@@ -331,6 +329,11 @@ class DeferredDeltaWriter {
     await this.writer.addPages(start, pages);
   }
 
+  /** PageDeltaWriter.addPagesNow: false before the writer is open. */
+  addPagesNow(start: number, pages: Uint8Array): boolean {
+    return this.writer?.addPagesNow(start, pages) ?? false;
+  }
+
   async finish(fileBlocks: number): ReturnType<PageDeltaWriter['finish']> {
     this.writer ??= await this.open();
     return this.writer.finish(fileBlocks);
@@ -341,18 +344,30 @@ class DeferredDeltaWriter {
   }
 }
 
-/** Hands the runs of consecutive changed pages of `pages` (block `firstBlock` on) to the writer, a run at a time. */
-async function addChangedRuns(writer: DeferredDeltaWriter, pages: Buffer, firstBlock: number, since: LsnHalves, bs: number): Promise<void> {
+/**
+ * Hands the runs of consecutive changed pages of `pages` (block `firstBlock` on) to the writer, a
+ * run at a time: synchronously while the writer can gather them (addPagesNow), so that a page
+ * costs no wait; a promise only from the first run that needs the stored file.
+ */
+function addChangedRuns(writer: DeferredDeltaWriter, pages: Buffer, firstBlock: number, since: LsnHalves, bs: number): Promise<void> | undefined {
   const n = pages.length / bs;
   let runStart = -1;
   for (let i = 0; i <= n; i++) {
     const changed = i < n && isChanged(pages, i * bs, since);
     if (changed && runStart < 0) runStart = i;
     if (!changed && runStart >= 0) {
-      await writer.addPages(firstBlock + runStart, pages.subarray(runStart * bs, i * bs));
+      const run = pages.subarray(runStart * bs, i * bs);
+      if (!writer.addPagesNow(firstBlock + runStart, run)) return addThenContinue(writer, run, pages.subarray(i * bs), firstBlock + runStart, firstBlock + i, since, bs);
       runStart = -1;
     }
   }
+  return undefined;
+}
+
+/** addChangedRuns' slow path: `run` (at block `runBlock`) through the writer's wait, then the pages after it (from `restBlock`). */
+async function addThenContinue(writer: DeferredDeltaWriter, run: Buffer, rest: Buffer, runBlock: number, restBlock: number, since: LsnHalves, bs: number): Promise<void> {
+  await writer.addPages(runBlock, run);
+  await addChangedRuns(writer, rest, restBlock, since, bs);
 }
 
 /**

@@ -123,9 +123,9 @@ export const SLOW_SYNC_READS_TO_SWITCH = 3;
 
 /**
  * Reads only the listed blocks (ascending, relative to the file), in runs of consecutive blocks,
- * checked like readDataFilePages, and yields the runs in order. Blocks past the end of the file
- * are skipped (it was truncated since the map was made). Returns nothing if the file vanished.
- * Each yielded view is only valid until the next iteration.
+ * checked like readDataFilePages, and hands the runs in order to `onRun`. Blocks past the end of
+ * the file are skipped (it was truncated since the map was made). Does nothing if the file
+ * vanished. Each run's pages are only valid until `onRun` returns, or its promise resolves.
  *
  * Changed pages are scattered over the file, and a file not in memory makes each read wait for
  * the disk. Read one after another, those waits add up; so up to SELECTED_READS_IN_FLIGHT reads
@@ -137,11 +137,14 @@ export const SLOW_SYNC_READS_TO_SWITCH = 3;
  * mostly written recently: in memory. So a file's runs are read synchronously while they come
  * from the page cache, and asynchronously once its reads show it is on disk (SLOW_SYNC_READ_BASE_NS:
  * `slowReadBaseNs`, which tests set to -Infinity or Infinity; docs/performance.md, "Listed pages read
- * synchronously while cached").
+ * synchronously while cached"). A callback rather than an async generator, and `onRun` may
+ * return nothing: a run read synchronously, whose pages pass their checks, is then handed on
+ * without a wait (docs/performance.md, "Changed pages gathered without a wait").
  */
-export async function* readSelectedPages(
-  absPath: string, relPath: string, blocks: readonly number[], buffer: Buffer, opts: PageCheckOptions, counters: PageCheckCounters, slowReadBaseNs = SLOW_SYNC_READ_BASE_NS,
-): AsyncGenerator<{ start: number; pages: Buffer }> {
+export async function readSelectedPages(
+  absPath: string, relPath: string, blocks: readonly number[], buffer: Buffer, opts: PageCheckOptions, counters: PageCheckCounters,
+  onRun: (start: number, pages: Buffer) => Promise<void> | undefined, slowReadBaseNs = SLOW_SYNC_READ_BASE_NS,
+): Promise<void> {
   const fh = openSourceFile(absPath);
   if (!fh) return;
   const bs = opts.blockSize;
@@ -160,9 +163,9 @@ export async function* readSelectedPages(
         const run = runs[i + reads.length]!;
         const slot = slotOf(i + reads.length);
         if (cached) {
-          const t0 = process.hrtime.bigint();
+          const t0 = performance.now();
           reads.push(fh.readNow(slot, 0, run.count * bs, run.start * bs));
-          const tookNs = Number(process.hrtime.bigint() - t0);
+          const tookNs = (performance.now() - t0) * 1e6;
           syncReads++;
           if (tookNs > slowReadBaseNs + (run.count * bs / 1024) * SLOW_SYNC_READ_NS_PER_KIB) slowReads++;
           cached = slowReads < SLOW_SYNC_READS_TO_SWITCH || slowReads * 4 < syncReads;
@@ -180,9 +183,13 @@ export async function* readSelectedPages(
       const whole = bytesRead - (bytesRead % bs);
       if (whole === 0) continue;
       const slot = slotOf(i);
-      if (opts.verify) await checkPages(fh, relPath, slot, whole, runs[i]!.start, opts, counters);
+      if (opts.verify) {
+        const rechecking = checkPages(fh, relPath, slot, whole, runs[i]!.start, opts, counters);
+        if (rechecking) await rechecking;
+      }
       counters.pagesRead += whole / bs;
-      yield { start: runs[i]!.start, pages: slot.subarray(0, whole) };
+      const handing = onRun(runs[i]!.start, slot.subarray(0, whole));
+      if (handing) await handing;
     }
   } finally {
     // Reads still in flight use the descriptor: they end before it is closed and its number reused.
@@ -205,9 +212,24 @@ function consecutiveRuns(blocks: readonly number[], maxPages: number): { start: 
   return runs;
 }
 
-async function checkPages(fh: SourceFile, relPath: string, buffer: Buffer, length: number, firstPageInFile: number, opts: PageCheckOptions, counters: PageCheckCounters): Promise<void> {
+/**
+ * Checks `length` bytes of pages in `buffer`: nothing to wait for (undefined) when all pass, as
+ * nearly all do; else a promise that reads each failing page again (recheckPages).
+ */
+function checkPages(fh: SourceFile, relPath: string, buffer: Buffer, length: number, firstPageInFile: number, opts: PageCheckOptions, counters: PageCheckCounters): Promise<void> | undefined {
   const bs = opts.blockSize;
   for (let off = 0; off < length; off += bs) {
+    if (!passesPageCheck(verifyPage(buffer, off, bs, opts.firstBlock + firstPageInFile + off / bs, opts.checksumsEnabled))) {
+      return recheckPages(fh, relPath, buffer, length, firstPageInFile, opts, counters, off);
+    }
+  }
+  return undefined;
+}
+
+/** checkPages from the first failing page (at `from`) on: a page that fails is read again, then judged. */
+async function recheckPages(fh: SourceFile, relPath: string, buffer: Buffer, length: number, firstPageInFile: number, opts: PageCheckOptions, counters: PageCheckCounters, from: number): Promise<void> {
+  const bs = opts.blockSize;
+  for (let off = from; off < length; off += bs) {
     const blockInFile = firstPageInFile + off / bs;
     const absBlock = opts.firstBlock + blockInFile;
     const verdict = verifyPage(buffer, off, bs, absBlock, opts.checksumsEnabled);
