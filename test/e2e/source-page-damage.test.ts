@@ -174,3 +174,47 @@ describe('a damaged page in the source cluster (PostgreSQL 15, data checksums)',
     expect(merged).toMatchObject({ backup_mode: 'FULL', block_validation_skipped: true });
   });
 });
+
+// PTRACK reads only the pages the change map lists, through its own reader (each run read and
+// checked on its own, synchronously while the file is in the page cache): a listed page that
+// fails its checks stops the backup as a FULL's would, with the same line.
+describe('a damaged page that the change map lists (PostgreSQL 17, WAL summaries, data checksums)', () => {
+  let cluster: TestCluster;
+  let fx: RepoFixture;
+
+  beforeAll(async () => {
+    cluster = await TestCluster.create({ major: 17, name: 'srcpage17', settings: { summarize_wal: 'on', autovacuum: 'off' } });
+    await cluster.query("CREATE TABLE t AS SELECT g AS id, repeat('x', 200) AS pad FROM generate_series(1, 3000) g");
+    await cluster.query('VACUUM (FREEZE) t');
+    await cluster.query('CHECKPOINT');
+    fx = await newRepo(cluster);
+  });
+
+  afterAll(async () => {
+    await cluster?.destroy();
+  });
+
+  it('refuses a PTRACK backup whose listed page fails its checksum, naming file and block, and records it ERROR', async () => {
+    const fullId = backupIdOf(await fx.ok(['backup', '--instance', 'main', '-b', 'FULL', '--stream']));
+    // Rows on block DAMAGED_BLOCK and on a later one change (the map lists both pages), reach
+    // the disk, and are not read again: the server keeps no dirty copy to write over the damage.
+    await cluster.query(`UPDATE t SET pad = repeat('y', 200) WHERE (ctid::text::point)[0]::int IN (${DAMAGED_BLOCK}, ${DAMAGED_BLOCK + 4})`);
+    await cluster.query('CHECKPOINT');
+    const [row] = await cluster.query<{ path: string }>("SELECT pg_relation_filepath('t') AS path");
+    const relPath = row!.path;
+    const file = await readFile(join(cluster.pgdata, relPath));
+    file[DAMAGED_BLOCK * BS + BS - 1000] = (file[DAMAGED_BLOCK * BS + BS - 1000] ?? 0) ^ 0x20;
+    await writeFile(join(cluster.pgdata, relPath), file);
+
+    const before = (await fx.showJson())[0]!.backups.map((b) => b.id);
+    const r = await fx.run(['backup', '--instance', 'main', '-b', 'PTRACK', '--stream', '--parent', fullId], { env: { PGKEEP_DEBUG: '1' } });
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(6);
+    const errors = r.stderr.split('\n').filter((l) => l.startsWith('ERROR:'));
+    expect(errors).toEqual([`ERROR: corrupt page in ${relPath}, block ${DAMAGED_BLOCK} (checksum mismatch)`]);
+    // Read from the page cache, one run at a time: not the asynchronous reads of a file on disk.
+    expect(r.stderr).not.toContain('come from disk');
+    expect(r.stderr).toMatch(/change map read/);
+    const after = (await fx.showJson())[0]!.backups;
+    expect(after.filter((b) => !before.includes(b.id)).map((b) => [b.backup_mode, b.status])).toEqual([['PTRACK', 'ERROR']]);
+  });
+});
