@@ -5,7 +5,8 @@
 // with files in parts (-j 2: the worker thread's files too) and a DELTA backup over it:
 // - no stored file of the backup is fsynced under its temporary name (the copy does not wait);
 // - before manifest.jsonl is renamed into place, every stored file it names has been fsynced,
-//   and the directory holding it fsynced after the file got its name (rename or link);
+//   and the directory holding it fsynced after the file got its name (rename or link), and the
+//   parent of every directory made under the backup fsynced after it was made;
 // - files are fsynced ahead, as they are committed: a part while later parts are still written.
 // A restore of the DELTA: each of its files is fsynced after its last write (in the background,
 // as files are finished, while later ones are still written), the recovery settings after they
@@ -91,6 +92,14 @@ describe('durability order of a backup (strace), PostgreSQL 15', () => {
       const dirSynced = calls.some((c) => c.call === 'fsync' && c.paths[0] === dirname(path) && c.start > gotName.end && c.end < manifestAt);
       if (!fileSynced) late.push(`${path}: not fsynced before the manifest`);
       if (!dirSynced) late.push(`${dirname(path)}: not fsynced after ${path} got its name and before the manifest`);
+    }
+    // Each directory's entry is in its parent: the copy makes directories without waiting for
+    // the disk, and their parents are synced with the files.
+    const made = calls.filter((c) => c.call === 'mkdir' && c.paths[0]!.startsWith(join(backupDir, 'data') + '/'));
+    expect(made.length, 'directories made under the backup').toBeGreaterThan(3);
+    for (const m of made) {
+      const parent = dirname(m.paths[0]!);
+      if (!calls.some((c) => c.call === 'fsync' && c.paths[0] === parent && c.start > m.end && c.end < manifestAt)) late.push(`${parent}: not fsynced after ${m.paths[0]} was made and before the manifest`);
     }
     expect(late).toEqual([]);
   }

@@ -1,4 +1,4 @@
-// A command run under strace, and its fsyncs, renames, links and file creations (and, if asked, its
+// A command run under strace, and its fsyncs, renames, links, directory and file creations (and, if asked, its
 // writes) read back in the order they happened (every thread: strace -f writes one line per call as it starts or ends). Tests use it
 // to check the order of durability steps, which a test cannot check by cutting the power.
 import { execFile } from 'node:child_process';
@@ -11,15 +11,15 @@ const run = promisify(execFile);
 
 /** One system call, by the positions of the lines where it started and where it returned. */
 export interface TracedCall {
-  call: 'fsync' | 'fdatasync' | 'rename' | 'link' | 'create' | 'write';
-  /** fsync, fdatasync, write: the file's path (strace -y). rename, link: [from, to]. create (an open with O_CREAT): the path. */
+  call: 'fsync' | 'fdatasync' | 'rename' | 'link' | 'create' | 'mkdir' | 'write';
+  /** fsync, fdatasync, write: the file's path (strace -y). rename, link: [from, to]. create (an open with O_CREAT), mkdir: the path. */
   paths: string[];
   start: number;
   end: number;
 }
 
 /** The *at forms too, which other architectures (and libcs) use for the same calls. */
-const TRACED = ['fsync', 'fdatasync', 'rename', 'renameat', 'renameat2', 'link', 'linkat', 'open', 'openat'];
+const TRACED = ['fsync', 'fdatasync', 'rename', 'renameat', 'renameat2', 'link', 'linkat', 'open', 'openat', 'mkdir', 'mkdirat'];
 const WRITES = ['write', 'pwrite64', 'writev', 'pwritev', 'pwritev2'];
 
 /**
@@ -53,11 +53,11 @@ export function parseTrace(text: string): TracedCall[] {
       if (c && (resumed[3] === '0' || ((c.call === 'create' || c.call === 'write') && Number(resumed[3]) >= 0))) calls.push({ ...c, end: i });
       continue;
     }
-    const started = /^(\d+)\s+(fsync|fdatasync|rename|renameat2?|link|linkat|open|openat|write|pwrite64|writev|pwritev2?)\((.*)$/.exec(line);
+    const started = /^(\d+)\s+(fsync|fdatasync|rename|renameat2?|link|linkat|open|openat|mkdir|mkdirat|write|pwrite64|writev|pwritev2?)\((.*)$/.exec(line);
     if (!started) continue;
     const [, tid, name, rest] = started;
     if (name!.startsWith('open') && !rest!.includes('O_CREAT')) continue;
-    const call = (name!.startsWith('rename') ? 'rename' : name!.startsWith('link') ? 'link' : name!.startsWith('open') ? 'create' : WRITES.includes(name!) ? 'write' : name) as TracedCall['call'];
+    const call = (name!.startsWith('rename') ? 'rename' : name!.startsWith('link') ? 'link' : name!.startsWith('open') ? 'create' : name!.startsWith('mkdir') ? 'mkdir' : WRITES.includes(name!) ? 'write' : name) as TracedCall['call'];
     const paths = call === 'fsync' || call === 'fdatasync' || call === 'write' ? [/^\d+<(.*?)>/.exec(rest!)?.[1] ?? ''] : [...rest!.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]!);
     const c: TracedCall = { call, paths, start: i, end: i };
     if (rest!.includes('<unfinished ...>')) open.set(tid!, c);
