@@ -104,7 +104,7 @@ export class PageDeltaWriter {
     let block = start;
     let off = 0;
     while (off < pages.length) {
-      if (this.runCount > 0 && (this.runStart + this.runCount !== block || this.runCount === MAX_RUN_PAGES)) this.closeRun();
+      this.closeRunUnlessItGoesOnAt(block);
       const left = (pages.length - off) / this.blockSize;
       if (this.runCount === 0 && left >= MAX_RUN_PAGES) {
         // A whole run from the caller's buffer: written at once, no copy (after what is
@@ -146,7 +146,7 @@ export class PageDeltaWriter {
     let block = start;
     let off = 0;
     while (off < pages.length) {
-      if (this.runCount > 0 && (this.runStart + this.runCount !== block || this.runCount === MAX_RUN_PAGES)) this.closeRun();
+      this.closeRunUnlessItGoesOnAt(block);
       const taken = this.stage(block, pages, off);
       block += taken;
       off += taken * this.blockSize;
@@ -228,6 +228,11 @@ export class PageDeltaWriter {
   async abort(): Promise<void> {
     this.done = true;
     await this.out.abort();
+  }
+
+  /** Closes the open run unless a page at `block` extends it (next to its last, and room in it). */
+  private closeRunUnlessItGoesOnAt(block: number): void {
+    if (this.runCount > 0 && (this.runStart + this.runCount !== block || this.runCount === MAX_RUN_PAGES)) this.closeRun();
   }
 
   /** Writes the open run's page count into its header: the run is complete. */

@@ -19,6 +19,11 @@ import { backupIdOf, newRepo, type RepoFixture } from './pgkeep-fixture.js';
 const BS = 8192;
 const DAMAGED_BLOCK = 3;
 
+/** A flipped bit in a tuple: the page's checksum no longer matches. */
+const flipTupleByte = (page: Buffer) => {
+  page[BS - 1000] = (page[BS - 1000] ?? 0) ^ 0x20;
+};
+
 describe('a damaged page in the source cluster (PostgreSQL 15, data checksums)', () => {
   let cluster: TestCluster;
   let fx: RepoFixture;
@@ -80,10 +85,6 @@ describe('a damaged page in the source cluster (PostgreSQL 15, data checksums)',
     expect(strict.stderr).toContain(`ERROR: backup ${id}: ${relPath}: block ${DAMAGED_BLOCK}: page checksum mismatch`);
     return id;
   }
-
-  const flipTupleByte = (page: Buffer) => {
-    page[BS - 1000] = (page[BS - 1000] ?? 0) ^ 0x20;
-  };
 
   /** `reason`: the parenthesised text after the block, exactly, or a pattern for it. */
   async function expectRefused(args: string[], reason: string | RegExp): Promise<void> {
@@ -203,7 +204,7 @@ describe('a damaged page that the change map lists (PostgreSQL 17, WAL summaries
     const [row] = await cluster.query<{ path: string }>("SELECT pg_relation_filepath('t') AS path");
     const relPath = row!.path;
     const file = await readFile(join(cluster.pgdata, relPath));
-    file[DAMAGED_BLOCK * BS + BS - 1000] = (file[DAMAGED_BLOCK * BS + BS - 1000] ?? 0) ^ 0x20;
+    flipTupleByte(file.subarray(DAMAGED_BLOCK * BS, (DAMAGED_BLOCK + 1) * BS));
     await writeFile(join(cluster.pgdata, relPath), file);
 
     const before = (await fx.showJson())[0]!.backups.map((b) => b.id);
