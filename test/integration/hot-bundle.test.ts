@@ -151,3 +151,58 @@ describe('the bundled archive commands', () => {
     expect(stale.stderr).toMatch(/^ERROR: .*no-repo/m);
   });
 });
+
+/** A --require'd file that says at exit whether Node ran an ES module (its loader's module jobs). */
+function esModuleProbe(): string {
+  const probe = join(work, 'es-module-probe.cjs');
+  writeFileSync(probe, "process.on('exit', () => process.stderr.write('ES modules run: ' + process.moduleLoadList.includes('NativeModule internal/modules/esm/module_job') + '\\n'));\n");
+  return probe;
+}
+
+/** Runs bin/run.js under the probe: its exit status, what it printed, and whether an ES module ran. */
+function runProbed(bin: string, args: string[]) {
+  const r = spawnSync(process.execPath, ['--require', esModuleProbe(), bin, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+  return { status: r.status, stderr: r.stderr, esModules: /ES modules run: (true|false)/.exec(r.stderr)?.[1] };
+}
+
+// bin/run.js is CommonJS (bin/package.json), and so is everything a fast path loads from a fresh
+// build (the bundles, and dist/cli/launcher.cjs for bin/run.js's own helpers): Node's ES module
+// loader, a few milliseconds of every start, is not run. A launcher that is missing or older than
+// tsc's output is passed over for the ES modules of dist/, and every command still works.
+describe('the launcher', () => {
+  const archiveGet = ['archive-get', '-B', join(work, 'no-repo'), '--instance', 'i', '--wal-file-path', join(work, 'seg'), '--wal-file-name', '000000010000000000000001'];
+  const backup = (repo: string) => ['backup', '-B', repo, '--instance', 'nope', '-b', 'FULL', '--stream'];
+
+  it('runs the archive and backup fast paths of a fresh build without any ES module', () => {
+    const get = runProbed(PGKEEP_BIN, archiveGet);
+    expect(get.status, get.stderr).toBe(4);
+    expect(get.stderr).toMatch(/^ERROR: .*no-repo/m);
+    expect(get.esModules).toBe('false');
+    const repo = join(work, 'repo-launcher');
+    expect(spawnSync(process.execPath, [PGKEEP_BIN, 'init', '-B', repo]).status).toBe(0);
+    const b = runProbed(PGKEEP_BIN, backup(repo));
+    expect(b.status, b.stderr).toBe(3);
+    expect(b.stderr).toMatch(/instance "nope" not found in the catalog/);
+    expect(b.esModules).toBe('false');
+  });
+
+  it('is passed over when stale or missing: the ES modules of dist/ serve instead', () => {
+    const copy = copyOfBuild('launcher');
+    const bin = join(copy, 'bin', 'run.js');
+    const repo = join(work, 'repo-launcher-copy');
+    expect(spawnSync(process.execPath, [bin, 'init', '-B', repo]).status).toBe(0);
+    const launcher = join(copy, 'dist', 'cli', 'launcher.cjs');
+    const later = new Date(statSync(launcher).mtimeMs + 60_000);
+    utimesSync(join(copy, 'dist', 'cli', 'wait-argv.js'), later, later);
+    const stale = runProbed(bin, backup(repo));
+    expect(stale.status, stale.stderr).toBe(3);
+    expect(stale.stderr).toMatch(/instance "nope" not found in the catalog/);
+    expect(stale.esModules).toBe('true');
+    rmSync(launcher);
+    const missing = runProbed(bin, [...backup(repo), '--wait']);
+    expect(missing.status, missing.stderr).toBe(3);
+    expect(missing.esModules).toBe('true');
+    const get = runProbed(bin, archiveGet);
+    expect(get.status, get.stderr).toBe(4);
+  });
+});
