@@ -14,10 +14,13 @@ export async function* queryInBatches<T>(session: BackupSession, sql: string, pa
   let open = true;
   try {
     await session.query(`DECLARE ${CURSOR} NO SCROLL CURSOR FOR ${sql}`, params, doing);
+    const batch = Math.max(1, Math.trunc(batchRows));
     for (;;) {
-      const rows = await session.query<T>(`FETCH ${Math.max(1, Math.trunc(batchRows))} FROM ${CURSOR}`, [], doing);
-      if (rows.length === 0) break;
-      yield rows;
+      const rows = await session.query<T>(`FETCH ${batch} FROM ${CURSOR}`, [], doing);
+      if (rows.length > 0) yield rows;
+      // Fewer rows than asked for: the cursor is at its end, and a FETCH more would only say so
+      // (a round trip of a PTRACK backup's wait for its change map, most of whose maps fit in one batch).
+      if (rows.length < batch) break;
     }
     open = false;
     await session.query('COMMIT', [], doing);

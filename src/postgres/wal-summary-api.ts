@@ -41,13 +41,33 @@ export async function summarizeWalEnabled(session: BackupSession): Promise<boole
   return r[0]?.on === 'on';
 }
 
-export async function walSummarizerState(session: BackupSession): Promise<WalSummarizerState> {
-  const r = await session.query<{ tli: string; summarized: string; pending: string; pid: number | null }>(
-    'SELECT summarized_tli::text AS tli, summarized_lsn::text AS summarized, pending_lsn::text AS pending, summarizer_pid AS pid FROM pg_get_wal_summarizer_state()',
-    [],
-    'reading the WAL summarizer state',
+/** The summarizer's progress, and where the summaries of timeline `tli` begin (undefined: there are none). */
+export async function walSummaryStatus(session: BackupSession, tli: number): Promise<{ state: WalSummarizerState; oldestStart: Lsn | undefined }> {
+  const r = await session.query<StateRow & { oldest_start: string | null }>(
+    `${STATE_SQL}, (SELECT s.start_lsn::text FROM pg_available_wal_summaries() s WHERE s.tli = $1 ORDER BY s.start_lsn LIMIT 1) AS oldest_start ${STATE_FROM}`,
+    [tli],
+    'reading the WAL summarizer state and the oldest WAL summary',
   );
   const row = r[0];
+  return { state: decodeState(row), oldestStart: row?.oldest_start ? parseLsn(row.oldest_start) : undefined };
+}
+
+export async function walSummarizerState(session: BackupSession): Promise<WalSummarizerState> {
+  const r = await session.query<StateRow>(`${STATE_SQL} ${STATE_FROM}`, [], 'reading the WAL summarizer state');
+  return decodeState(r[0]);
+}
+
+const STATE_SQL = 'SELECT summarized_tli::text AS tli, summarized_lsn::text AS summarized, pending_lsn::text AS pending, summarizer_pid AS pid';
+const STATE_FROM = 'FROM pg_get_wal_summarizer_state()';
+
+interface StateRow {
+  tli: string;
+  summarized: string;
+  pending: string;
+  pid: number | null;
+}
+
+function decodeState(row: StateRow | undefined): WalSummarizerState {
   if (!row) return { summarizedTli: 0, summarizedLsn: 0n, pendingLsn: 0n, running: false };
   return { summarizedTli: Number(row.tli), summarizedLsn: parseLsn(row.summarized), pendingLsn: parseLsn(row.pending), running: row.pid !== null };
 }
@@ -70,17 +90,6 @@ export async function walSummariesOverlapping(session: BackupSession, tli: numbe
     'listing the WAL summaries (pg_available_wal_summaries)',
   );
   return r.map((row) => ({ tli: Number(row.tli), startLsn: parseLsn(row.start_lsn), endLsn: parseLsn(row.end_lsn) }));
-}
-
-/** The oldest summary of timeline `tli`, if any: says how far back the summaries reach. */
-export async function oldestWalSummary(session: BackupSession, tli: number): Promise<WalSummary | undefined> {
-  const r = await session.query<{ start_lsn: string; end_lsn: string }>(
-    'SELECT s.start_lsn::text AS start_lsn, s.end_lsn::text AS end_lsn FROM pg_available_wal_summaries() s WHERE s.tli = $1 ORDER BY s.start_lsn LIMIT 1',
-    [tli],
-    'listing the WAL summaries (pg_available_wal_summaries)',
-  );
-  const row = r[0];
-  return row ? { tli, startLsn: parseLsn(row.start_lsn), endLsn: parseLsn(row.end_lsn) } : undefined;
 }
 
 /*

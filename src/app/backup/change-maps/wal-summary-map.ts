@@ -13,7 +13,7 @@ import { formatLsn, type Lsn } from '../../../core/lsn.js';
 import { PgkeepError } from '../../../errors.js';
 import type { BackupSession } from '../../../postgres/backup-session.js';
 import { spansBetween } from '../../../core/timeline-history.js';
-import { oldestWalSummary, walSummarizerState, walSummariesOverlapping, walSummaryContents, type WalSummary } from '../../../postgres/wal-summary-api.js';
+import { walSummarizerState, walSummariesOverlapping, walSummaryContents, walSummaryStatus, type WalSummarizerState, type WalSummary } from '../../../postgres/wal-summary-api.js';
 import { debugPhase } from '../../../debug.js';
 import { SegmentBitmaps } from './segment-bitmaps.js';
 import type { ServerChangeMapRequest } from './server-change-map-request.js';
@@ -33,13 +33,13 @@ export async function walSummaryChangeMap(session: BackupSession, req: ServerCha
   // summaries cover its part (PostgreSQL ends a summary at a switch point and goes on with the
   // new timeline from there).
   const parts = spansBetween(req.path, parentStart, req.startLsn);
-  // Refuse at once, before any wait, when the summaries cannot reach back to the parent.
-  const first = parts[0];
-  if (first !== undefined) {
-    const oldest = await oldestWalSummary(session, first.tli);
-    if (oldest !== undefined && oldest.startLsn > parentStart) throw predatesSummaries(req, first.tli, oldest.startLsn);
-  }
-  await waitForSummarizer(session, req.startLsn);
+  // Refuse at once, before any wait, when the summaries cannot reach back to the parent. One
+  // round trip asks that and the summarizer's progress: each is paid while the data directory
+  // is walked, which has the thread between its batches.
+  const tli = parts[0]?.tli ?? req.path.tli;
+  const { state, oldestStart } = await walSummaryStatus(session, tli);
+  if (parts.length > 0 && oldestStart !== undefined && oldestStart > parentStart) throw predatesSummaries(req, tli, oldestStart);
+  await waitForSummarizer(session, req.startLsn, state);
   debugPhase('WAL summarizer past the start LSN');
 
   const perTimeline: { tli: number; summaries: WalSummary[] }[] = [];
@@ -75,8 +75,8 @@ function predatesSummaries(req: ServerChangeMapRequest, tli: number, oldest: Lsn
  * start LSN (the summarizer ends a summary at that checkpoint's redo pointer). The wait has no
  * fixed length while the summarizer makes progress, and fails once it stalls.
  */
-async function waitForSummarizer(session: BackupSession, target: Lsn): Promise<void> {
-  let state = await walSummarizerState(session);
+async function waitForSummarizer(session: BackupSession, target: Lsn, first: WalSummarizerState): Promise<void> {
+  let state = first;
   let lastProgress = Date.now();
   let pollMs = FIRST_POLL_MS;
   while (state.summarizedLsn < target) {
