@@ -8,8 +8,7 @@
 //
 // This file is CommonJS (bin/package.json), and so are the bundles and the launcher's helpers it
 // loads (dist/cli/launcher.cjs): a start that meets no ES module skips Node's ES module loader,
-// about 5 ms of every archive-get and 9 ms of a backup (docs/performance.md, "A CommonJS
-// launcher"). The unbundled modules of dist/ are ES modules, loaded with import() when the
+// 4-7 ms of every start (docs/performance.md, "A CommonJS launcher"). The unbundled modules of dist/ are ES modules, loaded with import() when the
 // bundles are missing or older than tsc's output.
 'use strict';
 const { readFileSync, statSync } = require('node:fs');
