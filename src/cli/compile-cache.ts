@@ -52,9 +52,14 @@ export function runWithCodeCache(path: string, chooseCache: (source: string) => 
   return { exports: module.exports, codeCache, createCache: () => script.createCachedData() };
 }
 
-/** Runs the module at `path` and saves V8's cache of it, for runWithCodeCache (the build's step). */
+/**
+ * Runs the module at `path` and saves V8's cache of it, for runWithCodeCache (the build's step).
+ * Compiled from the source alone, never from the cache a build before left beside it: V8 would
+ * take that one for a rebuilt bundle of the same length, run the old bundle's code, and save it
+ * again as this one's.
+ */
 export function saveCodeCache(path: string): number {
-  const cache = runWithCodeCache(path).createCache();
+  const cache = runWithCodeCache(path, () => undefined).createCache();
   writeFileSync(codeCachePath(path), cache);
   return cache.length;
 }

@@ -41,22 +41,6 @@ export async function summarizeWalEnabled(session: BackupSession): Promise<boole
   return r[0]?.on === 'on';
 }
 
-/** The summarizer's progress, and where the summaries of timeline `tli` begin (undefined: there are none). */
-export async function walSummaryStatus(session: BackupSession, tli: number): Promise<{ state: WalSummarizerState; oldestStart: Lsn | undefined }> {
-  const r = await session.query<StateRow & { oldest_start: string | null }>(
-    `${STATE_SQL}, (SELECT s.start_lsn::text FROM pg_available_wal_summaries() s WHERE s.tli = $1 ORDER BY s.start_lsn LIMIT 1) AS oldest_start ${STATE_FROM}`,
-    [tli],
-    'reading the WAL summarizer state and the oldest WAL summary',
-  );
-  const row = r[0];
-  return { state: decodeState(row), oldestStart: row?.oldest_start ? parseLsn(row.oldest_start) : undefined };
-}
-
-export async function walSummarizerState(session: BackupSession): Promise<WalSummarizerState> {
-  const r = await session.query<StateRow>(`${STATE_SQL} ${STATE_FROM}`, [], 'reading the WAL summarizer state');
-  return decodeState(r[0]);
-}
-
 const STATE_SQL = 'SELECT summarized_tli::text AS tli, summarized_lsn::text AS summarized, pending_lsn::text AS pending, summarizer_pid AS pid';
 const STATE_FROM = 'FROM pg_get_wal_summarizer_state()';
 
@@ -65,6 +49,11 @@ interface StateRow {
   summarized: string;
   pending: string;
   pid: number | null;
+}
+
+export async function walSummarizerState(session: BackupSession): Promise<WalSummarizerState> {
+  const r = await session.query<StateRow>(`${STATE_SQL} ${STATE_FROM}`, [], 'reading the WAL summarizer state');
+  return decodeState(r[0]);
 }
 
 function decodeState(row: StateRow | undefined): WalSummarizerState {
@@ -78,6 +67,17 @@ function decodeState(row: StateRow | undefined): WalSummarizerState {
  * order ('0/10000028' sorts before '0/9000028'), which once made the oldest summary look newer
  * than it was and refused a PTRACK backup its summaries could serve.
  */
+
+/** The summarizer's progress, and where the summaries of timeline `tli` begin (undefined: there are none). */
+export async function walSummaryStatus(session: BackupSession, tli: number): Promise<{ state: WalSummarizerState; oldestStart: Lsn | undefined }> {
+  const r = await session.query<StateRow & { oldest_start: string | null }>(
+    `${STATE_SQL}, (SELECT s.start_lsn::text FROM pg_available_wal_summaries() s WHERE s.tli = $1 ORDER BY s.start_lsn LIMIT 1) AS oldest_start ${STATE_FROM}`,
+    [tli],
+    'reading the WAL summarizer state and the oldest WAL summary',
+  );
+  const row = r[0];
+  return { state: decodeState(row), oldestStart: row?.oldest_start ? parseLsn(row.oldest_start) : undefined };
+}
 
 /** The summaries of timeline `tli` that overlap [from, to), by start LSN. */
 export async function walSummariesOverlapping(session: BackupSession, tli: number, from: Lsn, to: Lsn): Promise<WalSummary[]> {

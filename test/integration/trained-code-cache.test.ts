@@ -193,3 +193,32 @@ describe('the code cache a backup trains', () => {
     expect(backupModeLabel(['--instance', 'main'])).toBe('other');
   });
 });
+
+// The build's own cache (scripts/bundle-hot-commands.js, compile-cache.ts's saveCodeCache) is
+// made again by every build, beside a cache the build before left. A rebuilt bundle of the same
+// length must not be compiled from that one: V8 would take it, since it checks only the length,
+// and the new cache would hold the old bundle's code (a rebuild that only moved code once made
+// every PTRACK backup fail with a SyntaxError from the old bundle's source positions).
+describe("the build's code cache", () => {
+  /** A bundle whose top level and one function give `value` (4 digits: every such bundle has the same length). */
+  const valued = (id: string, value: number) => `// pgkeep-bundle-id: ${id}\n'use strict';\nexports.top = ${value};\nexports.work = function work() { return ${value} + 1; };\n`;
+
+  function runWithBuildCache(bundle: string): { codeCache: string; top: number; work: number } {
+    const out = withModuleInFreshNode(join(dist, 'compile-cache.js'), `
+      const b = m.runWithCodeCache(${JSON.stringify(bundle)});
+      process.stdout.write(JSON.stringify({ codeCache: b.codeCache, top: b.exports.top, work: b.exports.work() }));`);
+    return JSON.parse(out) as { codeCache: string; top: number; work: number };
+  }
+
+  it('of a rebuilt bundle of the same length holds the new code, not the old', async () => {
+    const work = await makeTempDir('build-cache');
+    const bundle = join(work, 'bundle.cjs');
+    expect(valued(ID_A, 1111).length).toBe(valued(ID_B, 2222).length);
+    writeFileSync(bundle, valued(ID_A, 1111));
+    saveBuildCache(bundle);
+    expect(runWithBuildCache(bundle)).toEqual({ codeCache: 'used', top: 1111, work: 1112 });
+    writeFileSync(bundle, valued(ID_B, 2222));
+    saveBuildCache(bundle);
+    expect(runWithBuildCache(bundle)).toEqual({ codeCache: 'used', top: 2222, work: 2223 });
+  });
+});
