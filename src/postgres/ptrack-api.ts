@@ -19,16 +19,6 @@ export interface PtrackSegmentRow {
 /** ~16 KiB bitmaps at most per row (a full 1 GiB segment): a few MiB per batch at worst. */
 const ROWS_PER_BATCH = 128;
 
-/** The extension's schema, already quoted as an identifier (regnamespace output), or undefined when not installed here. */
-export async function ptrackSchema(session: BackupSession): Promise<string | undefined> {
-  const r = await session.query<{ schema: string }>(
-    "SELECT extnamespace::regnamespace::text AS schema FROM pg_catalog.pg_extension WHERE extname = 'ptrack'",
-    [],
-    'looking for the ptrack extension',
-  );
-  return r[0]?.schema;
-}
-
 export async function ptrackVersion(session: BackupSession, schema: string): Promise<string> {
   const r = await session.query<{ version: string }>(`SELECT ${schema}.ptrack_version()::text AS version`, [], 'reading ptrack_version()');
   return r[0]?.version ?? '';

@@ -35,12 +35,6 @@ export type SummaryRow =
 /** A few MiB per batch at worst: one full segment is 131072 block numbers. */
 const ROWS_PER_BATCH = 32;
 
-/** summarize_wal is on (false before 17, where the setting does not exist). */
-export async function summarizeWalEnabled(session: BackupSession): Promise<boolean> {
-  const r = await session.query<{ on: string | null }>("SELECT current_setting('summarize_wal', true) AS on", [], 'reading summarize_wal');
-  return r[0]?.on === 'on';
-}
-
 const STATE_SQL = 'SELECT summarized_tli::text AS tli, summarized_lsn::text AS summarized, pending_lsn::text AS pending, summarizer_pid AS pid';
 const STATE_FROM = 'FROM pg_get_wal_summarizer_state()';
 

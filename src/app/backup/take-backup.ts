@@ -34,7 +34,7 @@ import { saveBackup, type RepoContext } from '../repo-context.js';
 import { validateBackup } from '../validate/validate-backup.js';
 import { abandonBackup } from './abandon-backup.js';
 import { awaitBackupWal, copyBackupWal } from './backup-wal.js';
-import { chooseServerChangeSource, serverChangeMap } from './change-maps/server-change-map.js';
+import { serverChangeMap } from './change-maps/server-change-map.js';
 import { walChangeMap } from './change-maps/wal-change-map.js';
 import { checkFreeSpace } from './check-free-space.js';
 import type { CopyTarget } from './copy-entry.js';
@@ -94,8 +94,6 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
   try {
     const id = session.identity;
     const { owner, parent, base, history } = await prepareBackup(ctx, req, instance, session, guess);
-    // PTRACK: which change map the server offers, refused now if none can serve this parent.
-    const changeSource = req.mode === 'PTRACK' && parent ? await chooseServerChangeSource(session, parent) : undefined;
     debugPhase('connected and prepared (parent chosen, its manifest read)');
 
     // 2. begin
@@ -120,7 +118,7 @@ export async function takeBackup(ctx: RepoContext, req: BackupRequest): Promise<
     // PTRACK ask the archived WAL or the server, now that the new start LSN is known. PTRACK's
     // map is the server's work: asked for at once, so that the server reads it while the data
     // directory is walked and the record saved below (closing the session ends it if they fail).
-    const serverMap = changeSource && parent && history ? serverChangeMap(session, changeSource, { parent, startLsn: record.startLsn, path: history }) : undefined;
+    const serverMap = req.mode === 'PTRACK' && parent && history ? serverChangeMap(session, { parent, startLsn: record.startLsn, path: history }) : undefined;
     serverMap?.catch(() => undefined); // awaited below, after the record exists
     // The walk lists what exists now that the backup has started (a file made before the start
     // LSN must be listed: replay would not make it). It needs neither the record nor a change

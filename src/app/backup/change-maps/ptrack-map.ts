@@ -1,10 +1,6 @@
 /**
  * The change map of the ptrack 2.x extension: one bitmap per changed relation segment since the
- * parent's start LSN, provided ptrack has been tracking since before that LSN.
- *
- * That proviso is checked before the backup starts (assertPtrackCovers): ptrack_init_lsn moves
- * only when ptrack's map is reset, which takes a restart of the server (a new ptrack.map_size, a
- * crash), and a restart ends the backup's session, so that the backup fails anyway.
+ * parent's start LSN, provided ptrack has been tracking since before that LSN (assertPtrackCovers).
  */
 import type { BackupRecord } from '../../../core/backup-types.js';
 import type { ChangeMap } from '../../../core/change-map.js';
@@ -36,7 +32,7 @@ export async function assertPtrackCovers(session: BackupSession, schema: string,
   }
 }
 
-/** The blocks changed since the parent started, once assertPtrackCovers has passed. */
+/** The blocks changed since the parent started, once assertPtrackCovers has passed for the same parent. */
 export async function ptrackChangeMap(session: BackupSession, schema: string, req: ServerChangeMapRequest): Promise<ChangeMap> {
   const map = new SegmentBitmaps('ptrack');
   for await (const rows of ptrackPagemapset(session, schema, req.parent.startLsn)) {

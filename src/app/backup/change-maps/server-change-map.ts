@@ -3,33 +3,30 @@
  * ptrack extension when it is installed in the connected database, else PostgreSQL 17+ WAL
  * summaries when summarize_wal is on; with neither, the backup is refused (DELTA works anywhere).
  *
- * The source is chosen before the backup starts, so that a server without one (or a ptrack that
- * cannot vouch for the parent's interval) is refused before anything is started or recorded;
- * the map itself is read once the new start LSN is known.
+ * Asked after pg_backup_start, with the map, although which source serves could be settled
+ * before: a lookup in pg_extension reads pg_statistic to plan, and may set hint bits there,
+ * which with data checksums is an FPI in the WAL that the start's checkpoint then writes out.
+ * Made before the start, that change falls inside the backup's interval, and the backup holds a
+ * page that a DELTA backup of the same interval, taken just before, does not (the version
+ * matrix's byte-for-byte comparison caught it); made after, it belongs to the next interval.
  */
-import type { BackupRecord } from '../../../core/backup-types.js';
 import type { ChangeMap } from '../../../core/change-map.js';
 import { PgkeepError } from '../../../errors.js';
 import type { BackupSession } from '../../../postgres/backup-session.js';
-import { ptrackSchema } from '../../../postgres/ptrack-api.js';
-import { summarizeWalEnabled } from '../../../postgres/wal-summary-api.js';
+import { readChangeSources } from '../../../postgres/change-sources.js';
 import { assertPtrackCovers, ptrackChangeMap } from './ptrack-map.js';
 import type { ServerChangeMapRequest } from './server-change-map-request.js';
 import { walSummaryChangeMap } from './wal-summary-map.js';
 
 export type { ServerChangeMapRequest } from './server-change-map-request.js';
 
-export type ServerChangeSource = { kind: 'ptrack'; schema: string } | { kind: 'wal-summary' };
-
-/** The change map this server offers for a backup whose parent is `parent`; SERVER_UNSUPPORTED or PARENT_INVALID when none will do. */
-export async function chooseServerChangeSource(session: BackupSession, parent: BackupRecord): Promise<ServerChangeSource> {
-  const schema = await ptrackSchema(session);
-  if (schema !== undefined) {
-    await assertPtrackCovers(session, schema, parent);
-    return { kind: 'ptrack', schema };
+export async function serverChangeMap(session: BackupSession, req: ServerChangeMapRequest): Promise<ChangeMap> {
+  const { ptrackSchema, summarizeWal, database } = await readChangeSources(session);
+  if (ptrackSchema !== undefined) {
+    await assertPtrackCovers(session, ptrackSchema, req.parent);
+    return ptrackChangeMap(session, ptrackSchema, req);
   }
-  if (session.traits.hasWalSummaries && (await summarizeWalEnabled(session))) return { kind: 'wal-summary' };
-  const database = (await session.query<{ db: string }>('SELECT current_database() AS db', [], 'reading the database name'))[0]?.db ?? 'the database pgkeep connects to';
+  if (session.traits.hasWalSummaries && summarizeWal) return walSummaryChangeMap(session, req);
   const summaries = session.traits.hasWalSummaries ? 'summarize_wal is off' : `PostgreSQL ${session.identity.serverVersion} has no WAL summaries (17+)`;
   throw new PgkeepError(
     'SERVER_UNSUPPORTED',
@@ -38,9 +35,4 @@ export async function chooseServerChangeSource(session: BackupSession, parent: B
       ? "set summarize_wal = on (ALTER SYSTEM, then reload) and take a FULL backup, or install ptrack 2.x (shared_preload_libraries = 'ptrack', ptrack.map_size, CREATE EXTENSION ptrack); or take a DELTA backup (-b DELTA)"
       : "install ptrack 2.x (shared_preload_libraries = 'ptrack', ptrack.map_size, then CREATE EXTENSION ptrack in that database), or take a DELTA backup (-b DELTA)",
   );
-}
-
-/** The blocks changed since the parent started, from the source chosen before the backup started. */
-export function serverChangeMap(session: BackupSession, source: ServerChangeSource, req: ServerChangeMapRequest): Promise<ChangeMap> {
-  return source.kind === 'ptrack' ? ptrackChangeMap(session, source.schema, req) : walSummaryChangeMap(session, req);
 }
