@@ -1,6 +1,7 @@
 /**
  * The ptrack 2.x extension's SQL API (see docs/postgres-internals.md, "Server-side change maps"):
- * where it is installed, since when it tracks, and its per-segment change bitmaps.
+ * its version, since when it tracks, and its per-segment change bitmaps (where it is installed:
+ * change-sources.ts).
  *
  * The functions are called qualified by the extension's own schema (pg_extension.extnamespace),
  * so that neither search_path nor an object of the same name elsewhere can stand in for them.
