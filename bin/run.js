@@ -8,8 +8,9 @@
 //
 // This file is CommonJS (bin/package.json), and so are the bundles and the launcher's helpers it
 // loads (dist/cli/launcher.cjs): a start that meets no ES module skips Node's ES module loader,
-// 4-7 ms of every start (docs/performance.md, "A CommonJS launcher"). The unbundled modules of dist/ are ES modules, loaded with import() when the
-// bundles are missing or older than tsc's output.
+// 4-7 ms of every start (docs/performance.md, "A CommonJS launcher"). The unbundled modules of
+// dist/ are ES modules, loaded with import() when the bundles are missing or older than tsc's
+// output.
 'use strict';
 const { readFileSync, statSync } = require('node:fs');
 const { join } = require('node:path');
@@ -29,6 +30,8 @@ const ARCHIVE_BUNDLE = 'dist/cli/archive-bundle.cjs';
 /** The helpers this file needs (wait-argv, the code caches), bundled as CommonJS, and one of their sources. */
 const LAUNCHER = 'dist/cli/launcher.cjs';
 const LAUNCHER_SOURCE = 'dist/cli/wait-argv.js';
+/** Whether launcher.cjs serves, found out once (launcherHelper): a backup asks for two of its helpers. */
+let launcherFresh;
 
 assertRuntime();
 // Unhandled, a failure here is printed with its stack and exits 1, as an ES module's would.
@@ -130,7 +133,8 @@ function bundleIsFresh(bundle, entry) {
  * the build made it and tsc has not written dist/ since, else the ES module itself.
  */
 function launcherHelper(name) {
-  return bundleIsFresh(LAUNCHER, LAUNCHER_SOURCE) ? require(join(ROOT, LAUNCHER)) : importFromDist(`dist/cli/${name}`);
+  launcherFresh ??= bundleIsFresh(LAUNCHER, LAUNCHER_SOURCE);
+  return launcherFresh ? require(join(ROOT, LAUNCHER)) : importFromDist(`dist/cli/${name}`);
 }
 
 /** An ES module of dist/ by its path from the package root. */

@@ -1,6 +1,7 @@
-// A command run under strace, and its fsyncs, renames, links, directory and file creations (and, if asked, its
-// writes) read back in the order they happened (every thread: strace -f writes one line per call as it starts or ends). Tests use it
-// to check the order of durability steps, which a test cannot check by cutting the power.
+// A command run under strace, and its fsyncs, renames, links, directory and file creations (and,
+// if asked, its writes) read back in the order they happened (every thread: strace -f writes one
+// line per call as it starts or ends). Tests use it to check the order of durability steps, which
+// a test cannot check by cutting the power.
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -1,8 +1,7 @@
 /**
  * The change map of the ptrack 2.x extension: one bitmap per changed relation segment since the
- * parent's start LSN, provided ptrack has been tracking since before that LSN (assertPtrackCovers).
+ * parent's start LSN, provided ptrack has been tracking since before that LSN.
  */
-import type { BackupRecord } from '../../../core/backup-types.js';
 import type { ChangeMap } from '../../../core/change-map.js';
 import { formatLsn } from '../../../core/lsn.js';
 import { PgkeepError } from '../../../errors.js';
@@ -14,13 +13,12 @@ import type { ServerChangeMapRequest } from './server-change-map-request.js';
 
 const FALLBACK_HINT = 'take a FULL or DELTA backup (-b FULL or -b DELTA); PTRACK backups can follow it';
 
-/** Refuses a ptrack that is not 2.x, or that cannot vouch for the changes since `parent` started. */
-export async function assertPtrackCovers(session: BackupSession, schema: string, parent: BackupRecord): Promise<void> {
+export async function ptrackChangeMap(session: BackupSession, schema: string, req: ServerChangeMapRequest): Promise<ChangeMap> {
   const version = await ptrackVersion(session, schema);
   if (!/^2\./.test(version)) {
     throw new PgkeepError('SERVER_UNSUPPORTED', `the ptrack extension in schema ${schema} is version ${version || 'unknown'}; pgkeep speaks the ptrack 2.x API`, 'upgrade ptrack to 2.x (ALTER EXTENSION ptrack UPDATE), or take a DELTA backup (-b DELTA)');
   }
-  const parentStart = parent.startLsn;
+  const parentStart = req.parent.startLsn;
   // ptrack forgets everything when its map is reset (map_size changed, crash without the map):
   // it vouches only for changes since ptrack_init_lsn, and for nothing when that is 0/0.
   const initLsn = await ptrackInitLsn(session, schema);
@@ -28,14 +26,10 @@ export async function assertPtrackCovers(session: BackupSession, schema: string,
     throw new PgkeepError('PARENT_INVALID', 'ptrack is not tracking changes (ptrack_init_lsn() is 0/0: ptrack.map_size = 0, or ptrack is not in shared_preload_libraries)', `set ptrack.map_size and shared_preload_libraries = 'ptrack', restart, then ${FALLBACK_HINT}`);
   }
   if (initLsn > parentStart) {
-    throw new PgkeepError('PARENT_INVALID', `ptrack tracks changes only since LSN ${formatLsn(initLsn)}, after parent backup ${parent.id} started (LSN ${formatLsn(parentStart)}): its map cannot vouch for the interval`, FALLBACK_HINT);
+    throw new PgkeepError('PARENT_INVALID', `ptrack tracks changes only since LSN ${formatLsn(initLsn)}, after parent backup ${req.parent.id} started (LSN ${formatLsn(parentStart)}): its map cannot vouch for the interval`, FALLBACK_HINT);
   }
-}
-
-/** The blocks changed since the parent started, once assertPtrackCovers has passed for the same parent. */
-export async function ptrackChangeMap(session: BackupSession, schema: string, req: ServerChangeMapRequest): Promise<ChangeMap> {
   const map = new SegmentBitmaps('ptrack');
-  for await (const rows of ptrackPagemapset(session, schema, req.parent.startLsn)) {
+  for await (const rows of ptrackPagemapset(session, schema, parentStart)) {
     for (const row of rows) {
       const file = parseRelationPath(row.path);
       if (file === undefined) {

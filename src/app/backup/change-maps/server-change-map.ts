@@ -14,7 +14,7 @@ import type { ChangeMap } from '../../../core/change-map.js';
 import { PgkeepError } from '../../../errors.js';
 import type { BackupSession } from '../../../postgres/backup-session.js';
 import { readChangeSources } from '../../../postgres/change-sources.js';
-import { assertPtrackCovers, ptrackChangeMap } from './ptrack-map.js';
+import { ptrackChangeMap } from './ptrack-map.js';
 import type { ServerChangeMapRequest } from './server-change-map-request.js';
 import { walSummaryChangeMap } from './wal-summary-map.js';
 
@@ -22,10 +22,7 @@ export type { ServerChangeMapRequest } from './server-change-map-request.js';
 
 export async function serverChangeMap(session: BackupSession, req: ServerChangeMapRequest): Promise<ChangeMap> {
   const { ptrackSchema, summarizeWal, database } = await readChangeSources(session);
-  if (ptrackSchema !== undefined) {
-    await assertPtrackCovers(session, ptrackSchema, req.parent);
-    return ptrackChangeMap(session, ptrackSchema, req);
-  }
+  if (ptrackSchema !== undefined) return ptrackChangeMap(session, ptrackSchema, req);
   if (session.traits.hasWalSummaries && summarizeWal) return walSummaryChangeMap(session, req);
   const summaries = session.traits.hasWalSummaries ? 'summarize_wal is off' : `PostgreSQL ${session.identity.serverVersion} has no WAL summaries (17+)`;
   throw new PgkeepError(
