@@ -6,13 +6,14 @@
 // WAL file, as archive_command and restore_command: 20-30 ms of each start is loading and
 // compiling the modules one by one (docs/performance.md, "The archive commands bundled").
 //
-// Bundles the backup fast path (src/cli/backup-fast-path.ts: the `backup` command's flags, oclif's
-// parser and the command's body, without the rest of oclif) with every module it loads into one
+// Bundles the backup fast path (src/cli/backup-fast-path.ts: the `backup` command's flags, parsed
+// without oclif since the nineteenth session, and the command's body) with every module it loads into one
 // CommonJS file, dist/cli/hot-bundle.cjs, and saves V8's code cache of it beside it
 // (dist/cli/hot-bundle.cjs.v8cache, src/cli/compile-cache.ts). Node 20 resolves, reads and
 // compiles each of the ~330 modules of a backup's start-up separately; from one file a backup
 // starts about 55 ms sooner (docs/performance.md, "Bundled start-up"), without oclif's config,
-// help and command classes about 25 ms sooner again, and with the code cache, which spares V8
+// help and command classes about 25 ms sooner again (and without oclif's parser, whose module
+// loads its errors, help and spinners, 8-11 ms sooner again), and with the code cache, which spares V8
 // compiling the bundle, about 30 ms sooner again: a PTRACK backup of a small change, a few
 // hundred milliseconds in all, feels each. CommonJS because only a script takes a code cache in
 // Node 20 (vm.Script).

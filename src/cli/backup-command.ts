@@ -1,11 +1,9 @@
 /**
- * The `backup` command's flags and body, apart from oclif's Command class: the oclif command
- * (commands/backup.ts, which serves --help and reports flag errors) and the fast path that runs
- * a backup without loading the rest of oclif (backup-fast-path.ts) both run this, with the same
- * flags parsed by the same oclif parser.
+ * The `backup` command's flags and body, apart from oclif: the oclif command (commands/backup.ts,
+ * which serves --help and reports flag errors) and the fast path that runs a backup without
+ * loading oclif (backup-fast-path.ts) both run this, their flags parsed from the same specs
+ * (oclif-flags.ts for the one, plain-flag-parser.ts for the other).
  */
-import * as Flags from '@oclif/core/flags';
-import type { Interfaces } from '@oclif/core';
 import { takeBackup } from '../app/backup/take-backup.js';
 import { debugPhase } from '../debug.js';
 import { BACKUP_MODES, COMPRESS_ALGS, type BackupMode, type CompressAlg } from '../core/backup-types.js';
@@ -15,35 +13,36 @@ import { retentionLines } from '../app/retention/retention-lines.js';
 import { parseExpireTime, parseTtl, setBackupAttributes } from '../app/retention/pin-backup.js';
 import { errorMessage, isPgkeepError, PgkeepError } from '../errors.js';
 import type { CommandIo } from './command-io.js';
-import { connectionFlags, progressFlag, repoFlag, threadsFlag, waitFlag } from './common-flags.js';
+import { connectionFlagSpecs, progressFlagSpec, repoFlagSpec, threadsFlagSpec, waitFlagSpec } from './common-flag-specs.js';
+import type { FlagSpecs, ParsedFlags } from './flag-spec.js';
 import { figuresFromMetrics } from './progress-display.js';
 
-export const backupFlags = {
-  'backup-path': repoFlag,
-  instance: Flags.string({ required: true, description: 'instance name', helpValue: 'NAME' }),
-  wait: waitFlag,
-  'backup-mode': Flags.string({ char: 'b', required: true, options: [...BACKUP_MODES], description: 'FULL, or an incremental mode' }),
-  stream: Flags.boolean({ default: false, description: 'carry the WAL needed for consistency inside the backup' }),
-  threads: threadsFlag,
-  progress: progressFlag,
-  'compress-algorithm': Flags.string({ options: [...COMPRESS_ALGS], description: 'compression of stored files (default: the instance setting, else zstd)' }),
-  'compress-level': Flags.integer({ description: 'compression level' }),
-  note: Flags.string({ description: 'free text kept with the backup' }),
-  'skip-block-validation': Flags.boolean({ default: false, description: 'do not verify page headers and checksums while reading, nor in the validation after' }),
-  'skip-space-check': Flags.boolean({ default: false, description: 'start even if the repository seems to lack room for the estimated size' }),
-  validate: Flags.boolean({ default: true, allowNo: true, description: 'validate the backup when it is written (--no-validate skips)' }),
-  'archive-timeout': Flags.integer({ default: 300, min: 1, description: 'without --stream: seconds to wait for the backup\'s WAL to be archived' }),
-  parent: Flags.string({ description: 'incremental modes: the parent backup (default: the newest OK one)', helpValue: 'ID' }),
-  resume: Flags.boolean({ allowNo: true, description: 'resume the newest interrupted backup of this mode, reusing the files it stored (default: resume one that fits; --no-resume starts afresh)' }),
-  ttl: Flags.string({ description: 'pin the new backup for this long (N with s, min, h or d; see set-backup)', helpValue: 'TTL', exclusive: ['expire-time'] }),
-  'expire-time': Flags.string({ description: 'pin the new backup until this time', helpValue: 'TIME', exclusive: ['ttl'] }),
-  'delete-expired': Flags.boolean({ default: false, description: 'after a successful backup: delete what the retention policy no longer keeps' }),
-  'merge-expired': Flags.boolean({ default: false, description: 'after a successful backup: merge expired chains into kept incremental backups' }),
-  'delete-wal': Flags.boolean({ default: false, description: 'after a successful backup: delete archived WAL no kept backup needs' }),
-  ...connectionFlags,
-};
+export const backupFlagSpecs = {
+  'backup-path': repoFlagSpec,
+  instance: { kind: 'string', required: true, description: 'instance name', helpValue: 'NAME' },
+  wait: waitFlagSpec,
+  'backup-mode': { kind: 'string', char: 'b', required: true, options: BACKUP_MODES, description: 'FULL, or an incremental mode' },
+  stream: { kind: 'boolean', default: false, description: 'carry the WAL needed for consistency inside the backup' },
+  threads: threadsFlagSpec,
+  progress: progressFlagSpec,
+  'compress-algorithm': { kind: 'string', options: COMPRESS_ALGS, description: 'compression of stored files (default: the instance setting, else zstd)' },
+  'compress-level': { kind: 'integer', description: 'compression level' },
+  note: { kind: 'string', description: 'free text kept with the backup' },
+  'skip-block-validation': { kind: 'boolean', default: false, description: 'do not verify page headers and checksums while reading, nor in the validation after' },
+  'skip-space-check': { kind: 'boolean', default: false, description: 'start even if the repository seems to lack room for the estimated size' },
+  validate: { kind: 'boolean', default: true, allowNo: true, description: 'validate the backup when it is written (--no-validate skips)' },
+  'archive-timeout': { kind: 'integer', default: 300, min: 1, description: 'without --stream: seconds to wait for the backup\'s WAL to be archived' },
+  parent: { kind: 'string', description: 'incremental modes: the parent backup (default: the newest OK one)', helpValue: 'ID' },
+  resume: { kind: 'boolean', allowNo: true, description: 'resume the newest interrupted backup of this mode, reusing the files it stored (default: resume one that fits; --no-resume starts afresh)' },
+  ttl: { kind: 'string', description: 'pin the new backup for this long (N with s, min, h or d; see set-backup)', helpValue: 'TTL', exclusive: ['expire-time'] },
+  'expire-time': { kind: 'string', description: 'pin the new backup until this time', helpValue: 'TIME', exclusive: ['ttl'] },
+  'delete-expired': { kind: 'boolean', default: false, description: 'after a successful backup: delete what the retention policy no longer keeps' },
+  'merge-expired': { kind: 'boolean', default: false, description: 'after a successful backup: merge expired chains into kept incremental backups' },
+  'delete-wal': { kind: 'boolean', default: false, description: 'after a successful backup: delete archived WAL no kept backup needs' },
+  ...connectionFlagSpecs,
+} as const satisfies FlagSpecs;
 
-export type BackupFlags = Interfaces.InferredFlags<typeof backupFlags>;
+export type BackupFlags = ParsedFlags<typeof backupFlagSpecs>;
 
 /** Takes the backup the flags describe, then pins it and applies retention if asked. */
 export async function runBackup(flags: BackupFlags, io: CommandIo): Promise<void> {
