@@ -26,7 +26,7 @@ export function oclifFlag<S extends FlagSpec>(spec: S): OclifFlagOf<S> {
   // above says what oclif then parses.
   switch (spec.kind) {
     case 'string':
-      return Flags.string({ ...common, ...(spec.options ? { options: spec.options } : {}), ...(spec.default === undefined ? {} : { default: spec.default }) }) as unknown as OclifFlagOf<S>;
+      return Flags.string({ ...common, ...(spec.options ? { options: [...spec.options] } : {}), ...(spec.default === undefined ? {} : { default: spec.default }) }) as unknown as OclifFlagOf<S>;
     case 'integer':
       return Flags.integer({ ...common, ...(spec.min === undefined ? {} : { min: spec.min }), ...(spec.max === undefined ? {} : { max: spec.max }), ...(spec.default === undefined ? {} : { default: spec.default }) }) as unknown as OclifFlagOf<S>;
     case 'boolean':
