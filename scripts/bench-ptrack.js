@@ -6,7 +6,8 @@
 // PTRACK backup of no change (what any backup costs here, whatever it copies), then an UPDATE of
 // consecutive pgbench_accounts rows covering about --percent of the table's pages, a
 // checkpoint, and DELTA and PTRACK (WAL summaries) backups with the FULL as parent. Prints seconds
-// (wall clock of the pgkeep process, median of --repeat runs), pages read, bytes stored and the
+// (wall clock of the pgkeep process, median of --repeat runs; DELTA's and PTRACK's runs alternate,
+// so that the machine's drift does not fall on one of them), pages read, bytes stored and the
 // change source of each. DELTA and PTRACK run twice over: with the data directory in the page
 // cache (as the main benchmark runs everything), and with its files dropped from the cache, as a
 // database larger than memory is read; pgkeep's own files stay cached in both. Backups run with
@@ -95,6 +96,18 @@ try {
     return { ...medianRun(runs), all: runs.map((r) => r.seconds) };
   };
   const medianOf = (mode, parent, cache) => medianOfRuns(() => backup(mode, parent, cache));
+  /**
+   * The median run of each of DELTA and PTRACK, their runs alternating (the order swapped every
+   * round), so that the machine's drift over the minutes a series takes falls on both alike and
+   * leaves their ratio alone: this machine's speed moves by a quarter within the hour.
+   */
+  const mediansAlternating = async (parent, cache, change) => {
+    const runs = { DELTA: [], PTRACK: [] };
+    for (let i = 0; i < Number(opts.repeat); i++) {
+      for (const mode of i % 2 === 0 ? ['DELTA', 'PTRACK'] : ['PTRACK', 'DELTA']) runs[mode].push(await backup(mode, parent, cache));
+    }
+    return ['DELTA', 'PTRACK'].map((mode) => ({ ...medianRun(runs[mode]), all: runs[mode].map((r) => r.seconds), change }));
+  };
 
   const full = await backup('FULL');
   // Nothing changed since the FULL (but a checkpoint): what any backup costs here whatever it
@@ -130,7 +143,7 @@ try {
   const rows = [{ ...full, all: [full.seconds] }, idle];
   const peerRows = [pgFull, pgIdle];
   for (const cache of ['cached', 'not cached']) {
-    for (const mode of ['DELTA', 'PTRACK']) rows.push({ ...(await medianOf(mode, full.id, cache)), change: `${opts.percent}%` });
+    rows.push(...(await mediansAlternating(full.id, cache, `${opts.percent}%`)));
     peerRows.push(await pgOf(cache, true, `${opts.percent}%`));
   }
 
@@ -162,15 +175,13 @@ try {
   const spreadFull = await backup('FULL');
   const spreadRows = await changeScatteredPages(c, Number(opts.percent));
   const spread = [];
-  for (const cache of ['cached', 'not cached']) {
-    for (const mode of ['DELTA', 'PTRACK']) spread.push({ ...(await medianOf(mode, spreadFull.id, cache)), change: `${opts.percent}% of pages, scattered` });
-  }
+  for (const cache of ['cached', 'not cached']) spread.push(...(await mediansAlternating(spreadFull.id, cache, `${opts.percent}% of pages, scattered`)));
 
   const shown = pk.backups();
   const pgdataMb = Number(shown.find((b) => b.id === full.id).pgdata_bytes) / 1e6;
   console.log(`pgbench scale ${scale} (PGDATA ${pgdataMb.toFixed(0)} MB, pgbench_accounts ${pages} pages), PostgreSQL 17, -j ${opts.threads}; ` +
     `UPDATE of aid < ${next} (${opts.percent}% of the rows); --stream --no-validate; stored includes the backup's WAL; ` +
-    `DELTA and PTRACK: median of ${opts.repeat} runs`);
+    `DELTA and PTRACK: median of ${opts.repeat} runs each, the two alternating`);
   const header = () => {
     console.log('| mode | rows changed | PGDATA in page cache | change source | seconds | runs | peak RSS MB | pages read | MB read (pages) | MB stored | MB on disk |');
     console.log('|---|---|---|---|---:|---|---:|---:|---:|---:|---:|');
